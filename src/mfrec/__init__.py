@@ -1,0 +1,12 @@
+"""mfrec: matrix-factorization recommenders (biased SVD, implicit ALS, BPR, WARP), fast and pure Python."""
+__version__ = "0.1.0"
+
+from .data.interactions import Interactions
+from .errors import (DataError, DatasetNotAvailableError, MfrecError, ModelFileError, NotFittedError,
+                     TrainingDivergedError, UnknownIdError)
+from .ids import IdMap
+from .models import Popularity, Recommender, StopTraining
+
+__all__ = ["__version__", "Interactions", "IdMap", "Recommender", "StopTraining", "Popularity",
+           "MfrecError", "DataError", "UnknownIdError", "ModelFileError", "NotFittedError",
+           "TrainingDivergedError", "DatasetNotAvailableError"]

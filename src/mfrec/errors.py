@@ -1,0 +1,36 @@
+"""Exceptions raised by mfrec for user mistakes.
+
+Every error a user can cause is one of these, with a message that names the file, line,
+field or id at fault. The CLI prints them without a traceback.
+"""
+
+
+class MfrecError(Exception):
+    """Base class of all mfrec errors caused by input or usage."""
+
+
+class DataError(MfrecError, ValueError):
+    """Malformed, missing or inconsistent input data (files, frames, arrays)."""
+
+
+class UnknownIdError(MfrecError, KeyError):
+    """A user or item id that the data set or model does not know."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelFileError(MfrecError, ValueError):
+    """A model file that is missing, corrupted, or not an mfrec model of the expected class."""
+
+
+class NotFittedError(MfrecError, RuntimeError):
+    """A model method that needs a fitted model was called before fit()."""
+
+
+class TrainingDivergedError(MfrecError, FloatingPointError):
+    """Training produced NaN/inf or an exploding loss; the model is left unfitted."""
+
+
+class DatasetNotAvailableError(MfrecError, OSError):
+    """A data set is not on disk and cannot be downloaded."""

@@ -1,0 +1,111 @@
+"""IdMap: raw user/item ids <-> dense int32 indices."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .errors import DataError, UnknownIdError
+
+
+class IdMap:
+    """A bijection between raw ids (ints or strings) and dense indices 0..n-1.
+
+    ``raw`` holds the raw id of each index. Raw ids are either all integers (stored as int64)
+    or all strings (stored as a NumPy unicode array), so maps save to ``.npz`` without pickle.
+    """
+
+    def __init__(self, raw_ids: Iterable, *, kind: str = "id"):
+        raw = _as_raw_array(raw_ids, kind)
+        self.kind = kind
+        self.raw = raw
+        self._lookup = {key: i for i, key in enumerate(raw.tolist())}
+        if len(self._lookup) != len(raw):
+            raise DataError(f"duplicate {kind} ids in IdMap")
+
+    @classmethod
+    def from_values(cls, values, *, kind: str = "id") -> tuple["IdMap", np.ndarray]:
+        """Build a map from a column of raw ids (sorted unique) and return it with the indices."""
+        arr = _as_raw_array(values, kind, allow_duplicates=True)
+        uniques, inverse = np.unique(arr, return_inverse=True)
+        idmap = cls.__new__(cls)
+        idmap.kind = kind
+        idmap.raw = uniques
+        idmap._lookup = {key: i for i, key in enumerate(uniques.tolist())}
+        return idmap, inverse.astype(np.int32).ravel()
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, IdMap) and (
+            other is self or (self.raw.dtype.kind == other.raw.dtype.kind and np.array_equal(self.raw, other.raw))
+        )
+
+    def __contains__(self, raw_id) -> bool:
+        return _key(raw_id) in self._lookup
+
+    def __repr__(self) -> str:
+        return f"IdMap({len(self)} {self.kind}s)"
+
+    def index(self, raw_id) -> int:
+        """Dense index of one raw id; raises UnknownIdError naming the id."""
+        try:
+            return self._lookup[_key(raw_id)]
+        except (KeyError, TypeError):
+            raise UnknownIdError(f"unknown {self.kind} id {raw_id!r}") from None
+
+    def indices(self, raw_ids, *, missing: str = "raise") -> np.ndarray:
+        """Dense indices of many raw ids. missing='raise' names the first unknown id;
+        missing='ignore' returns -1 for unknown ids."""
+        keys = np.asarray(raw_ids).ravel().tolist() if not isinstance(raw_ids, list) else raw_ids
+        out = np.empty(len(keys), dtype=np.int32)
+        lookup = self._lookup
+        for pos, raw_id in enumerate(keys):
+            idx = lookup.get(_key(raw_id), -1)
+            if idx < 0 and missing == "raise":
+                raise UnknownIdError(f"unknown {self.kind} id {raw_id!r}")
+            out[pos] = idx
+        return out
+
+    def to_raw(self, indices) -> np.ndarray:
+        """Raw ids of dense indices."""
+        return self.raw[np.asarray(indices)]
+
+    def take(self, indices) -> "IdMap":
+        """A new map holding only the given indices, in that order (renumbered 0..m-1)."""
+        return IdMap(self.raw[np.asarray(indices)], kind=self.kind)
+
+
+def _key(raw_id):
+    """Normalize a raw id so 42, np.int64(42) and 42.0 all find the same entry."""
+    if isinstance(raw_id, (np.integer,)):
+        return int(raw_id)
+    if isinstance(raw_id, (float, np.floating)) and float(raw_id).is_integer():
+        return int(raw_id)
+    if isinstance(raw_id, np.str_):
+        return str(raw_id)
+    return raw_id
+
+
+def _as_raw_array(values, kind: str, allow_duplicates: bool = False) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        arr = arr.ravel()
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))][0]
+            raise DataError(f"{kind} id {bad!r} is not an integer or a string")
+        return arr.astype(np.int64)
+    if arr.dtype.kind in "OUS":
+        if arr.dtype.kind == "O":
+            if any(v is None or (isinstance(v, float) and v != v) for v in arr.tolist()):
+                raise DataError(f"missing {kind} id (None/NaN) in input")
+            if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr.tolist()):
+                return arr.astype(np.int64)
+        return arr.astype(str)
+    if arr.dtype.kind == "b":
+        raise DataError(f"{kind} ids must be integers or strings, got booleans")
+    raise DataError(f"{kind} ids must be integers or strings, got dtype {arr.dtype}")

@@ -1,0 +1,445 @@
+"""The model contract shared by every mfrec model.
+
+A model subclasses :class:`Recommender`, stores its hyperparameters in ``__init__`` (keyword
+arguments only, nothing else: scikit-learn's rule), validates them in ``_check_params`` and trains
+in ``_fit``. Everything else (recommend, similar items/users, predict, fold-in, save/load,
+callbacks, loss history, divergence checks) lives here, so all models behave the same way.
+
+Scores are dot products of a user vector and an item vector. A model provides factors and
+optional biases; this class folds the biases into the vectors:
+``[mu + b_u, 1, p_u] . [1, b_i, q_i] = mu + b_u + b_i + p_u . q_i``.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import persistence
+from ..data.interactions import Interactions
+from ..errors import DataError, ModelFileError, NotFittedError, TrainingDivergedError
+from ..ids import IdMap
+from ..retrieval import normalize_rows, top_k
+
+MODEL_REGISTRY: dict[str, type] = {}
+
+Callback = Callable[[int, dict], None]
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end training after the current epoch (the model stays fitted)."""
+
+
+class Recommender:
+    """Base class of mfrec models. See the module docstring for the contract."""
+
+    #: the data this model trains on: "explicit" (ratings) or "implicit" (positives/confidences)
+    feedback = "implicit"
+    #: name used in model files, the CLI and tables
+    name = "base"
+    #: fitted array attributes saved in model files (besides factors/biases known to the base)
+    _extra_arrays: tuple = ()
+    #: fitted scalar attributes saved in model files
+    _extra_scalars: tuple = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        MODEL_REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_params(self) -> dict:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> "Recommender":
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_params(self) -> None:
+        """Validate hyperparameters; subclasses raise ValueError naming the parameter."""
+
+    # ------------------------------------------------------------------ training
+    def fit(self, interactions: Interactions, *, validation: Optional[Interactions] = None,
+            callback: Optional[Callback] = None, show_progress: bool = False) -> "Recommender":
+        """Train from scratch on ``interactions``; returns self.
+
+        callback(epoch, metrics) is called after every epoch with a dict of floats (always "loss"
+        when the model computes it, plus model-specific figures); it may raise StopTraining.
+        ``validation`` (same id space as ``interactions`` or raw-id compatible) enables early
+        stopping for models that support it. The per-epoch dicts are kept in ``loss_history_``.
+        """
+        if not isinstance(interactions, Interactions):
+            raise DataError(f"fit() needs an mfrec Interactions object, got {type(interactions).__name__}")
+        if interactions.nnz == 0:
+            raise DataError("fit(): the training data are empty")
+        if self.feedback == "explicit" and not interactions.is_explicit:
+            raise DataError(f"{type(self).__name__} trains on explicit ratings; these interactions are implicit")
+        if self.feedback == "implicit" and interactions.is_explicit:
+            raise DataError(f"{type(self).__name__} trains on implicit feedback; convert ratings first, e.g. "
+                            "interactions.to_implicit(threshold=4)")
+        self._check_params()
+        if validation is not None and validation.user_ids is not interactions.user_ids:
+            validation, _ = validation.align_to(interactions)
+        self._clear_fitted()
+        self.interactions_ = interactions
+        self.user_ids_ = interactions.user_ids
+        self.item_ids_ = interactions.item_ids
+        self.loss_history_ = []
+        monitor = TrainingMonitor(self, callback, show_progress)
+        start = time.perf_counter()
+        self._training, self._item_vectors_cache = True, None
+        try:
+            self._fit(interactions, validation, monitor)
+        except TrainingDivergedError:
+            self._clear_fitted()
+            raise
+        finally:
+            self._training = False
+            monitor.close()
+        self.fit_time_ = time.perf_counter() - start
+        self._check_finite_model()
+        return self
+
+    def _fit(self, interactions: Interactions, validation: Optional[Interactions], monitor: "TrainingMonitor"):
+        raise NotImplementedError
+
+    def _n_epochs(self) -> Optional[int]:
+        """Number of epochs/iterations, for progress bars (None if unknown)."""
+        for name in ("epochs", "iterations"):
+            if hasattr(self, name):
+                return getattr(self, name)
+        return None
+
+    def _clear_fitted(self) -> None:
+        for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, key)
+
+    def _check_finite_model(self) -> None:
+        for name, arr in self._fitted_arrays().items():
+            if not np.all(np.isfinite(arr)):
+                self._clear_fitted()
+                raise TrainingDivergedError(
+                    f"{type(self).__name__}: training diverged ({name} contains NaN/inf); "
+                    "try a lower learning rate or stronger regularization")
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "item_ids_")
+
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() first")
+
+    # ------------------------------------------------------------------ vectors
+    # Subclasses set item_factors_ (n_items, k) and user_factors_ (n_users, k), and optionally
+    # item_biases_, user_biases_ and global_mean_.
+    def _user_parts(self, factors, biases):
+        parts = []
+        has_mean = getattr(self, "global_mean_", None) is not None
+        if biases is not None or has_mean:
+            bias = np.zeros(len(factors), dtype=np.float32) if biases is None else biases
+            parts.append((bias + (self.global_mean_ if has_mean else 0.0))[:, None])
+        if getattr(self, "item_biases_", None) is not None:
+            parts.append(np.ones((len(factors), 1), dtype=np.float32))
+        parts.append(factors)
+        return np.hstack(parts).astype(np.float32, copy=False)
+
+    def _user_vectors(self, user_index=None) -> np.ndarray:
+        """Ranking vectors of users (biases folded in), all users or the given indices."""
+        idx = slice(None) if user_index is None else user_index
+        biases = getattr(self, "user_biases_", None)
+        return self._user_parts(self.user_factors_[idx], None if biases is None else biases[idx])
+
+    def _item_vectors(self) -> np.ndarray:
+        """Ranking vectors of all items (biases folded in), matching _user_vectors."""
+        cached = getattr(self, "_item_vectors_cache", None)
+        if cached is not None:
+            return cached
+        parts = []
+        n = self.item_factors_.shape[0]
+        if getattr(self, "user_biases_", None) is not None or getattr(self, "global_mean_", None) is not None:
+            parts.append(np.ones((n, 1), dtype=np.float32))
+        if getattr(self, "item_biases_", None) is not None:
+            parts.append(self.item_biases_[:, None])
+        parts.append(self.item_factors_)
+        vectors = np.hstack(parts).astype(np.float32, copy=False)
+        if not getattr(self, "_training", False):  # factors change in place while training
+            self._item_vectors_cache = vectors
+        return vectors
+
+    def _score_users(self, user_index: np.ndarray) -> np.ndarray:
+        """Scores of all items for the given user indices, shape (len(user_index), n_items)."""
+        return self._user_vectors(user_index) @ self._item_vectors().T
+
+    def _predict_indices(self, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
+        u = self._user_vectors(user_index)
+        v = self._item_vectors()[item_index]
+        return np.einsum("ij,ij->i", u, v).astype(np.float32)
+
+    def _similarity_vectors(self, which: str):
+        """(query vectors, candidate vectors) whose dot product is the similarity of two items
+        (or users): by default unit-norm factors, i.e. cosine similarity, biases excluded."""
+        factors = self.item_factors_ if which == "item" else self.user_factors_
+        unit = normalize_rows(factors)
+        return unit, unit
+
+    # ------------------------------------------------------------------ public queries
+    def recommend(self, users, n: int = 10, *, exclude_seen: bool = True, items=None, exclude=None):
+        """Top-n items for one user or a batch of users (raw ids).
+
+        One user gives (item_ids, scores) arrays, best first; a list/array of users gives a list
+        of such pairs. exclude_seen drops the user's training items; ``items`` restricts the
+        candidates to these raw item ids; ``exclude`` removes these raw item ids for everyone.
+        Fewer than n items come back when exclusions leave fewer candidates.
+        """
+        self._require_fitted()
+        single, user_index = self._lookup(users, self.user_ids_)
+        n = _check_n(n)
+        allowed = None if items is None else self.item_ids_.indices(_as_list(items))
+        banned = None if exclude is None else self.item_ids_.indices(_as_list(exclude))
+        idx, scores = top_k(self._user_vectors(user_index), self._item_vectors(), n,
+                            exclude=self.interactions_.matrix if exclude_seen else None,
+                            exclude_rows=user_index, allowed_items=allowed, banned_items=banned)
+        return self._package(idx, scores, self.item_ids_, single)
+
+    def similar_items(self, items, n: int = 10):
+        """The n items most similar to each given item (cosine of item factors), itself excluded."""
+        return self._similar(items, n, "item")
+
+    def similar_users(self, users, n: int = 10):
+        """The n users most similar to each given user (cosine of user factors), itself excluded."""
+        return self._similar(users, n, "user")
+
+    def _similar(self, raw_ids, n, which):
+        self._require_fitted()
+        ids = self.item_ids_ if which == "item" else self.user_ids_
+        single, index = self._lookup(raw_ids, ids)
+        n = _check_n(n)
+        queries, candidates = self._similarity_vectors(which)
+        idx, scores = top_k(queries[index], candidates, n, self_items=index)
+        return self._package(idx, scores, ids, single)
+
+    def predict(self, users, items):
+        """Scores of (user, item) pairs given as raw ids (scalars, or two equal-length sequences).
+        Rating models return predicted ratings; ranking models return ranking scores."""
+        self._require_fitted()
+        single_u, u = self._lookup(users, self.user_ids_)
+        single_i, i = self._lookup(items, self.item_ids_)
+        if len(u) != len(i):
+            raise ValueError(f"predict() got {len(u)} users but {len(i)} items")
+        out = self._predict_indices(u, i)
+        return float(out[0]) if single_u and single_i else out
+
+    def recommend_new_user(self, items, values=None, n: int = 10, *, exclude_seen: bool = True):
+        """Recommend for a user who was not in training, from the raw ids of items they interacted
+        with (and their ratings or confidences for explicit/weighted models): the user's vector
+        is folded in against the fixed item factors. Returns (item_ids, scores)."""
+        self._require_fitted()
+        n = _check_n(n)
+        item_index = self.item_ids_.indices(_as_list(items))
+        if len(item_index) == 0:
+            raise ValueError("recommend_new_user() needs at least one item")
+        if values is None:
+            vals = np.ones(len(item_index), dtype=np.float32)
+        else:
+            vals = np.asarray(values, dtype=np.float32).ravel()
+            if len(vals) != len(item_index):
+                raise ValueError(f"recommend_new_user() got {len(item_index)} items but {len(vals)} values")
+            if not np.all(np.isfinite(vals)):
+                raise ValueError("recommend_new_user(): values contain NaN/inf")
+        factors, bias = self._fold_in(item_index, vals)
+        vector = self._user_parts(np.asarray(factors, dtype=np.float32)[None, :],
+                                  None if bias is None else np.array([bias], dtype=np.float32))
+        seen = sp.csr_matrix((np.ones(len(item_index)), item_index, [0, len(item_index)]),
+                             shape=(1, len(self.item_ids_)))
+        idx, scores = top_k(vector, self._item_vectors(), n, exclude=seen if exclude_seen else None,
+                            exclude_rows=np.array([0]))
+        return self._package(idx, scores, self.item_ids_, True)
+
+    def _fold_in(self, item_index: np.ndarray, values: np.ndarray):
+        """Return (user_factors 1-D, user_bias or None) for a new user; item factors stay fixed."""
+        raise NotImplementedError(f"{type(self).__name__} does not support fold-in")
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _lookup(raw, ids: IdMap):
+        single = np.ndim(raw) == 0
+        return single, ids.indices([raw] if single else _as_list(raw))
+
+    @staticmethod
+    def _package(idx, scores, ids: IdMap, single: bool):
+        rows = []
+        for r in range(idx.shape[0]):
+            valid = idx[r] >= 0
+            rows.append((ids.to_raw(idx[r][valid]), scores[r][valid]))
+        return rows[0] if single else rows
+
+    # ------------------------------------------------------------------ persistence
+    def _fitted_arrays(self) -> dict:
+        names = ("user_factors_", "item_factors_", "user_biases_", "item_biases_") + tuple(self._extra_arrays)
+        return {n: getattr(self, n) for n in names if getattr(self, n, None) is not None}
+
+    def save(self, path) -> Path:
+        """Save to ``path`` (.npz added if missing): arrays + JSON header, no pickle."""
+        self._require_fitted()
+        inter = self.interactions_
+        arrays = {f"fitted:{k}": v for k, v in self._fitted_arrays().items()}
+        arrays.update({"train:indptr": inter.matrix.indptr, "train:indices": inter.matrix.indices,
+                       "train:data": inter.matrix.data, "ids:user": self.user_ids_.raw,
+                       "ids:item": self.item_ids_.raw})
+        meta = inter.item_metadata
+        meta_cols = []
+        if meta is not None:
+            aligned = meta.reindex(self.item_ids_.raw)
+            for col in aligned.columns:
+                values = aligned[col]
+                if values.dtype.kind in "iuf":
+                    arrays[f"meta:{col}"] = values.to_numpy()
+                else:
+                    arrays[f"meta:{col}"] = values.fillna("").astype(str).to_numpy().astype(str)
+                meta_cols.append(col)
+        scalars = {"global_mean_": getattr(self, "global_mean_", None), "fit_time_": getattr(self, "fit_time_", None)}
+        scalars.update({k: getattr(self, k, None) for k in self._extra_scalars})
+        header = {
+            "model_class": type(self).__name__,
+            "mfrec_version": _version(),
+            "params": self.get_params(),
+            "attributes": {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in scalars.items()},
+            "loss_history": _jsonable(self.loss_history_),
+            "interactions": {"kind": inter.kind, "rating_scale": inter.rating_scale,
+                             "shape": list(inter.shape), "metadata_columns": meta_cols},
+        }
+        return persistence.write_archive(path, header, arrays)
+
+    @classmethod
+    def load(cls, path) -> "Recommender":
+        """Load a model saved by :meth:`save`. ``Recommender.load`` accepts any model class;
+        ``SVD.load`` (etc.) refuses a file holding another class."""
+        header, arrays = persistence.read_archive(path)
+        class_name = header.get("model_class")
+        model_cls = MODEL_REGISTRY.get(class_name)
+        if model_cls is None:
+            raise ModelFileError(f"{path}: unknown model class {class_name!r}")
+        if cls is not Recommender and model_cls is not cls:
+            raise ModelFileError(f"{path} holds a {class_name} model, not a {cls.__name__}")
+        try:
+            model = model_cls(**header["params"])
+            info = header["interactions"]
+            user_ids = IdMap(arrays["ids:user"], kind="user")
+            item_ids = IdMap(arrays["ids:item"], kind="item")
+            matrix = sp.csr_matrix((arrays["train:data"], arrays["train:indices"], arrays["train:indptr"]),
+                                   shape=tuple(info["shape"]))
+            meta = None
+            if info["metadata_columns"]:
+                import pandas as pd
+                meta = pd.DataFrame({c: arrays[f"meta:{c}"] for c in info["metadata_columns"]},
+                                    index=pd.Index(item_ids.raw, name="item"))
+            model.interactions_ = Interactions(matrix, user_ids, item_ids, item_metadata=meta, kind=info["kind"],
+                                               rating_scale=info["rating_scale"])
+            model.user_ids_, model.item_ids_ = user_ids, item_ids
+            for key, value in arrays.items():
+                if key.startswith("fitted:"):
+                    setattr(model, key[len("fitted:"):], value)
+            for key, value in header.get("attributes", {}).items():
+                if value is not None:
+                    setattr(model, key, value)
+            model.loss_history_ = header.get("loss_history", [])
+            model._item_vectors_cache = None
+            model._check_loaded()
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: the model file is incomplete or corrupted ({exc})") from None
+        return model
+
+    def _check_loaded(self) -> None:
+        n_users, n_items = self.interactions_.shape
+        if getattr(self, "item_factors_", None) is None or self.item_factors_.shape[0] != n_items:
+            raise ModelFileError("item factors missing or of the wrong shape")
+        if getattr(self, "user_factors_", None) is None or self.user_factors_.shape[0] != n_users:
+            raise ModelFileError("user factors missing or of the wrong shape")
+
+
+class TrainingMonitor:
+    """Collects per-epoch metrics: loss history, callback, progress bar, divergence check."""
+
+    def __init__(self, model: Recommender, callback: Optional[Callback], show_progress: bool):
+        self.model = model
+        self.callback = callback
+        self.stopped = False
+        self._progress = None
+        if show_progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            self._progress = Progress(TextColumn(f"[bold]{model.name}[/bold]"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn("{task.fields[info]}"), transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("fit", total=model._n_epochs(), info="")
+
+    def report(self, epoch: int, **metrics) -> bool:
+        """Record one epoch; returns True when training should stop (callback raised StopTraining).
+        Raises TrainingDivergedError when the loss is NaN/inf."""
+        clean = {k: float(v) for k, v in metrics.items()}
+        loss = clean.get("loss")
+        if loss is not None and not np.isfinite(loss):
+            raise TrainingDivergedError(
+                f"{type(self.model).__name__}: training diverged at epoch {epoch} (loss = {loss}); "
+                "try a lower learning rate or stronger regularization")
+        self.model.loss_history_.append({"epoch": epoch, **clean})
+        if self._progress is not None:
+            info = "  ".join(f"{k}={v:.4g}" for k, v in clean.items())
+            self._progress.update(self._task, completed=epoch, info=info)
+        if self.callback is not None:
+            try:
+                self.callback(epoch, dict(clean))
+            except StopTraining:
+                self.stopped = True
+        return self.stopped
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _as_list(values) -> list:
+    if isinstance(values, (str, bytes)) or np.ndim(values) == 0:
+        return [values]
+    return list(np.asarray(values).ravel().tolist()) if not isinstance(values, list) else values
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
