@@ -1,0 +1,175 @@
+"""numba helpers for sampling in pairwise ranking models (BPR, WARP).
+
+Random numbers
+--------------
+Each thread of a Hogwild loop owns one independent random stream: a 64-bit xorshift64*
+generator (Marsaglia 2003; Vigna 2016, "An experimental exploration of Marsaglia's xorshift
+generators, scrambled"). Its whole state is one nonzero ``uint64``. The functions are pure: they
+take the state and return ``(new_state, value)``, so a kernel keeps the state in a local variable
+(a register, no false sharing between threads) and writes it back to its array when done::
+
+    states = seed_streams(seed, n_threads)       # Python side, one stream per thread
+    ...
+    s = states[t]                                # inside the kernel, thread t
+    s, j = rand_int(s, n_items)
+    s, j = sample_negative(indptr, indices, u, n_items, s)
+    states[t] = s
+
+Streams are seeded from (seed, stream number) through splitmix64, so the same seed always gives
+the same streams, and a single-thread kernel using stream 0 is reproducible bit for bit.
+(Calling these functions from plain Python, e.g. in tests, wrap the state in ``np.uint64(...)``:
+numba hands a uint64 back as a Python int, which it would otherwise type as int64.)
+
+Negative sampling
+-----------------
+``sample_negative`` returns an item drawn uniformly from the items the user has NOT interacted
+with (the complement of the user's sorted CSR row). It draws uniformly over all items and draws
+again while the draw is a positive (membership by binary search in the sorted row); after
+``MAX_REJECTIONS`` failed draws (users who interacted with most of the catalogue) it picks the
+r-th non-positive item directly, r uniform, so it always ends in bounded time. Both paths give
+exactly the uniform distribution over negatives. A user whose row holds every item has no
+negative: the function returns -1 and the caller must skip that user.
+
+All functions are stable API (the BPR and WARP kernels import them); signatures must not change.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: number of uniform draws tried before falling back to direct selection of a negative
+MAX_REJECTIONS = 32
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_STAR = np.uint64(0x2545F4914F6CDD1D)
+_TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
+
+
+@njit(cache=True, nogil=True)
+def splitmix64(x):
+    """splitmix64 finalizer of a uint64 (Steele, Lea & Flood 2014): a well-mixed uint64.
+    Used only to turn (seed, stream) into generator states."""
+    z = np.uint64(x) + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def seed_streams(seed, n_streams: int) -> np.ndarray:
+    """States of ``n_streams`` independent xorshift64* streams, a uint64 array (all nonzero).
+
+    seed: int >= 0, or None for fresh entropy (numpy's SeedSequence). Stream t's state depends only
+    on (seed, t), so stream 0 is the same whatever the number of streams.
+    """
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
+    base = int(seed) & 0xFFFFFFFFFFFFFFFF
+    states = np.empty(int(n_streams), dtype=np.uint64)
+    for t in range(int(n_streams)):
+        # splitmix64 of seed, then of (that + stream number): independent, well-spread states
+        s = int(splitmix64(np.uint64((int(splitmix64(np.uint64(base))) + t) & 0xFFFFFFFFFFFFFFFF)))
+        states[t] = s if s != 0 else 0x9E3779B97F4A7C15
+    return states
+
+
+@njit(cache=True, nogil=True)
+def rand_uint(state):
+    """One xorshift64* step: returns (new_state, uint64 random value). ``state`` must be nonzero."""
+    x = np.uint64(state)
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    return x, x * _STAR
+
+
+@njit(cache=True, nogil=True)
+def rand_float(state):
+    """Returns (new_state, float64 uniform in [0, 1)) from the top 53 bits of one draw."""
+    state, r = rand_uint(state)
+    return state, np.float64(r >> np.uint64(11)) * _TWO_M53
+
+
+@njit(cache=True, nogil=True)
+def rand_int(state, n):
+    """Returns (new_state, int64 uniform in [0, n)), n >= 1 (floor of a 53-bit float times n;
+    the bias is below n / 2**53, i.e. nil for catalogue sizes)."""
+    state, f = rand_float(state)
+    k = np.int64(f * n)
+    if k >= n:  # guards the float rounding corner case
+        k = n - 1
+    return state, k
+
+
+@njit(cache=True, nogil=True)
+def contains_sorted(indices, start, stop, item):
+    """True when ``item`` is in the sorted slice indices[start:stop] (binary search).
+    NumPy: ``item in indices[start:stop]``."""
+    lo = start
+    hi = stop
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = indices[mid]
+        if v < item:
+            lo = mid + 1
+        elif v > item:
+            hi = mid
+        else:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def nth_negative(indices, start, stop, r):
+    """The r-th (0-based) item NOT in the sorted slice indices[start:stop], in increasing order.
+
+    With positives p_0 < p_1 < ..., p_k - k items precede p_k without being positive, a
+    non-decreasing sequence, so the answer is r + #{k : p_k - k <= r} (binary search).
+    NumPy: ``np.setdiff1d(np.arange(n_items), indices[start:stop])[r]``.
+    """
+    lo = 0
+    hi = stop - start
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if indices[start + mid] - mid <= r:
+            lo = mid + 1
+        else:
+            hi = mid
+    return r + lo
+
+
+@njit(cache=True, nogil=True)
+def sample_negative(indptr, indices, user, n_items, state):
+    """Returns (new_state, j): j uniform over the items absent from CSR row ``user``, or -1 when the
+    row holds all ``n_items`` items (no negative exists; skip that user).
+
+    indptr/indices: the users x items CSR structure with sorted, unique column indices per row.
+    """
+    start = indptr[user]
+    stop = indptr[user + 1]
+    n_pos = stop - start
+    if n_pos >= n_items:
+        return state, np.int64(-1)
+    for _ in range(MAX_REJECTIONS):
+        state, j = rand_int(state, n_items)
+        if not contains_sorted(indices, start, stop, j):
+            return state, j
+    # users with most of the catalogue: pick the r-th negative directly (still uniform)
+    state, r = rand_int(state, n_items - n_pos)
+    return state, np.int64(nth_negative(indices, start, stop, r))
+
+
+@njit(cache=True, nogil=True)
+def row_of_entry(indptr, pos):
+    """The row r with indptr[r] <= pos < indptr[r + 1] (binary search over indptr; empty rows
+    are skipped). NumPy: ``np.searchsorted(indptr, pos, side="right") - 1``."""
+    lo = 0
+    hi = indptr.shape[0] - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if indptr[mid] <= pos:
+            lo = mid
+        else:
+            hi = mid
+    return lo
