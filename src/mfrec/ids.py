@@ -53,7 +53,7 @@ class IdMap:
         try:
             return self._lookup[_key(raw_id)]
         except (KeyError, TypeError):
-            raise UnknownIdError(f"unknown {self.kind} id {raw_id!r}") from None
+            raise UnknownIdError(f"unknown {self.kind} id {_key(raw_id)!r}") from None
 
     def indices(self, raw_ids, *, missing: str = "raise") -> np.ndarray:
         """Dense indices of many raw ids. missing='raise' names the first unknown id;
@@ -64,7 +64,7 @@ class IdMap:
         for pos, raw_id in enumerate(keys):
             idx = lookup.get(_key(raw_id), -1)
             if idx < 0 and missing == "raise":
-                raise UnknownIdError(f"unknown {self.kind} id {raw_id!r}")
+                raise UnknownIdError(f"unknown {self.kind} id {_key(raw_id)!r}")
             out[pos] = idx
         return out
 

@@ -302,7 +302,8 @@ def _as_float(values, field: str, source: str) -> np.ndarray:
     except (ValueError, TypeError):
         series = pd.to_numeric(pd.Series(arr), errors="coerce")
         bad = int(np.flatnonzero(series.isna().to_numpy() & ~pd.isna(pd.Series(arr)).to_numpy())[0])
-        raise DataError(f"{source}: {field} {arr[bad]!r} at row {bad} is not a number") from None
+        raise DataError(f"{source}: {field} {arr[bad].item() if hasattr(arr[bad], 'item') else arr[bad]!r} "
+                        f"at row {bad} is not a number") from None
 
 
 def _check_finite(values: np.ndarray, field: str, source: str) -> None:
@@ -325,8 +326,8 @@ def _resolve_duplicates(u, i, values, ts, n_items, rule, user_map, item_map, sou
         return u[order], i[order], values[order], (ts[order] if ts is not None else None)
     if rule == "error":
         dup = order[np.flatnonzero(~new_pair)[0]]
-        raise DataError(f"{source}: duplicate rating for user {user_map.raw[u[dup]]!r}, item "
-                        f"{item_map.raw[i[dup]]!r} (row {int(dup)}); pass duplicates='last' or another rule")
+        raise DataError(f"{source}: duplicate rating for user {user_map.raw[u[dup]].item()!r}, item "
+                        f"{item_map.raw[i[dup]].item()!r} (row {int(dup)}); pass duplicates='last' or another rule")
     starts = np.flatnonzero(new_pair)
     last = np.append(starts[1:], len(key)) - 1
     vals = values[order]
