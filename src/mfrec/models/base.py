@@ -41,6 +41,8 @@ class Recommender:
     feedback = "implicit"
     #: name used in model files, the CLI and tables
     name = "base"
+    #: named hyperparameter sets, e.g. {"ml-1m": {...}}: tuned presets documented by each model
+    PRESETS: dict = {}
     #: fitted array attributes saved in model files (besides factors/biases known to the base)
     _extra_arrays: tuple = ()
     #: fitted scalar attributes saved in model files
@@ -67,6 +69,14 @@ class Recommender:
                 raise ValueError(f"{type(self).__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
             setattr(self, key, value)
         return self
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides) -> "Recommender":
+        """A model with the named preset's hyperparameters (see PRESETS), then ``overrides``."""
+        if preset not in cls.PRESETS:
+            known = ", ".join(sorted(cls.PRESETS)) or "none"
+            raise ValueError(f"{cls.__name__} has no preset {preset!r} (presets: {known})")
+        return cls(**{**cls.PRESETS[preset], **overrides})
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

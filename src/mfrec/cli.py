@@ -1,0 +1,229 @@
+"""The `mfrec` command: data sets, fitting, evaluation, recommendations and similar items."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import experiment
+from .errors import MfrecError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="mfrec: matrix-factorization recommenders (SVD, ALS, BPR, WARP) on MovieLens or your own "
+                       "ratings.\n\nTry: mfrec datasets list; mfrec evaluate als --dataset ml-1m; "
+                       "mfrec fit als -o als.npz; mfrec similar als.npz 1")
+datasets_app = typer.Typer(no_args_is_help=True, help="List or download the MovieLens data sets.")
+app.add_typer(datasets_app, name="datasets")
+
+DatasetOpt = typer.Option("ml-1m", "--dataset", "-d", help="MovieLens name (ml-100k, ml-1m, ml-10m, ml-20m, "
+                          "ml-25m, ml-latest-small) or a ratings file (CSV/TSV/'::').")
+DataDirOpt = typer.Option(None, "--data-dir", help="Where data sets live (default: $MFREC_DATA_DIR, then the cache).")
+PresetOpt = typer.Option(None, "--preset", help="A named hyperparameter preset of the model (see `mfrec models`).")
+ParamOpt = typer.Option(None, "--param", "-p", help="A hyperparameter as name=value; repeat for more, "
+                        "e.g. -p factors=128 -p regularization=0.05.")
+ThresholdOpt = typer.Option(experiment.DEFAULT_THRESHOLD, "--threshold",
+                            help="Implicit models: ratings >= this count as positives.")
+
+
+# ---------------------------------------------------------------------------- datasets
+@datasets_app.command("list")
+def datasets_list(data_dir: Optional[Path] = DataDirOpt):
+    """Show the MovieLens data sets and where each is found locally."""
+    from .datasets import list_datasets
+    table = Table(title="MovieLens data sets")
+    for col in ("name", "ratings", "description", "local copy"):
+        table.add_column(col)
+    for info in list_datasets(data_dir=data_dir):
+        table.add_row(info["name"], f"{info['n_ratings']:,}" if info.get("n_ratings") else "?",
+                      info.get("description", ""), str(info["path"]) if info.get("path") else "[dim]not downloaded[/dim]")
+    console.print(table)
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(name: str = typer.Argument(..., help="e.g. ml-1m"), data_dir: Optional[Path] = DataDirOpt):
+    """Download a MovieLens data set from GroupLens (checksum verified) into the cache or --data-dir."""
+    from .datasets import fetch_movielens
+    path = fetch_movielens(name, data_dir=data_dir, show_progress=True)
+    console.print(f"[green]{name}[/green] is ready in {path}")
+
+
+# ---------------------------------------------------------------------------- models
+@app.command("models")
+def models_list():
+    """List the models with their hyperparameters, defaults and presets."""
+    table = Table(title="mfrec models")
+    for col in ("model", "trains on", "hyperparameters (defaults)", "presets"):
+        table.add_column(col, overflow="fold")
+    for name, cls in experiment.model_classes().items():
+        params = ", ".join(f"{k}={v!r}" for k, v in cls().get_params().items()) or "-"
+        table.add_row(name, cls.feedback, params, ", ".join(cls.PRESETS) or "-")
+    console.print(table)
+
+
+def _build_model(model: str, preset, params, threads, seed):
+    cls = experiment.model_class(model)
+    values = experiment.parse_params(params, cls)
+    names = cls._param_names()
+    if threads is not None and "threads" in names:
+        values.setdefault("threads", threads)
+    if seed is not None and "seed" in names:
+        values.setdefault("seed", seed)
+    return experiment.make_model(model, preset, values)
+
+
+@app.command("fit")
+def fit(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp"),
+        dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
+        output: Path = typer.Option(None, "--output", "-o", help="Model file to write (.npz); default MODEL.npz"),
+        preset: Optional[str] = PresetOpt, param: Optional[List[str]] = ParamOpt,
+        threshold: float = ThresholdOpt,
+        threads: Optional[int] = typer.Option(None, help="Threads (0 = all cores, 1 = reproducible)."),
+        seed: Optional[int] = typer.Option(None, help="Random seed.")):
+    """Train a model on a whole data set and save it for `recommend` and `similar`."""
+    estimator = _build_model(model, preset, param, threads, seed)
+    data = experiment.training_view(experiment.load_dataset(dataset, data_dir=data_dir, show_progress=True),
+                                    estimator.feedback, threshold)
+    console.print(f"Training {estimator!r} on {data}")
+    estimator.fit(data, show_progress=True)
+    path = estimator.save(output or Path(f"{estimator.name}.npz"))
+    last = estimator.loss_history_[-1] if estimator.loss_history_ else {}
+    figures = "  ".join(f"{k}={v:.4g}" for k, v in last.items() if k != "epoch")
+    console.print(f"Fitted in {estimator.fit_time_:.2f} s {figures}\nSaved to [bold]{path}[/bold]")
+
+
+@app.command("evaluate")
+def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp"),
+             dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
+             preset: Optional[str] = PresetOpt, param: Optional[List[str]] = ParamOpt,
+             threshold: float = ThresholdOpt,
+             split: Optional[str] = typer.Option(None, help="per-user, random or leave-one-out "
+                                                 "(default: random for rating models, per-user for the others)"),
+             test_fraction: Optional[float] = typer.Option(None, help="Share held out (default 0.1 ratings, 0.2 implicit)."),
+             seed: int = typer.Option(42, help="Seed of the split (and of the model if it takes one)."),
+             k: int = typer.Option(10, "-k", help="Cut-off of the ranking metrics."),
+             threads: Optional[int] = typer.Option(None, help="Threads (0 = all cores, 1 = reproducible).")):
+    """Hold out part of the data, train, and print rating and/or ranking metrics."""
+    from .evaluation import evaluate_ranking, evaluate_ratings
+    estimator = _build_model(model, preset, param, threads, seed)
+    protocol = experiment.default_protocol(estimator.feedback)
+    if split:
+        protocol.split = split
+    if test_fraction is not None:
+        protocol.test_fraction = test_fraction
+    protocol.seed = seed
+    data = experiment.training_view(experiment.load_dataset(dataset, data_dir=data_dir, show_progress=True),
+                                    estimator.feedback, threshold)
+    train, test = protocol.apply(data)
+    console.print(f"{estimator!r}\ntrain: {train}\ntest:  {test} ({protocol.split} split, "
+                  f"{protocol.test_fraction:g} held out, seed {protocol.seed})")
+    estimator.fit(train, show_progress=True)
+    results = {}
+    if estimator.feedback == "explicit":
+        results.update(evaluate_ratings(estimator, test))
+        test = test.to_implicit(threshold=threshold)
+    started = time.perf_counter()
+    results.update(evaluate_ranking(estimator, test, k=k))
+    table = Table(title=f"{estimator.name} on {dataset}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("fit time (s)", f"{estimator.fit_time_:.2f}")
+    table.add_row("evaluation time (s)", f"{time.perf_counter() - started:.2f}")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
+    console.print(table)
+
+
+def _load_model(path: Path):
+    from .models.base import Recommender
+    return Recommender.load(path)
+
+
+def _parse_id(text: str, ids):
+    """A raw id typed on the command line, as the id map stores it (int or str)."""
+    if ids.raw.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _find_item(model, text: str):
+    """An item by raw id, or else by (part of) its title when the model knows titles."""
+    raw = _parse_id(text, model.item_ids_)
+    if raw in model.item_ids_:
+        return raw
+    meta = model.interactions_.item_metadata
+    if meta is not None and "title" in meta.columns:
+        matches = meta.index[meta["title"].astype(str).str.contains(text, case=False, regex=False)]
+        known = [m for m in matches if m in model.item_ids_]
+        if known:
+            counts = model.interactions_.item_counts()
+            return max(known, key=lambda m: counts[model.item_ids_.index(m)])
+    from .errors import UnknownIdError
+    raise UnknownIdError(f"no item with id or title {text!r} in this model")
+
+
+def _items_table(title, model, ids, scores):
+    inter = model.interactions_
+    idx = model.item_ids_.indices(ids)
+    meta = inter.item_metadata
+    table = Table(title=title)
+    for col in ("#", "item", "title", "score"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    titles = inter.item_titles(idx)
+    genres = (meta["genres"].reindex(ids).fillna("").astype(str).tolist()
+              if meta is not None and "genres" in meta.columns else None)
+    for rank, (raw, label, score) in enumerate(zip(ids, titles, scores), start=1):
+        label = f"{label} [dim]{genres[rank - 1]}[/dim]" if genres else label
+        table.add_row(str(rank), str(raw), label, f"{score:.4f}")
+    return table
+
+
+@app.command("recommend")
+def recommend(model_file: Path = typer.Argument(..., help="A model saved by `mfrec fit`."),
+              user: str = typer.Argument(..., help="Raw user id."),
+              n: int = typer.Option(10, "-n", help="How many items."),
+              include_seen: bool = typer.Option(False, help="Also recommend items the user already rated.")):
+    """Top-n recommendations for a user of the training data, with titles."""
+    model = _load_model(model_file)
+    raw = _parse_id(user, model.user_ids_)
+    ids, scores = model.recommend(raw, n=n, exclude_seen=not include_seen)
+    console.print(_items_table(f"{model.name}: top {n} for user {raw}", model, ids, scores))
+
+
+@app.command("similar")
+def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec fit`."),
+            item: str = typer.Argument(..., help="Raw item id, or part of a title (e.g. 'Toy Story')."),
+            n: int = typer.Option(10, "-n", help="How many items.")):
+    """The n items most similar to an item (cosine similarity of the item factors), with titles."""
+    model = _load_model(model_file)
+    raw = _find_item(model, item)
+    label = model.interactions_.item_titles([model.item_ids_.index(raw)])[0]
+    ids, scores = model.similar_items(raw, n=n)
+    console.print(_items_table(f"{model.name}: items similar to {label} ({raw})", model, ids, scores))
+
+
+def main() -> None:
+    """Entry point: runs the app and turns user mistakes into one-line errors (exit code 2)."""
+    try:
+        app()
+    except (MfrecError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        err_console.print(f"[bold red]error:[/bold red] {message}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
