@@ -441,3 +441,16 @@ def test_leave_one_out_by_time_on_ml100k():
     max_train = tr_df.groupby("user")["timestamp"].max()
     assert (max_train.loc[t_df["user"]].to_numpy() <= t_df["timestamp"].to_numpy()).all()
     check_split(inter, split)
+
+
+def test_splits_handle_users_and_items_without_entries():
+    # to_implicit()/select() keep the id maps, so some rows and columns can be empty
+    inter = make_data()
+    u, i, _ = inter.to_coo()
+    sparse = inter.select((u != 0) & (u != 5) & (i != 3))
+    assert np.diff(sparse.matrix.indptr)[[0, 5]].tolist() == [0, 0]
+    for split in (random_split(sparse, 0.2), per_user_split(sparse, 0.2), per_user_split(sparse, test_count=2),
+                  leave_one_out(sparse), leave_one_out(sparse, by="random"), next(kfold(sparse, 3)),
+                  temporal_split(sparse, float(np.nanmedian(sparse.timestamps)))):
+        check_split(sparse, split)
+        assert "u0" not in split.train.user_ids and 103 not in split.train.item_ids
