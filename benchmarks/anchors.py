@@ -246,3 +246,97 @@ def evaluate_vectors(user_vectors, item_vectors, train, test, k: int = 10, threa
         raise ValueError(f"vectors {user_vectors.shape} / {item_vectors.shape} do not match the "
                          f"{train_m.shape} training matrix")
     return ranking_metrics(vector_score_fn(user_vectors, item_vectors), train_m, test_m, k, threads=threads)
+
+
+# ---------------------------------------------------------------------- the anchors' own figures
+#: settings run by ``python benchmarks/anchors.py``: the anchors' documented defaults named in the
+#: issues (#3-#6), and with --tuned the tuned settings the issues quote.
+DEFAULT_RUNS = [
+    ("surprise_svd", "Surprise SVD defaults (100 factors, 20 epochs)", {}),
+    ("implicit_als", "implicit ALS 64 factors, 15 it. (reg 0.01, alpha 1)", {"factors": 64, "iterations": 15}),
+    ("implicit_bpr", "implicit BPR defaults (100 factors, lr 0.01, reg 0.01, 100 it.)", {}),
+    ("lightfm_warp", "LightFM WARP 64 comp., 30 epochs, lr 0.05",
+     {"no_components": 64, "epochs": 30, "learning_rate": 0.05}),
+    ("lightfm_bpr", "LightFM BPR 64 comp., 30 epochs, lr 0.05",
+     {"no_components": 64, "epochs": 30, "learning_rate": 0.05, "loss": "bpr"}),
+]
+TUNED_RUNS = [
+    ("surprise_svd", "Surprise SVD tuned (200 factors, 60 epochs, lr 0.005, reg 0.05)",
+     {"n_factors": 200, "n_epochs": 60, "lr_all": 0.005, "reg_all": 0.05}),
+    ("lightfm_warp", "LightFM WARP tuned (128 comp., 60 epochs, lr 0.02)",
+     {"no_components": 128, "epochs": 60, "learning_rate": 0.02}),
+]
+_RANKING_COLUMNS = ["precision@10", "recall@10", "ndcg@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
+
+
+def main(argv=None) -> None:
+    """Fit every installed anchor on the protocol splits and print Markdown tables."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import common
+
+    parser = common.add_common_args(argparse.ArgumentParser(description=main.__doc__))
+    parser.add_argument("--tuned", action="store_true", help="also run the tuned settings quoted in the issues")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="adapters to run, e.g. implicit_als lightfm_warp (default: all)")
+    args = parser.parse_args(argv)
+    dataset = common.dataset_for(args)
+    runs = DEFAULT_RUNS + (TUNED_RUNS if args.tuned else [])
+    if args.only:
+        runs = [r for r in runs if r[0] in args.only]
+    if args.quick:  # smoke run: fewer epochs
+        runs = [(name, label + " [quick: 1/5 epochs]", _quick(name, params)) for name, label, params in runs]
+
+    print(f"machine: {common.machine_info_markdown()}")
+    print(f"anchors: {anchor_versions()}")
+    print(f"dataset: ml-{dataset}, seed {args.seed}, threads {args.threads}\n")
+    explicit_rows, ranking_rows = [], []
+    explicit_runs = [r for r in runs if r[0] == "surprise_svd"]
+    if explicit_runs:
+        split = common.explicit_protocol(args.seed, dataset=dataset, data_dir=args.data_dir)
+        print(f"explicit protocol: {split!r}")
+        for _, label, params in explicit_runs:
+            out = run_anchor(surprise_svd, split.train, split.test, **params)
+            if out is not None:
+                explicit_rows.append({"anchor": label, **out})
+                print(f"  {label}: {out}", flush=True)
+    implicit_runs = [r for r in runs if r[0] != "surprise_svd"]
+    if implicit_runs:
+        split = common.implicit_protocol(args.seed, dataset=dataset, data_dir=args.data_dir)
+        print(f"implicit protocol: {split!r}")
+        for name, label, params in implicit_runs:
+            params = dict(params, threads=args.threads)
+            fn = lightfm_warp if name.startswith("lightfm") else globals()[name]
+            out = run_anchor(fn, split.train, **params)
+            if out is None:
+                continue
+            users, items, fit_time = out
+            metrics = evaluate_vectors(users, items, split.train, split.test, k=10)
+            ranking_rows.append({"anchor": label, "fit_time": fit_time, **metrics})
+            print(f"  {label}: fit {fit_time:.2f} s, ndcg@10 {metrics['ndcg@10']:.4f}", flush=True)
+    if explicit_rows:
+        print("\nExplicit protocol (RMSE/MAE clipped to the rating scale, Surprise's default):\n")
+        print(common.format_table(explicit_rows, ["anchor", ("rmse", "RMSE"), ("mae", "MAE"),
+                                                  ("rmse_unclipped", "RMSE unclipped"), ("fit_time", "fit (s)", ".1f")]))
+    if ranking_rows:
+        print("\nImplicit protocol (all items ranked, training items excluded):\n")
+        print(common.format_table(ranking_rows, ["anchor"] + _RANKING_COLUMNS + [("fit_time", "fit (s)", ".1f")]))
+    print(f"\nfinished: {common.machine_info_markdown()}")
+
+
+#: the epoch-count parameter of each adapter and the library's default for it
+_EPOCH_KEYS = {"surprise_svd": ("n_epochs", 20), "implicit_als": ("iterations", 15),
+               "implicit_bpr": ("iterations", 100), "lightfm_warp": ("epochs", 30), "lightfm_bpr": ("epochs", 30)}
+
+
+def _quick(name: str, params: dict) -> dict:
+    """``--quick``: a fifth of the epochs (at least 1)."""
+    key, default = _EPOCH_KEYS[name]
+    return dict(params, **{key: max(1, params.get(key, default) // 5)})
+
+
+if __name__ == "__main__":
+    main()
