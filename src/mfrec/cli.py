@@ -121,9 +121,9 @@ def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or
     protocol.seed = seed
     data = experiment.training_view(experiment.load_dataset(dataset, data_dir=data_dir, show_progress=True),
                                     estimator.feedback, threshold)
-    train, test = protocol.apply(data)
-    console.print(f"{estimator!r}\ntrain: {train}\ntest:  {test} ({protocol.split} split, "
-                  f"{protocol.test_fraction:g} held out, seed {protocol.seed})")
+    split_result = protocol.apply(data)
+    train, test = split_result
+    console.print(f"{estimator!r}\n{split_result!r}")
     estimator.fit(train, show_progress=True)
     results = {}
     if estimator.feedback == "explicit":
