@@ -1,6 +1,7 @@
 """The `mfrec` command: data sets, fitting, evaluation, recommendations and similar items."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -139,6 +140,61 @@ def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or
     for key, value in results.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
     console.print(table)
+
+
+@app.command("compare")
+def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
+            models: str = typer.Option("popularity,svd,als,bpr,warp", "--models", "-m",
+                                       help="Comma-separated models to compare."),
+            split: str = typer.Option("per-user", help="per-user, random or leave-one-out."),
+            test_fraction: float = typer.Option(0.2, help="Share of each user's ratings held out."),
+            k: int = typer.Option(10, "-k", help="Cut-off of the ranking metrics and similar-items lists."),
+            threshold: float = ThresholdOpt,
+            preset: Optional[str] = typer.Option(None, "--preset", help="Preset applied to every model that has it."),
+            seed: int = typer.Option(42, help="Seed of the split and the models."),
+            threads: int = typer.Option(0, help="Threads (0 = all cores)."),
+            report: Path = typer.Option(Path("mfrec-report.html"), "--report", "-r", help="HTML report to write."),
+            export: Optional[Path] = typer.Option(None, "--export", help="Folder for TensorBoard projector TSVs "
+                                                  "(one sub-folder per model)."),
+            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")):
+    """Train SVD, ALS, BPR, WARP and the popularity baseline on one split, print one table of
+    metrics and fit times, write an HTML report (and optionally projector exports)."""
+    from .compare import check_models, run_comparison
+    from .report import format_value, write_report
+    names = check_models(models.split(","))
+    _check_writable(report)
+    result = run_comparison(dataset, names, split=split, test_fraction=test_fraction, seed=seed, k=k,
+                            threshold=threshold, preset=preset, threads=threads, data_dir=data_dir,
+                            show_progress=not quiet, progress_callback=None if quiet else console.print)
+    rows = result.table_rows()
+    table = Table(title=f"mfrec compare: {dataset}, {split} split ({test_fraction:g} held out, seed {seed}), @{k}")
+    for col in rows[0]:
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for row in rows:
+        table.add_row(*[row["model"]] + [format_value(v) for key, v in row.items() if key != "model"])
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    path = write_report(result, report)
+    console.print(f"Report written to [bold]{path}[/bold]")
+    if export is not None:
+        from .export import export_projector
+        for run in result.runs:
+            if run.model.item_factors_.shape[1] == 0:
+                console.print(f"[dim]{run.name}: no embeddings to export[/dim]")
+                continue
+            paths = export_projector(run.model, export / run.name)
+            console.print(f"Projector files for {run.name} in {paths['config'].parent}")
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before hours of work when the report cannot be written."""
+    from .errors import MfrecError
+    parent = path.expanduser().resolve().parent
+    if path.is_dir():
+        raise MfrecError(f"report path {path} is a folder; give a file name such as report.html")
+    if not parent.exists() or not os.access(parent, os.W_OK):
+        raise MfrecError(f"cannot write the report to {path}: folder {parent} does not exist or is not writable")
 
 
 def _load_model(path: Path):

@@ -1,0 +1,128 @@
+"""`mfrec compare`: train every model on one split of one data set and measure them alike.
+
+Protocol: the explicit ratings are split once (per-user holdout by default, seeded). The rating
+model (SVD) trains on the training ratings; the implicit models train on the training ratings
+>= threshold (same id space). Every model is evaluated on the held-out ratings >= threshold with
+the same ranking metrics, excluding from each user's ranking every item they rated in training
+(so the rating model and the implicit models face the same candidates); SVD also gets RMSE/MAE
+on all held-out ratings. Everything goes through the public API (fit, evaluate_*, similar_items,
+recommend), so the report shows what a user of the library gets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from . import experiment
+from .data.interactions import Interactions
+from .errors import DataError
+from .evaluation import evaluate_ranking, evaluate_ratings
+from .evaluation.coherence import genre_coherence
+from .models.base import Recommender
+
+DEFAULT_MODELS = ("popularity", "svd", "als", "bpr", "warp")
+
+
+@dataclass
+class ModelRun:
+    """One model's result in a comparison."""
+    name: str
+    model: Recommender
+    metrics: dict                       # ranking (and rating) metrics, fit_time
+    coherence: Optional[dict] = None    # genre coherence (None without genres)
+
+
+@dataclass
+class Comparison:
+    """Everything a comparison produced: the data, the protocol and one ModelRun per model."""
+    dataset: str
+    protocol: experiment.Protocol
+    k: int
+    threshold: float
+    data: Interactions
+    train: Interactions
+    test: Interactions
+    runs: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def table_rows(self) -> list[dict]:
+        """One dict per model with the figures the CLI table and the HTML report both show."""
+        rows = []
+        for run in self.runs:
+            m = run.metrics
+            row = {"model": run.name, "fit time (s)": m["fit_time"]}
+            for key in (f"ndcg@{self.k}", f"precision@{self.k}", f"recall@{self.k}", f"map@{self.k}",
+                        f"hit_rate@{self.k}", "mrr", "auc", f"coverage@{self.k}"):
+                row[key] = m.get(key)
+            row[f"genre coherence@{self.k}"] = run.coherence[f"coherence@{self.k}"] if run.coherence else None
+            row["rmse"] = m.get("rmse")
+            row["mae"] = m.get("mae")
+            rows.append(row)
+        return rows
+
+
+def check_models(names: Sequence[str]) -> list[str]:
+    """Validate model names early (before loading data), keeping the user's order."""
+    names = [n.strip().lower() for n in names if n.strip()]
+    if not names:
+        raise ValueError("no model to compare")
+    for name in names:
+        experiment.model_class(name)
+    return list(dict.fromkeys(names))
+
+
+def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODELS, *,
+                   split: str = "per-user", test_fraction: float = 0.2, seed: int = 42, k: int = 10,
+                   threshold: float = experiment.DEFAULT_THRESHOLD, preset: Optional[str] = None,
+                   threads: int = 0, data_dir=None, show_progress: bool = False,
+                   coherence_min_count: int = 50, model_params: Optional[dict] = None,
+                   progress_callback=None) -> Comparison:
+    """Fit and evaluate ``models`` on one split of ``dataset`` (see the module docstring).
+
+    ``preset`` applies a named preset to every model that has one (others use their defaults);
+    ``model_params`` maps a model name to extra hyperparameters, e.g. {"als": {"factors": 32}}.
+    ``progress_callback(message)`` is told what is happening (the CLI prints it).
+    """
+    names = check_models(models)
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    say = progress_callback or (lambda message: None)
+    data = experiment.load_dataset(dataset, data_dir=data_dir, show_progress=show_progress)
+    if k > data.n_items:
+        raise ValueError(f"k={k} is larger than the catalogue ({data.n_items} items)")
+    protocol = experiment.Protocol(split, test_fraction, seed)
+    train, test = protocol.apply(data)
+    comparison = Comparison(dataset, protocol, k, threshold, data, train, test)
+    if data.is_explicit:
+        test_positives = test.to_implicit(threshold=threshold)
+    else:
+        test_positives = test
+        comparison.notes.append("the data set has no ratings: rating metrics are skipped")
+    if genre_coherence_possible(data) is False:
+        comparison.notes.append("the data set has no genres: the genre coherence measure is skipped")
+    for name in names:
+        cls = experiment.model_class(name)
+        if cls.feedback == "explicit" and not data.is_explicit:
+            comparison.notes.append(f"{name} skipped: it needs explicit ratings")
+            continue
+        params = {key: value for key, value in (("threads", threads), ("seed", seed)) if key in cls._param_names()}
+        params.update((model_params or {}).get(name, {}))
+        model = cls.from_preset(preset, **params) if preset and preset in cls.PRESETS else cls(**params)
+        view = experiment.training_view(train, cls.feedback, threshold)
+        say(f"fitting {name} on {view}")
+        model.fit(view, show_progress=show_progress)
+        metrics = {"fit_time": model.fit_time_}
+        metrics.update(evaluate_ranking(model, test_positives, k=k, exclude=train))
+        if cls.feedback == "explicit":
+            metrics.update(evaluate_ratings(model, test))
+        coherence = genre_coherence(model, k=k, min_count=coherence_min_count)
+        comparison.runs.append(ModelRun(name, model, metrics, coherence))
+        say(f"{name}: ndcg@{k} = {metrics[f'ndcg@{k}']:.4f} (fit {model.fit_time_:.1f} s)")
+    if not comparison.runs:
+        raise DataError("no model could be trained on this data set")
+    return comparison
+
+
+def genre_coherence_possible(data: Interactions) -> bool:
+    from .evaluation.coherence import genre_matrix
+    return genre_matrix(data) is not None
