@@ -1,0 +1,200 @@
+"""numba kernels of BPR: Bayesian Personalized Ranking by SGD (Rendle et al. 2009, UAI, "BPR:
+Bayesian Personalized Ranking from Implicit Feedback", algorithm LearnBPR).
+
+For a triple (u, i, j) with i a positive of user u and j a negative (an item u did not interact
+with), the score difference and the per-triple objective minimised are
+
+    x_uij = (b_i - b_j) + w_u . (h_i - h_j)
+    l_uij = -ln sigma(x_uij) + reg/2 (|w_u|^2 + |h_i|^2 + |h_j|^2) + reg_bias/2 (b_i^2 + b_j^2)
+
+(sigma(x) = 1 / (1 + e^-x)), so with z = sigma(-x_uij) = 1 - sigma(x_uij) one SGD step is
+
+    w_u <- w_u + lr (z (h_i - h_j) - reg w_u)
+    h_i <- h_i + lr (z w_u         - reg h_i)
+    h_j <- h_j + lr (-z w_u        - reg h_j)
+    b_i <- b_i + lr (z  - reg_bias b_i)
+    b_j <- b_j + lr (-z - reg_bias b_j)
+
+all right-hand sides using the values before the step. Factors are float32, the step arithmetic
+is float64. The slow NumPy twin is mfrec.kernels.reference_bpr.
+
+Triples are drawn with mfrec.kernels.sampling: a positive pair (u, i), either uniformly over the
+positive pairs ("pair") or a uniform user then a uniform positive of that user ("user"), and
+a negative j uniformly over the user's non-positives. Only "eligible" users are drawn: users
+with at least one positive and at least one negative (a user who has every item has no negative
+and is skipped).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .sampling import rand_int, row_of_entry, sample_negative
+
+SAMPLE_PAIR = 0   # (u, i) uniform over the eligible positive pairs
+SAMPLE_USER = 1   # u uniform over the eligible users, then i uniform over u's positives
+
+
+@njit(cache=True, nogil=True)
+def softplus_neg(x):
+    """-ln sigma(x) = ln(1 + e^-x), computed without overflow."""
+    if x > 0.0:
+        return np.log1p(np.exp(-x))
+    return -x + np.log1p(np.exp(x))
+
+
+@njit(cache=True, nogil=True)
+def sigmoid_neg(x):
+    """sigma(-x) = 1 / (1 + e^x), computed without overflow."""
+    if x >= 0.0:
+        e = np.exp(-x)
+        return e / (1.0 + e)
+    return 1.0 / (1.0 + np.exp(x))
+
+
+@njit(cache=True, nogil=True)
+def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias):
+    """One SGD step on the triple (u, i, j) (equations in the module docstring), in place.
+
+    Returns (x_uij, -ln sigma(x_uij), regularization term) evaluated before the step.
+    """
+    k = user_factors.shape[1]
+    x = np.float64(item_biases[i]) - np.float64(item_biases[j])
+    sq = 0.0
+    for f in range(k):  # x += w_u . (h_i - h_j); sq = |w_u|^2 + |h_i|^2 + |h_j|^2
+        wu = np.float64(user_factors[u, f])
+        hi = np.float64(item_factors[i, f])
+        hj = np.float64(item_factors[j, f])
+        x += wu * (hi - hj)
+        sq += wu * wu + hi * hi + hj * hj
+    bi = np.float64(item_biases[i])
+    bj = np.float64(item_biases[j])
+    penalty = 0.5 * reg * sq + 0.5 * reg_bias * (bi * bi + bj * bj)
+    loss = softplus_neg(x)
+    z = sigmoid_neg(x)
+    for f in range(k):
+        wu = np.float64(user_factors[u, f])
+        hi = np.float64(item_factors[i, f])
+        hj = np.float64(item_factors[j, f])
+        user_factors[u, f] = wu + lr * (z * (hi - hj) - reg * wu)
+        item_factors[i, f] = hi + lr * (z * wu - reg * hi)
+        item_factors[j, f] = hj + lr * (-z * wu - reg * hj)
+    item_biases[i] = bi + lr * (z - reg_bias * bi)
+    item_biases[j] = bj + lr * (-z - reg_bias * bj)
+    return x, loss, penalty
+
+
+@njit(cache=True, nogil=True)
+def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state):
+    """Draw one training triple; returns (new_state, u, i, j).
+
+    eligible_users: users with >= 1 positive and >= 1 negative; eligible_cum: cumulative row
+    lengths of those users (length len(eligible_users) + 1, starts at 0). mode: SAMPLE_PAIR or
+    SAMPLE_USER. j is uniform over u's non-positives (sampling.sample_negative).
+    """
+    if mode == SAMPLE_PAIR:
+        state, p = rand_int(state, eligible_cum[eligible_cum.shape[0] - 1])
+        r = row_of_entry(eligible_cum, p)  # NumPy: searchsorted(eligible_cum, p, "right") - 1
+        u = eligible_users[r]
+        i = indices[indptr[u] + (p - eligible_cum[r])]
+    else:
+        state, r = rand_int(state, eligible_users.shape[0])
+        u = eligible_users[r]
+        state, p = rand_int(state, indptr[u + 1] - indptr[u])
+        i = indices[indptr[u] + p]
+    state, j = sample_negative(indptr, indices, u, n_items, state)
+    return state, np.int64(u), np.int64(i), j
+
+
+@njit(cache=True, nogil=True)
+def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n, state):
+    """n triples drawn exactly as one thread of bpr_epoch draws them (for tests and the reference).
+    Returns (new_state, triples int64 array (n, 3))."""
+    out = np.empty((n, 3), dtype=np.int64)
+    for s in range(n):
+        state, u, i, j = draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state)
+        out[s, 0] = u
+        out[s, 1] = i
+        out[s, 2] = j
+    return state, out
+
+
+@njit(cache=True, nogil=True)
+def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_bias):
+    """SGD steps on the given triples (n, 3) in order, single thread. Returns float64 array
+    (loss sum, penalty sum, correctly ordered count, count)."""
+    stats = np.zeros(4)
+    for s in range(triples.shape[0]):
+        x, loss, penalty = bpr_step(triples[s, 0], triples[s, 1], triples[s, 2], user_factors,
+                                    item_factors, item_biases, lr, reg, reg_bias)
+        stats[0] += loss
+        stats[1] += penalty
+        stats[2] += 1.0 if x > 0.0 else 0.0
+        stats[3] += 1.0
+    return stats
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, user_factors, item_factors,
+              item_biases, n_samples, lr, reg, reg_bias, states, stats):
+    """One epoch of n_samples SGD steps, lock-free over len(states) threads (Hogwild).
+
+    Thread t draws its share of the samples (n_samples split as evenly as possible, thread 0 first)
+    from its own random stream states[t] (updated in place) and updates the shared factors
+    without locks. stats (n_threads, 4) float64 receives per thread (sum of -ln sigma(x_uij),
+    sum of penalties, number of x_uij > 0, number of steps). A thread stops early when x_uij is
+    not finite (divergence), so its loss sum becomes NaN/inf.
+    With one thread the epoch is deterministic given states[0].
+    """
+    n_threads = states.shape[0]
+    n_items = item_factors.shape[0]
+    for t in prange(n_threads):
+        begin = (n_samples * t) // n_threads
+        end = (n_samples * (t + 1)) // n_threads
+        state = states[t]
+        loss_sum = 0.0
+        penalty_sum = 0.0
+        correct = 0.0
+        count = 0.0
+        for _ in range(begin, end):
+            state, u, i, j = draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state)
+            x, loss, penalty = bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias)
+            loss_sum += loss
+            penalty_sum += penalty
+            count += 1.0
+            if x > 0.0:
+                correct += 1.0
+            if not np.isfinite(x):
+                loss_sum = np.nan
+                break
+        states[t] = state
+        stats[t, 0] = loss_sum
+        stats[t, 1] = penalty_sum
+        stats[t, 2] = correct
+        stats[t, 3] = count
+
+
+@njit(cache=True, nogil=True)
+def bpr_fold_in(positives, item_factors, item_biases, user_vector, n_steps, lr, reg, state):
+    """Fold in one new user: n_steps SGD steps on the user's vector only (item factors and biases
+    frozen), i uniform over ``positives`` (sorted unique item indices), j uniform over the other
+    items. Same update as bpr_step restricted to w_u. Returns the new random state; user_vector
+    (float32) is updated in place. Needs len(positives) < n_items.
+    """
+    n_items = item_factors.shape[0]
+    k = item_factors.shape[1]
+    n_pos = positives.shape[0]
+    indptr = np.zeros(2, dtype=np.int64)
+    indptr[1] = n_pos
+    for _ in range(n_steps):
+        state, p = rand_int(state, n_pos)
+        i = positives[p]
+        state, j = sample_negative(indptr, positives, 0, n_items, state)
+        x = np.float64(item_biases[i]) - np.float64(item_biases[j])
+        for f in range(k):
+            x += np.float64(user_vector[f]) * (np.float64(item_factors[i, f]) - np.float64(item_factors[j, f]))
+        z = sigmoid_neg(x)
+        for f in range(k):
+            wu = np.float64(user_vector[f])
+            user_vector[f] = wu + lr * (z * (np.float64(item_factors[i, f]) - np.float64(item_factors[j, f])) - reg * wu)
+    return state

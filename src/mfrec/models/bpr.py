@@ -1,0 +1,183 @@
+"""BPR: Bayesian Personalized Ranking for implicit feedback (Rendle et al. 2009)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _threads
+from ..errors import DataError
+from ..kernels import bpr as kernels
+from ..kernels.sampling import seed_streams
+from . import _params
+from .base import Recommender
+
+SAMPLING_MODES = {"pair": kernels.SAMPLE_PAIR, "user": kernels.SAMPLE_USER}
+
+#: SGD steps per fold-in epoch for a new user: max(number of the user's items, this)
+FOLD_IN_MIN_STEPS = 50
+
+
+class BPR(Recommender):
+    r"""Bayesian Personalized Ranking: matrix factorization with item biases trained by SGD on a
+    pairwise ranking loss (Rendle, Freudenthaler, Gantner & Schmidt-Thieme 2009, "BPR: Bayesian
+    Personalized Ranking from Implicit Feedback", UAI; algorithm LearnBPR).
+
+    Model. The score of item i for user u is ``x_ui = b_i + w_u . h_i`` (user factors w_u, item
+    factors h_i, item bias b_i; no user bias: it cancels in every pairwise difference).
+
+    Objective. BPR-Opt is the log-likelihood that every user ranks each of their positive items i
+    above each non-positive item j, with a Gaussian prior (L2) on the parameters. SGD minimises,
+    one sampled triple (u, i, j) at a time,
+
+    .. math::
+
+        x_{uij} = x_{ui} - x_{uj} = (b_i - b_j) + w_u \cdot (h_i - h_j)
+
+        \ell_{uij} = -\ln\sigma(x_{uij}) + \tfrac{\lambda}{2}(\|w_u\|^2 + \|h_i\|^2 + \|h_j\|^2)
+                     + \tfrac{\lambda_b}{2}(b_i^2 + b_j^2)
+
+    with :math:`\lambda` = ``regularization``, :math:`\lambda_b` = ``bias_regularization``.
+
+    Update equations. With :math:`z = \sigma(-x_{uij}) = 1 - \sigma(x_{uij})` and
+    :math:`\eta_e` = ``learning_rate * lr_decay ** (e - 1)`` in epoch e (e = 1, 2, ...), each step
+    (all right-hand sides use the values before the step; see mfrec.kernels.bpr):
+
+    .. code-block:: text
+
+        w_u <- w_u + eta (z (h_i - h_j) - lambda w_u)
+        h_i <- h_i + eta (z w_u         - lambda h_i)
+        h_j <- h_j + eta (-z w_u        - lambda h_j)
+        b_i <- b_i + eta (z  - lambda_b b_i)
+        b_j <- b_j + eta (-z - lambda_b b_j)
+
+    Sampling. An epoch is ``samples_per_epoch`` steps (default: the number of positive pairs).
+    The positive pair (u, i) is drawn with replacement, ``sampling="pair"``: uniformly over all
+    positive pairs, as LearnBPR draws from D_S (active users get proportionally more steps);
+    ``sampling="user"``: a uniform user, then a uniform item among that user's positives (every
+    user gets the same number of steps, which matches per-user averaged ranking metrics). The
+    negative j is drawn uniformly over all items and drawn again while it is a positive of u
+    (binary search in u's sorted row; a direct uniform pick among the non-positives after 32
+    failed draws), so j is never a positive. Users without positives, and users who interacted
+    with every item (they have no negative), are never drawn; their factors keep their initial
+    values. The default sampling is the one that validated best (see PRESETS and
+    benchmarks/results/bpr.md).
+
+    Initialisation: factors ~ N(0, init_std^2), biases 0.
+
+    Threads. ``threads=0`` runs on all cores: every thread draws its share of the steps from its
+    own random stream and updates the shared parameters without locks ("Hogwild", Recht et al.
+    2011); results then vary slightly between runs. ``threads=1`` is bit-for-bit reproducible for
+    a given ``seed``.
+
+    Monitoring. After every epoch the callback gets ``loss`` (the mean of l_uij over the epoch's
+    sampled triples, each evaluated just before its step), ``log_loss`` (the mean of
+    -ln sigma(x_uij) alone) and ``correct_pair_fraction`` (the share of sampled triples with
+    x_ui > x_uj). NaN/inf stops training with TrainingDivergedError (lower the learning rate).
+
+    Fold-in. A new user's vector starts at 0 and gets ``epochs`` epochs of
+    max(n_items_of_user, 50) SGD steps of the update of w_u above (item factors and biases frozen,
+    the same learning-rate schedule), with random streams fixed by ``seed`` (0 when None), so the
+    result is deterministic.
+
+    Parameters
+    ----------
+    factors : int, number of latent factors k.
+    epochs : int, number of epochs.
+    learning_rate : float, SGD step size eta (first epoch).
+    regularization : float, lambda, L2 weight of the user and item factors.
+    bias_regularization : float, lambda_b, L2 weight of the item biases.
+    lr_decay : float in (0, 1], learning rate multiplier per epoch.
+    init_std : float >= 0, standard deviation of the initial factors.
+    samples_per_epoch : int or None, SGD steps per epoch (None: number of positive pairs).
+    sampling : "pair" or "user", how the positive (u, i) is drawn (see above).
+    seed : int or None, seeds the initial factors and the random streams.
+    threads : int, 0 = all cores (Hogwild), 1 = single thread (reproducible).
+    """
+
+    name = "bpr"
+    feedback = "implicit"
+
+    def __init__(self, *, factors: int = 64, epochs: int = 60, learning_rate: float = 0.05,
+                 regularization: float = 0.002, bias_regularization: float = 0.002, lr_decay: float = 1.0,
+                 init_std: float = 0.1, samples_per_epoch=None, sampling: str = "pair", seed=None,
+                 threads: int = 0):
+        self.factors = factors
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.bias_regularization = bias_regularization
+        self.lr_decay = lr_decay
+        self.init_std = init_std
+        self.samples_per_epoch = samples_per_epoch
+        self.sampling = sampling
+        self.seed = seed
+        self.threads = threads
+
+    def _check_params(self) -> None:
+        _params.positive_int("factors", self.factors)
+        _params.positive_int("epochs", self.epochs)
+        _params.positive_float("learning_rate", self.learning_rate)
+        _params.nonnegative_float("regularization", self.regularization)
+        _params.nonnegative_float("bias_regularization", self.bias_regularization)
+        decay = _params.positive_float("lr_decay", self.lr_decay)
+        if decay > 1.0:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        _params.nonnegative_float("init_std", self.init_std)
+        if self.samples_per_epoch is not None:
+            _params.positive_int("samples_per_epoch", self.samples_per_epoch)
+        _params.choice("sampling", self.sampling, tuple(SAMPLING_MODES))
+        _params.seed("seed", self.seed)
+        _params.threads("threads", self.threads)
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, interactions, validation, monitor):
+        matrix = interactions.matrix
+        n_users, n_items = matrix.shape
+        indptr = matrix.indptr.astype(np.int64)
+        indices = matrix.indices.astype(np.int64)
+        degree = np.diff(indptr)
+        eligible = np.flatnonzero((degree > 0) & (degree < n_items)).astype(np.int64)
+        if len(eligible) == 0:
+            raise DataError("BPR needs at least one user with both interacted and non-interacted items")
+        eligible_cum = np.concatenate([[0], np.cumsum(degree[eligible])]).astype(np.int64)
+        n_samples = int(eligible_cum[-1]) if self.samples_per_epoch is None else int(self.samples_per_epoch)
+
+        rng = np.random.default_rng(self.seed)
+        k = int(self.factors)
+        user_factors = (rng.standard_normal((n_users, k)) * self.init_std).astype(np.float32)
+        item_factors = (rng.standard_normal((n_items, k)) * self.init_std).astype(np.float32)
+        item_biases = np.zeros(n_items, dtype=np.float32)
+        stream_seed = None if self.seed is None else int(rng.integers(2 ** 63))
+
+        # expose the (in-training) arrays so that a callback can evaluate the model
+        self.user_factors_, self.item_factors_, self.item_biases_ = user_factors, item_factors, item_biases
+        mode = SAMPLING_MODES[self.sampling]
+        reg, reg_bias = float(self.regularization), float(self.bias_regularization)
+        with _threads.numba_threads(self.threads) as n_threads:
+            states = seed_streams(stream_seed, n_threads)
+            stats = np.zeros((n_threads, 4))
+            for epoch in range(1, self.epochs + 1):
+                lr = float(self.learning_rate) * float(self.lr_decay) ** (epoch - 1)
+                kernels.bpr_epoch(indptr, indices, eligible, eligible_cum, mode, user_factors, item_factors,
+                                  item_biases, n_samples, lr, reg, reg_bias, states, stats)
+                total = stats.sum(axis=0)
+                count = max(total[3], 1.0)
+                if monitor.report(epoch, loss=(total[0] + total[1]) / count, log_loss=total[0] / count,
+                                  correct_pair_fraction=total[2] / count):
+                    break
+
+    # ------------------------------------------------------------------ fold-in
+    def _fold_in(self, item_index, values):
+        """A new user's w_u from their items, with item factors and biases frozen (see the class
+        docstring); ``values`` are ignored (implicit feedback: every given item is a positive)."""
+        positives = np.unique(np.asarray(item_index, dtype=np.int64))
+        n_items, k = self.item_factors_.shape
+        user_vector = np.zeros(k, dtype=np.float32)
+        if len(positives) >= n_items:  # no negative item: nothing to rank against
+            return user_vector, None
+        state = seed_streams(0 if self.seed is None else self.seed, 1)[0]
+        steps = max(len(positives), FOLD_IN_MIN_STEPS)
+        for epoch in range(1, self.epochs + 1):
+            lr = float(self.learning_rate) * float(self.lr_decay) ** (epoch - 1)
+            state = np.uint64(kernels.bpr_fold_in(positives, self.item_factors_, self.item_biases_, user_vector,
+                                        steps, lr, float(self.regularization), state))
+        return user_vector, None

@@ -1,0 +1,280 @@
+"""Tests of BPR: sampler, kernel vs NumPy reference, gradient, reproducibility, parameters."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mfrec.data.interactions import Interactions
+from mfrec.errors import TrainingDivergedError
+from mfrec.kernels import bpr as K
+from mfrec.kernels import reference_bpr as R
+from mfrec.kernels import sampling as S
+from mfrec.models.bpr import BPR
+from mfrec.testing import ConformanceTests, planted_data
+
+
+class TestBPRConformance(ConformanceTests):
+    def make_model(self):
+        return BPR(factors=8, epochs=30, learning_rate=0.1, seed=1, threads=1)
+
+
+# ---------------------------------------------------------------------- helpers
+def random_csr(n_users, n_items, degrees, seed=0):
+    """CSR with sorted unique columns; degrees[u] positives for user u."""
+    rng = np.random.default_rng(seed)
+    rows = [np.sort(rng.choice(n_items, d, replace=False)) for d in degrees]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    indices = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+    return indptr, indices, rows
+
+
+def eligible_arrays(indptr, n_items):
+    degree = np.diff(indptr)
+    eligible = np.flatnonzero((degree > 0) & (degree < n_items)).astype(np.int64)
+    return eligible, np.concatenate([[0], np.cumsum(degree[eligible])]).astype(np.int64)
+
+
+def small_factors(n_users, n_items, k, seed=0, std=0.3):
+    rng = np.random.default_rng(seed)
+    return ((rng.standard_normal((n_users, k)) * std).astype(np.float32),
+            (rng.standard_normal((n_items, k)) * std).astype(np.float32),
+            (rng.standard_normal(n_items) * std).astype(np.float32))
+
+
+def implicit_data(n_users=40, n_items=30, density=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    mask[:, 0] |= ~mask.any(axis=1)
+    u, i = np.nonzero(mask)
+    return Interactions.from_arrays([f"u{x}" for x in u], [f"i{x}" for x in i])
+
+
+# ---------------------------------------------------------------------- sampling
+def test_seed_streams_deterministic_and_distinct():
+    a, b = S.seed_streams(5, 4), S.seed_streams(5, 4)
+    np.testing.assert_array_equal(a, b)
+    assert len(set(a.tolist())) == 4 and np.all(a != 0)
+    assert S.seed_streams(5, 1)[0] == a[0], "stream 0 does not depend on the number of streams"
+    assert S.seed_streams(6, 1)[0] != a[0]
+
+
+def test_rand_int_range_and_uniformity():
+    state = np.uint64(S.seed_streams(1, 1)[0])
+    counts = np.zeros(7, int)
+    for _ in range(14000):
+        state, r = S.rand_int(np.uint64(state), 7)
+        counts[r] += 1
+    assert counts.sum() == 14000 and counts.min() > 1700 and counts.max() < 2300
+
+
+@pytest.mark.parametrize("degree", [0, 1, 5, 30, 55, 58, 59])
+def test_sampled_negative_is_never_positive(degree):
+    n_items = 60
+    indptr, indices, rows = random_csr(1, n_items, [degree], seed=degree)
+    positives = set(rows[0].tolist())
+    state = np.uint64(S.seed_streams(degree, 1)[0])
+    counts = np.zeros(n_items, int)
+    for _ in range(3000):
+        state, j = S.sample_negative(indptr, indices, 0, n_items, np.uint64(state))
+        assert 0 <= j < n_items and j not in positives
+        counts[j] += 1
+    negatives = np.setdiff1d(np.arange(n_items), rows[0])
+    assert np.all(counts[negatives] > 0), "every negative is reachable"
+    expected = 3000 / len(negatives)
+    assert counts[negatives].max() < expected * 1.6 + 10  # roughly uniform
+
+
+def test_user_with_every_item_has_no_negative():
+    n_items = 20
+    indptr, indices, _ = random_csr(2, n_items, [n_items, 3])
+    state, j = S.sample_negative(indptr, indices, 0, n_items, np.uint64(S.seed_streams(0, 1)[0]))
+    assert j == -1
+    state, j = S.sample_negative(indptr, indices, 1, n_items, np.uint64(state))
+    assert j >= 0 and j not in set(indices[indptr[1]:indptr[2]].tolist())
+
+
+def test_nth_negative_and_row_of_entry_match_numpy():
+    indptr, indices, rows = random_csr(5, 25, [0, 3, 24, 10, 1], seed=3)
+    for u, row in enumerate(rows):
+        negatives = np.setdiff1d(np.arange(25), row)
+        for r, item in enumerate(negatives):
+            assert S.nth_negative(indices, indptr[u], indptr[u + 1], r) == item
+        for item in range(25):
+            assert S.contains_sorted(indices, indptr[u], indptr[u + 1], item) == (item in set(row.tolist()))
+    for pos in range(indptr[-1]):
+        assert S.row_of_entry(indptr, pos) == np.searchsorted(indptr, pos, side="right") - 1
+
+
+@pytest.mark.parametrize("mode", [K.SAMPLE_PAIR, K.SAMPLE_USER])
+def test_drawn_triples_are_valid_and_follow_the_sampling_rule(mode):
+    n_items = 40
+    degrees = [1, 3, 39, 0, 40, 20]  # user 3 has no positive, user 4 has every item
+    indptr, indices, rows = random_csr(len(degrees), n_items, degrees, seed=1)
+    eligible, cum = eligible_arrays(indptr, n_items)
+    _, triples = K.draw_triples(indptr, indices, eligible, cum, mode, n_items, 20000,
+                                np.uint64(S.seed_streams(2, 1)[0]))
+    for u, i, j in triples[:3000]:
+        assert i in set(rows[u].tolist()) and j not in set(rows[u].tolist())
+    users = np.bincount(triples[:, 0], minlength=len(degrees))
+    assert users[3] == 0 and users[4] == 0, "users without positives or negatives are never drawn"
+    share = users[[0, 1, 2, 5]] / len(triples)
+    deg = np.array([1, 3, 39, 20])
+    expected = deg / deg.sum() if mode == K.SAMPLE_PAIR else np.full(4, 0.25)
+    np.testing.assert_allclose(share, expected, atol=0.02)
+
+
+# ---------------------------------------------------------------------- kernel vs reference
+def test_kernel_equals_numpy_reference_step_for_step():
+    n_users, n_items, k = 6, 9, 5
+    indptr, indices, _ = random_csr(n_users, n_items, [2, 4, 1, 5, 3, 8], seed=4)
+    eligible, cum = eligible_arrays(indptr, n_items)
+    _, triples = K.draw_triples(indptr, indices, eligible, cum, K.SAMPLE_PAIR, n_items, 200,
+                                np.uint64(S.seed_streams(3, 1)[0]))
+    uf, itf, ib = small_factors(n_users, n_items, k)
+    ref = [a.copy() for a in (uf, itf, ib)]
+    for step in range(len(triples)):  # step for step
+        stats = K.bpr_triples(triples[step:step + 1], uf, itf, ib, 0.05, 0.01, 0.003)
+        ref_stats = R.reference_triples(triples[step:step + 1], *ref, 0.05, 0.01, 0.003)
+        np.testing.assert_allclose(uf, ref[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(itf, ref[1], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ib, ref[2], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(stats, ref_stats, rtol=1e-5, atol=1e-7)
+
+
+def test_single_thread_epoch_is_draw_then_step():
+    n_users, n_items, k = 8, 15, 4
+    indptr, indices, _ = random_csr(n_users, n_items, [1, 2, 3, 4, 14, 6, 7, 8], seed=5)
+    eligible, cum = eligible_arrays(indptr, n_items)
+    uf, itf, ib = small_factors(n_users, n_items, k, seed=2)
+    ref = [a.copy() for a in (uf, itf, ib)]
+    for mode in (K.SAMPLE_PAIR, K.SAMPLE_USER):
+        states = S.seed_streams(9, 1)
+        stats = np.zeros((1, 4))
+        start = np.uint64(states[0])
+        K.bpr_epoch(indptr, indices, eligible, cum, mode, uf, itf, ib, 300, 0.05, 0.01, 0.01, states, stats)
+        end, triples = K.draw_triples(indptr, indices, eligible, cum, mode, n_items, 300, start)
+        ref_stats = R.reference_triples(triples, *ref, 0.05, 0.01, 0.01)
+        assert np.uint64(end) == states[0]
+        np.testing.assert_allclose(uf, ref[0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(itf, ref[1], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ib, ref[2], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(stats[0], ref_stats, rtol=1e-5)
+
+
+def test_gradient_matches_finite_differences_of_the_objective():
+    rng = np.random.default_rng(0)
+    k, reg, reg_b = 6, 0.03, 0.2
+    w, hi, hj = (rng.standard_normal(k) * 0.5 for _ in range(3))
+    bi, bj = 0.3, -0.4
+    params = np.concatenate([w, hi, hj, [bi, bj]])
+
+    def objective(p):
+        return R.triple_objective(p[:k], p[k:2 * k], p[2 * k:3 * k], p[-2], p[-1], reg, reg_b)
+
+    eps = 1e-6
+    fd = np.array([(objective(params + eps * e) - objective(params - eps * e)) / (2 * eps)
+                   for e in np.eye(len(params))])
+    analytic = np.concatenate([np.atleast_1d(g) for g in R.triple_gradient(w, hi, hj, bi, bj, reg, reg_b)])
+    np.testing.assert_allclose(analytic, fd, rtol=1e-6, atol=1e-8)
+
+    # the numba step moves the parameters by -lr * gradient of the stated objective
+    lr = 1e-3
+    uf = w[None, :].astype(np.float32)
+    itf = np.stack([hi, hj]).astype(np.float32)
+    ib = np.array([bi, bj], dtype=np.float32)
+    p32 = np.concatenate([uf[0], itf[0], itf[1], ib]).astype(np.float64)
+    fd32 = np.array([(objective(p32 + eps * e) - objective(p32 - eps * e)) / (2 * eps) for e in np.eye(len(p32))])
+    K.bpr_triples(np.array([[0, 0, 1]]), uf, itf, ib, lr, reg, reg_b)
+    moved = (np.concatenate([uf[0], itf[0], itf[1], ib]) - p32) / lr
+    np.testing.assert_allclose(moved, -fd32, rtol=1e-3, atol=1e-4)
+
+
+# ---------------------------------------------------------------------- model
+def test_loss_and_correct_pairs_reported_and_improve():
+    model = BPR(factors=8, epochs=25, learning_rate=0.1, seed=0, threads=1).fit(planted_data(explicit=False))
+    hist = model.loss_history_
+    assert set(hist[0]) == {"epoch", "loss", "log_loss", "correct_pair_fraction"}
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert hist[-1]["correct_pair_fraction"] > max(0.9, hist[0]["correct_pair_fraction"])
+    assert model.item_biases_.dtype == np.float32 and model.item_biases_.shape == (model.item_factors_.shape[0],)
+
+
+def test_single_thread_reproducible_and_seed_matters():
+    data = implicit_data()
+    a = BPR(factors=6, epochs=5, seed=3, threads=1).fit(data)
+    b = BPR(factors=6, epochs=5, seed=3, threads=1).fit(data)
+    c = BPR(factors=6, epochs=5, seed=4, threads=1).fit(data)
+    for name in ("user_factors_", "item_factors_", "item_biases_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert not np.array_equal(a.item_factors_, c.item_factors_)
+    assert a.loss_history_ == b.loss_history_
+
+
+def test_all_threads_trains_finite_model():
+    data = implicit_data()
+    model = BPR(factors=6, epochs=5, seed=3, threads=0).fit(data)
+    assert np.isfinite(model.user_factors_).all() and np.isfinite(model.item_biases_).all()
+
+
+CHANGES = {"factors": 7, "epochs": 4, "learning_rate": 0.02, "regularization": 0.05,
+           "bias_regularization": 0.3, "lr_decay": 0.5, "init_std": 0.2, "samples_per_epoch": 100,
+           "sampling": "user", "seed": 12}
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_every_hyperparameter_changes_the_result(name):
+    data = implicit_data()
+    base = dict(factors=6, epochs=3, learning_rate=0.05, regularization=0.01, bias_regularization=0.01,
+                lr_decay=0.9, init_std=0.1, samples_per_epoch=None, sampling="pair", seed=11, threads=1)
+    assert set(CHANGES) | {"threads"} == set(BPR().get_params()), "a parameter is not covered"
+    a = BPR(**base).fit(data)
+    b = BPR(**{**base, name: CHANGES[name]}).fit(data)
+    same = (a.user_factors_.shape == b.user_factors_.shape
+            and np.array_equal(a.user_factors_, b.user_factors_)
+            and np.array_equal(a.item_factors_, b.item_factors_)
+            and np.array_equal(a.item_biases_, b.item_biases_))
+    assert not same, f"changing {name} did not change the model"
+
+
+def test_divergence_raises_and_leaves_model_unfitted():
+    model = BPR(factors=8, epochs=20, learning_rate=1e6, seed=0, threads=1)
+    with pytest.raises(TrainingDivergedError, match="learning rate"):
+        model.fit(implicit_data())
+    assert not model.is_fitted
+    assert not hasattr(model, "user_factors_")
+
+
+@pytest.mark.parametrize("name,value", [
+    ("factors", 0), ("factors", 2.5), ("epochs", 0), ("learning_rate", 0), ("learning_rate", -1),
+    ("regularization", -0.1), ("bias_regularization", float("nan")), ("lr_decay", 0), ("lr_decay", 1.5),
+    ("init_std", -1), ("samples_per_epoch", 0), ("sampling", "triple"), ("seed", -3), ("threads", -1)])
+def test_invalid_parameters_raise_value_error_naming_them(name, value):
+    with pytest.raises(ValueError, match=name):
+        BPR(**{name: value}).fit(implicit_data())
+
+
+def test_user_with_every_item_is_skipped_not_looping():
+    data = implicit_data(n_users=10, n_items=8)
+    u, i = data.to_coo()[:2]
+    full_u = np.concatenate([data.user_ids.to_raw(u), ["all"] * data.n_items])
+    full_i = np.concatenate([data.item_ids.to_raw(i), data.item_ids.raw])
+    data = Interactions.from_arrays(full_u, full_i)
+    model = BPR(factors=4, epochs=3, seed=0, threads=1, init_std=0.1).fit(data)
+    assert np.isfinite(model.user_factors_).all()
+    idx = data.user_ids.index("all")
+    init = (np.random.default_rng(0).standard_normal((data.n_users, 4)) * 0.1).astype(np.float32)
+    np.testing.assert_array_equal(model.user_factors_[idx], init[idx])  # never drawn: untouched
+
+
+def test_fold_in_is_deterministic_and_frozen():
+    data = planted_data(explicit=False)
+    model = BPR(factors=8, epochs=30, learning_rate=0.1, seed=2, threads=1).fit(data)
+    items_before = model.item_factors_.copy()
+    first = model.recommend_new_user([100, 101, 102, 103], n=5)
+    second = model.recommend_new_user([100, 101, 102, 103], n=5)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    np.testing.assert_array_equal(model.item_factors_, items_before)
+    vector, bias = model._fold_in(data.item_ids.indices([100, 101]), np.ones(2, np.float32))
+    assert bias is None and vector.dtype == np.float32 and np.any(vector != 0)
+    every = model._fold_in(np.arange(data.n_items), np.ones(data.n_items, np.float32))[0]
+    assert np.all(every == 0)  # no negative to rank against: zero vector, no endless loop
