@@ -1,0 +1,105 @@
+"""numba kernels for biased matrix factorization trained by SGD (Funk 2006; Koren, Bell, Volinsky 2009).
+
+Model: r_hat(u, i) = mu + b_u + b_i + p_u . q_i.
+One SGD step on the rating r of (u, i), with e = r - r_hat(u, i) computed before the step:
+
+    b_u += lr_b * (e - reg_b * b_u)
+    b_i += lr_b * (e - reg_b * b_i)
+    p_u += lr * (e * q_i - reg * p_u)
+    q_i += lr * (e * p_u_old - reg * q_i)      (p_u_old: p_u before this step)
+
+These are steps along minus one half of the gradient of the per-sample loss
+    l(u, i) = e^2 + reg * (|p_u|^2 + |q_i|^2) + reg_b * (b_u^2 + b_i^2)
+(the factor 2 is absorbed into the learning rates, as in Koren et al. 2009, eq. 5).
+
+Arrays: ``users``/``items`` int32 indices and ``ratings`` float32 of the training entries,
+``order`` the int64 visiting order (a permutation of the entries), ``user_biases``/``item_biases``
+float32 vectors and ``user_factors``/``item_factors`` float32 (n, k) matrices updated in place.
+All arithmetic is float32; the squared error is accumulated in float64.
+
+The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_svd`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _sgd_span(users, items, ratings, order, start, stop, global_mean, user_biases, item_biases,
+              user_factors, item_factors, learning_rate, bias_learning_rate, regularization,
+              bias_regularization):
+    """SGD steps over order[start:stop]; returns the sum of squared errors seen (before each step)."""
+    mu = np.float32(global_mean)
+    lr = np.float32(learning_rate)
+    lr_b = np.float32(bias_learning_rate)
+    reg = np.float32(regularization)
+    reg_b = np.float32(bias_regularization)
+    k = user_factors.shape[1]
+    sse = 0.0
+    for n in range(start, stop):
+        idx = order[n]
+        u = users[idx]
+        i = items[idx]
+        dot = np.float32(0.0)
+        for f in range(k):  # dot = P[u] @ Q[i]
+            dot += user_factors[u, f] * item_factors[i, f]
+        err = ratings[idx] - (mu + user_biases[u] + item_biases[i] + dot)
+        sse += np.float64(err) * np.float64(err)
+        user_biases[u] += lr_b * (err - reg_b * user_biases[u])
+        item_biases[i] += lr_b * (err - reg_b * item_biases[i])
+        for f in range(k):  # P[u], Q[i] = P[u] + lr*(e*Q[i] - reg*P[u]), Q[i] + lr*(e*P[u]_old - reg*Q[i])
+            pf = user_factors[u, f]
+            qf = item_factors[i, f]
+            user_factors[u, f] = pf + lr * (err * qf - reg * pf)
+            item_factors[i, f] = qf + lr * (err * pf - reg * qf)
+    return sse
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sgd_epoch(users, items, ratings, order, global_mean, user_biases, item_biases, user_factors,
+              item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
+    """One epoch on one thread, visiting the entries in ``order``; returns the sum of squared
+    errors (each measured just before its step). Deterministic: same inputs, same outputs."""
+    return _sgd_span(users, items, ratings, order, 0, len(order), global_mean, user_biases, item_biases,
+                     user_factors, item_factors, learning_rate, bias_learning_rate, regularization,
+                     bias_regularization)
+
+
+@njit(cache=True, nogil=True, fastmath=True, parallel=True)
+def sgd_epoch_hogwild(users, items, ratings, order, global_mean, user_biases, item_biases, user_factors,
+                      item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization,
+                      n_chunks):
+    """One epoch on all numba threads without locks (Hogwild!, Niu et al. 2011).
+
+    ``order`` is cut into ``n_chunks`` contiguous pieces (one stream per thread); threads update
+    the shared biases and factors concurrently, so two threads may touch the same row at once.
+    The result depends on thread timing, hence is not reproducible bit for bit.
+    """
+    n = len(order)
+    partial = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        start = c * n // n_chunks
+        stop = (c + 1) * n // n_chunks
+        partial[c] = _sgd_span(users, items, ratings, order, start, stop, global_mean, user_biases,
+                               item_biases, user_factors, item_factors, learning_rate, bias_learning_rate,
+                               regularization, bias_regularization)
+    return partial.sum()
+
+
+@njit(cache=True, nogil=True, fastmath=True, parallel=True)
+def predict_pairs(users, items, global_mean, user_biases, item_biases, user_factors, item_factors, low, high):
+    """Predicted ratings of the (users[n], items[n]) pairs, clipped to [low, high] (float32)."""
+    n_pairs = len(users)
+    k = user_factors.shape[1]
+    out = np.empty(n_pairs, dtype=np.float32)
+    mu = np.float32(global_mean)
+    for n in prange(n_pairs):
+        u = users[n]
+        i = items[n]
+        dot = np.float32(0.0)
+        for f in range(k):
+            dot += user_factors[u, f] * item_factors[i, f]
+        value = mu + user_biases[u] + item_biases[i] + dot
+        out[n] = min(max(value, np.float32(low)), np.float32(high))  # np.clip(value, low, high)
+    return out

@@ -1,0 +1,265 @@
+"""Biased matrix factorization of explicit ratings trained by SGD ("SVD", Funk 2006; Koren et al. 2009)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._threads import numba_threads
+from ..errors import TrainingDivergedError
+from ..kernels import sgd as kernels
+from . import _params
+from .base import Recommender
+
+#: Tuned hyperparameter sets, used by :meth:`SVD.preset`. See benchmarks/results/svd.md for how
+#: they were chosen (on a validation split carved from the training set, never the test set).
+PRESETS = {
+    # Surprise's SVD defaults, for like-for-like comparisons.
+    "surprise": dict(factors=100, epochs=20, learning_rate=0.005, regularization=0.02,
+                     bias_learning_rate=None, bias_regularization=None, lr_decay=1.0, init_std=0.1),
+}
+
+
+class SVD(Recommender):
+    r"""Biased matrix factorization of explicit ratings, trained by stochastic gradient descent.
+
+    The model of Funk (2006, "Netflix Update: Try This at Home") in the biased form of Koren, Bell
+    and Volinsky (2009, "Matrix Factorization Techniques for Recommender Systems", IEEE Computer
+    42(8), eq. 4-5), often called "SVD" although no singular value decomposition is computed:
+
+        r_hat(u, i) = mu + b_u + b_i + p_u . q_i
+
+    with mu the mean training rating, b_u, b_i user and item biases and p_u, q_i vectors of
+    ``factors`` dimensions. Training minimizes over the set K of training ratings
+
+        J = sum_{(u,i) in K} (r_ui - r_hat(u,i))^2 + reg (|p_u|^2 + |q_i|^2) + reg_b (b_u^2 + b_i^2)
+
+    by SGD: every epoch visits the ratings in a fresh random order and, for each, with
+    e = r_ui - r_hat(u, i) computed first,
+
+        b_u <- b_u + lr_b (e - reg_b b_u)
+        b_i <- b_i + lr_b (e - reg_b b_i)
+        p_u <- p_u + lr (e q_i - reg p_u)
+        q_i <- q_i + lr (e p_u - reg q_i)        (p_u: its value before this step)
+
+    i.e. a step along minus half the gradient of the rating's term of J (Koren et al. absorb the
+    factor 2 into the learning rate). After epoch t (1-based) the learning rates are multiplied by
+    ``lr_decay``, so epoch t uses lr * lr_decay**(t-1). mu is fixed, biases start at 0, factors
+    at N(0, init_std^2). Everything is float32.
+
+    Parameters (keyword only)
+    -------------------------
+    factors : int
+        Dimension k of p_u and q_i.
+    epochs : int
+        Passes over the training ratings (the maximum when early stopping is on).
+    learning_rate : float
+        lr, the step size of the factor updates.
+    regularization : float
+        reg, the L2 weight of the factors.
+    bias_learning_rate : float or None
+        lr_b, the step size of the bias updates; None = learning_rate.
+    bias_regularization : float or None
+        reg_b, the L2 weight of the biases; None = regularization.
+    lr_decay : float in (0, 1]
+        Multiplies both learning rates after every epoch (1 = constant rate).
+    init_std : float
+        Standard deviation of the initial factors.
+    early_stopping_rounds : int or None
+        With ``fit(train, validation=valid)``: stop when the validation RMSE has not improved for
+        this many epochs and keep the factors of the best epoch (``best_epoch_``). None = train
+        all epochs (the validation RMSE is still recorded every epoch).
+    seed : int or None
+        Seeds the initial factors and the per-epoch shuffles.
+    threads : int
+        1 (default) = one thread, bit-for-bit reproducible with a seed. 0 = all cores (or n > 1
+        threads): lock-free "Hogwild!" updates (Niu et al. 2011), each thread taking a contiguous
+        piece of the epoch's shuffled order; faster, about as accurate, but not reproducible bit
+        for bit because concurrent updates race. The default is 1 because a single thread already
+        fits ML-1M (100 factors x 20 epochs) in a few seconds, and reproducible results are what a
+        student or a benchmark needs by default; pass threads=0 for speed on large data.
+
+    Fitted attributes: ``global_mean_`` (float), ``user_biases_``, ``item_biases_`` (float32
+    vectors), ``user_factors_``, ``item_factors_`` (float32 (n, k)), ``loss_history_``: one dict
+    per epoch with ``loss`` (J / |K|: its squared-error part is accumulated during the epoch, each
+    error measured just before its step, its regularization part at the end of the epoch),
+    ``train_rmse`` (the square root of that running mean squared error, no extra pass) and, when
+    validation data are given, ``val_rmse`` (clipped predictions, after the epoch). With early
+    stopping: ``best_epoch_``, ``best_val_rmse_``.
+
+    Predictions are clipped to the training data's ``rating_scale`` (else to the lowest and
+    highest training rating); ``recommend`` ranks by the unclipped score. Training stops with
+    :class:`~mfrec.errors.TrainingDivergedError` (model left unfitted) when the loss turns NaN/inf
+    or the training RMSE exceeds 10 times the width of the rating scale: lower the learning rate.
+
+    Fold-in of a new user (``recommend_new_user(items, ratings)``) solves exactly for the user's
+    bias and factors that minimize the user's part of J with mu, item biases and item factors
+    fixed: a ridge regression of r - mu - b_i on [1, q_i] with penalty n_u * diag(reg_b, reg, ...)
+    (each of the user's n_u ratings carries the regularization term once, as in J). SGD on the
+    same objective would converge to this solution; the solve gets there in one step.
+
+    ``SVD.preset(name)`` returns a model with a tuned hyperparameter set (see ``PRESETS``).
+    """
+
+    feedback = "explicit"
+    name = "svd"
+    #: predict() clips to the rating scale, recommend() ranks by the raw score
+    clips_predictions = True
+    _extra_scalars = ("best_epoch_", "best_val_rmse_")
+
+    def __init__(self, *, factors: int = 100, epochs: int = 20, learning_rate: float = 0.005,
+                 regularization: float = 0.02, bias_learning_rate=None, bias_regularization=None,
+                 lr_decay: float = 1.0, init_std: float = 0.1, early_stopping_rounds=None, seed=None,
+                 threads: int = 1):
+        self.factors = factors
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.bias_learning_rate = bias_learning_rate
+        self.bias_regularization = bias_regularization
+        self.lr_decay = lr_decay
+        self.init_std = init_std
+        self.early_stopping_rounds = early_stopping_rounds
+        self.seed = seed
+        self.threads = threads
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "SVD":
+        """A model with the named tuned hyperparameters (``PRESETS``), optionally overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown SVD preset {name!r}; presets: {', '.join(sorted(PRESETS))}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        _params.positive_int("factors", self.factors)
+        _params.positive_int("epochs", self.epochs)
+        _params.positive_float("learning_rate", self.learning_rate)
+        _params.nonnegative_float("regularization", self.regularization)
+        if self.bias_learning_rate is not None:
+            _params.positive_float("bias_learning_rate", self.bias_learning_rate)
+        if self.bias_regularization is not None:
+            _params.nonnegative_float("bias_regularization", self.bias_regularization)
+        decay = _params.positive_float("lr_decay", self.lr_decay)
+        if decay > 1:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        _params.positive_float("init_std", self.init_std)
+        if self.early_stopping_rounds is not None:
+            _params.positive_int("early_stopping_rounds", self.early_stopping_rounds)
+        _params.seed("seed", self.seed)
+        _params.threads("threads", self.threads)
+
+    def _rates(self):
+        """(lr, lr_b, reg, reg_b) with the None defaults resolved."""
+        lr = float(self.learning_rate)
+        lr_b = lr if self.bias_learning_rate is None else float(self.bias_learning_rate)
+        reg = float(self.regularization)
+        reg_b = reg if self.bias_regularization is None else float(self.bias_regularization)
+        return lr, lr_b, reg, reg_b
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, interactions, validation, monitor):
+        users, items, ratings = interactions.to_coo()
+        users = np.ascontiguousarray(users, dtype=np.int32)
+        items = np.ascontiguousarray(items, dtype=np.int32)
+        ratings = np.ascontiguousarray(ratings, dtype=np.float32)
+        rng = np.random.default_rng(self.seed)
+        k = self.factors
+        self.global_mean_ = float(ratings.mean(dtype=np.float64))
+        self.user_biases_ = np.zeros(interactions.n_users, dtype=np.float32)
+        self.item_biases_ = np.zeros(interactions.n_items, dtype=np.float32)
+        self.user_factors_ = rng.normal(0.0, self.init_std, (interactions.n_users, k)).astype(np.float32)
+        self.item_factors_ = rng.normal(0.0, self.init_std, (interactions.n_items, k)).astype(np.float32)
+
+        user_counts = np.bincount(users, minlength=interactions.n_users).astype(np.float64)
+        item_counts = np.bincount(items, minlength=interactions.n_items).astype(np.float64)
+        low, high = self._clip_range()
+        explode_rmse = 10.0 * max(high - low, 1.0)
+        lr, lr_b, reg, reg_b = self._rates()
+        valid = self._validation_arrays(validation)
+        early = self.early_stopping_rounds if valid is not None else None
+        best = None  # (val_rmse, epoch, arrays) of the best epoch when early stopping
+
+        with numba_threads(self.threads) as n_threads:
+            for epoch in range(1, self.epochs + 1):
+                order = rng.permutation(len(ratings))
+                decay = self.lr_decay ** (epoch - 1)
+                args = (users, items, ratings, order, self.global_mean_, self.user_biases_, self.item_biases_,
+                        self.user_factors_, self.item_factors_, lr * decay, lr_b * decay, reg, reg_b)
+                if n_threads == 1:
+                    sse = kernels.sgd_epoch(*args)
+                else:
+                    sse = kernels.sgd_epoch_hogwild(*args, n_threads)
+                train_rmse = float(np.sqrt(sse / len(ratings)))
+                if not np.isfinite(sse) or train_rmse > explode_rmse:
+                    raise TrainingDivergedError(
+                        f"SVD: training diverged at epoch {epoch} (training RMSE {train_rmse:.4g}); "
+                        f"lower the learning_rate (now {self.learning_rate}"
+                        + ("" if self.bias_learning_rate is None else f", bias_learning_rate {self.bias_learning_rate}")
+                        + ") or raise the regularization")
+                penalty = (reg * (user_counts @ _row_sq_norms(self.user_factors_)
+                                  + item_counts @ _row_sq_norms(self.item_factors_))
+                           + reg_b * (user_counts @ np.square(self.user_biases_, dtype=np.float64)
+                                      + item_counts @ np.square(self.item_biases_, dtype=np.float64)))
+                metrics = {"loss": (sse + penalty) / len(ratings), "train_rmse": train_rmse}
+                if valid is not None:
+                    metrics["val_rmse"] = self._rmse(*valid, low, high)
+                stop = monitor.report(epoch, **metrics)
+                if early is not None:
+                    if best is None or metrics["val_rmse"] < best[0]:
+                        best = (metrics["val_rmse"], epoch, self._snapshot())
+                    elif epoch - best[1] >= early:
+                        stop = True
+                if stop:
+                    break
+        if best is not None:
+            self.best_val_rmse_, self.best_epoch_ = float(best[0]), int(best[1])
+            (self.user_biases_, self.item_biases_, self.user_factors_, self.item_factors_) = best[2]
+
+    def _snapshot(self):
+        return (self.user_biases_.copy(), self.item_biases_.copy(), self.user_factors_.copy(),
+                self.item_factors_.copy())
+
+    @staticmethod
+    def _validation_arrays(validation):
+        if validation is None or validation.nnz == 0:
+            return None
+        u, i, r = validation.to_coo()
+        return (np.ascontiguousarray(u, dtype=np.int32), np.ascontiguousarray(i, dtype=np.int32),
+                np.asarray(r, dtype=np.float64))
+
+    def _rmse(self, users, items, ratings, low, high) -> float:
+        pred = kernels.predict_pairs(users, items, self.global_mean_, self.user_biases_, self.item_biases_,
+                                     self.user_factors_, self.item_factors_, low, high)
+        return float(np.sqrt(np.mean(np.square(pred - ratings))))
+
+    # ------------------------------------------------------------------ queries
+    def _clip_range(self):
+        """(low, high): the declared rating scale of the training data, else its min/max rating."""
+        inter = self.interactions_
+        if inter.rating_scale is not None:
+            low, high = inter.rating_scale
+        else:
+            data = inter.matrix.data
+            low, high = data.min(), data.max()
+        return float(low), float(high)
+
+    def _predict_indices(self, user_index, item_index):
+        low, high = self._clip_range()
+        return np.clip(super()._predict_indices(user_index, item_index), low, high).astype(np.float32)
+
+    def _fold_in(self, item_index, values):
+        """Exact ridge solve for a new user's (bias, factors); see the class docstring."""
+        lr, lr_b, reg, reg_b = self._rates()
+        q = self.item_factors_[item_index].astype(np.float64)
+        target = values.astype(np.float64) - self.global_mean_ - self.item_biases_[item_index]
+        design = np.hstack([np.ones((len(item_index), 1)), q])          # [1, q_i]
+        penalty = len(item_index) * np.r_[reg_b, np.full(q.shape[1], reg)]
+        penalty = np.maximum(penalty, 1e-9)                               # keeps the system solvable
+        gram = design.T @ design + np.diag(penalty)
+        solution = np.linalg.solve(gram, design.T @ target)
+        return solution[1:].astype(np.float32), np.float32(solution[0])
+
+
+def _row_sq_norms(matrix) -> np.ndarray:
+    """|x_r|^2 of each row, in float64."""
+    m = matrix.astype(np.float64)
+    return np.einsum("ij,ij->i", m, m)

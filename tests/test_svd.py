@@ -1,0 +1,348 @@
+"""Tests of the biased SVD model (mfrec.models.svd) and its SGD kernel (mfrec.kernels.sgd)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfrec.data.interactions import Interactions
+from mfrec.data.split import random_split
+from mfrec.errors import NotFittedError, TrainingDivergedError
+from mfrec.kernels import sgd
+from mfrec.kernels.reference_svd import predict_reference, sample_loss, sgd_epoch_reference
+from mfrec.models.base import Recommender
+from mfrec.models.svd import PRESETS, SVD
+from mfrec.testing import ConformanceTests
+
+
+# ---------------------------------------------------------------------- data
+def low_rank_ratings(n_users=300, n_items=200, rank=3, density=0.3, noise=0.3, seed=0, rating_scale=None):
+    """Ratings 3 + b_u + b_i + u.v + N(0, noise^2) on a random `density` of the pairs."""
+    rng = np.random.default_rng(seed)
+    U = rng.normal(0, 0.6, (n_users, rank))
+    V = rng.normal(0, 0.6, (n_items, rank))
+    bu = rng.normal(0, 0.3, n_users)
+    bi = rng.normal(0, 0.3, n_items)
+    u, i = np.nonzero(rng.random((n_users, n_items)) < density)
+    r = 3.0 + bu[u] + bi[i] + np.einsum("ij,ij->i", U[u], V[i]) + rng.normal(0, noise, len(u))
+    if rating_scale is not None:
+        r = np.clip(np.round(r), *rating_scale)
+    return Interactions.from_arrays(u, i, r, rating_scale=rating_scale)
+
+
+def rmse(model, test):
+    u, i, r = test.to_coo()
+    return float(np.sqrt(np.mean((model._predict_indices(u, i) - r) ** 2)))
+
+
+def small_problem(seed=0, n_users=20, n_items=15, nnz=150, k=5):
+    rng = np.random.default_rng(seed)
+    pairs = rng.choice(n_users * n_items, nnz, replace=False)
+    users = (pairs // n_items).astype(np.int32)
+    items = (pairs % n_items).astype(np.int32)
+    ratings = rng.integers(1, 6, nnz).astype(np.float32)
+    state = dict(user_biases=rng.normal(0, 0.1, n_users).astype(np.float32),
+                 item_biases=rng.normal(0, 0.1, n_items).astype(np.float32),
+                 user_factors=rng.normal(0, 0.3, (n_users, k)).astype(np.float32),
+                 item_factors=rng.normal(0, 0.3, (n_items, k)).astype(np.float32))
+    return users, items, ratings, state
+
+
+def copy_state(state):
+    return {k: v.copy() for k, v in state.items()}
+
+
+def run_epoch(fn, users, items, ratings, order, state, *rates, **extra):
+    return fn(users, items, ratings, order, 3.2, state["user_biases"], state["item_biases"],
+              state["user_factors"], state["item_factors"], *rates, *extra.values())
+
+
+# ---------------------------------------------------------------------- kernel
+def test_kernel_matches_numpy_reference_step_for_step():
+    users, items, ratings, state = small_problem()
+    fast, slow = copy_state(state), copy_state(state)
+    rng = np.random.default_rng(3)
+    rates = (0.03, 0.05, 0.02, 0.01)
+    for epoch in range(4):
+        order = rng.permutation(len(ratings))
+        sse_fast = run_epoch(sgd.sgd_epoch, users, items, ratings, order, fast, *rates)
+        sse_slow = run_epoch(sgd_epoch_reference, users, items, ratings, order, slow, *rates)
+        assert sse_fast == pytest.approx(sse_slow, rel=1e-5)
+        for key in state:
+            np.testing.assert_allclose(fast[key], slow[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    # a single step is checked exactly as well: the first rating of a fresh state
+    one, ref = copy_state(state), copy_state(state)
+    run_epoch(sgd.sgd_epoch, users, items, ratings, np.array([7]), one, *rates)
+    run_epoch(sgd_epoch_reference, users, items, ratings, np.array([7]), ref, *rates)
+    for key in state:
+        np.testing.assert_allclose(one[key], ref[key], rtol=1e-6, atol=1e-7, err_msg=key)
+        changed = np.flatnonzero((one[key] != state[key]).reshape(len(one[key]), -1).any(axis=1))
+        expected = [users[7]] if key.startswith("user") else [items[7]]
+        assert changed.tolist() == expected, f"only the rated user's/item's {key} may change"
+
+
+def test_hogwild_kernel_with_one_chunk_equals_single_thread():
+    users, items, ratings, state = small_problem(seed=1)
+    a, b = copy_state(state), copy_state(state)
+    order = np.random.default_rng(0).permutation(len(ratings))
+    rates = (0.03, 0.05, 0.02, 0.01)
+    sse_a = run_epoch(sgd.sgd_epoch, users, items, ratings, order, a, *rates)
+    sse_b = run_epoch(sgd.sgd_epoch_hogwild, users, items, ratings, order, b, *rates, n_chunks=1)
+    assert sse_a == pytest.approx(sse_b, rel=1e-6)
+    for key in state:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-7)
+
+
+def test_update_is_half_gradient_of_the_stated_loss():
+    """With learning rates 1, one step moves each parameter by -1/2 d loss / d parameter,
+    checked against central finite differences of reference_svd.sample_loss in float64."""
+    rng = np.random.default_rng(5)
+    k, mu, reg, reg_b = 4, 3.5, 0.07, 0.03
+    p, q = rng.normal(0, 0.5, k), rng.normal(0, 0.5, k)
+    bu, bi, r = 0.2, -0.4, 4.0
+    state = dict(user_biases=np.array([bu], np.float32), item_biases=np.array([bi], np.float32),
+                 user_factors=p[None].astype(np.float32), item_factors=q[None].astype(np.float32))
+    before = copy_state(state)
+    sgd.sgd_epoch(np.zeros(1, np.int32), np.zeros(1, np.int32), np.array([r], np.float32), np.array([0]), mu,
+                  state["user_biases"], state["item_biases"], state["user_factors"], state["item_factors"],
+                  1.0, 1.0, reg, reg_b)
+    step = np.concatenate([(state[key] - before[key]).ravel().astype(np.float64) for key in state])
+
+    theta = np.concatenate([before[key].ravel().astype(np.float64) for key in state])
+
+    def loss(t):
+        return sample_loss(r, mu, t[0], t[1], t[2:2 + k], t[2 + k:], reg, reg_b)
+
+    h = 1e-6
+    grad = np.array([(loss(theta + h * e) - loss(theta - h * e)) / (2 * h) for e in np.eye(len(theta))])
+    np.testing.assert_allclose(step, -0.5 * grad, rtol=1e-4, atol=1e-5)
+
+
+def test_predict_pairs_matches_reference():
+    users, items, _, state = small_problem(seed=2)
+    args = (users, items, 3.2, state["user_biases"], state["item_biases"], state["user_factors"],
+            state["item_factors"], 1.0, 5.0)
+    np.testing.assert_allclose(sgd.predict_pairs(*args), predict_reference(*args), rtol=1e-5)
+
+
+# ---------------------------------------------------------------------- learning
+def test_low_rank_ratings_reach_the_noise_floor():
+    noise = 0.3
+    train, test = random_split(low_rank_ratings(noise=noise), test_fraction=0.1, seed=0)
+    model = SVD(factors=3, epochs=60, learning_rate=0.01, regularization=0.02, seed=0).fit(train)
+    spread = float(np.std(test.to_coo()[2]))
+    score = rmse(model, test)
+    assert score < 1.1 * noise, f"test RMSE {score:.4f} should approach the noise level {noise}"
+    assert spread > 2 * noise  # the data carry signal beyond the noise
+    losses = [h["loss"] for h in model.loss_history_]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_loss_history_records_train_and_validation_rmse():
+    train, test = random_split(low_rank_ratings(n_users=80, n_items=60, seed=1), test_fraction=0.2, seed=1)
+    model = SVD(factors=4, epochs=5, learning_rate=0.01, seed=0).fit(train, validation=test)
+    assert [h["epoch"] for h in model.loss_history_] == [1, 2, 3, 4, 5]
+    assert all({"loss", "train_rmse", "val_rmse"} <= set(h) for h in model.loss_history_)
+    assert model.loss_history_[-1]["val_rmse"] == pytest.approx(rmse(model, test), rel=1e-5)
+    without = SVD(factors=4, epochs=2, seed=0).fit(train)
+    assert "val_rmse" not in without.loss_history_[0]
+
+
+# A small overfitting configuration (no regularization) whose validation RMSE rises after a few epochs.
+OVERFIT = dict(factors=10, epochs=30, learning_rate=0.03, regularization=0.0, init_std=0.1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def noisy_split():
+    return random_split(low_rank_ratings(n_users=60, n_items=50, density=0.4, noise=0.8, seed=2),
+                        test_fraction=0.2, seed=0)
+
+
+def test_every_hyperparameter_changes_the_result(noisy_split):
+    """Surprise's trick: change one parameter at a time, the fitted model must change."""
+    train, valid = noisy_split
+    u, i, _ = valid.to_coo()
+
+    def outcome(**changes):
+        model = SVD(**{**OVERFIT, **changes}).fit(train, validation=valid)
+        return model._predict_indices(u, i).astype(np.float64), model
+
+    base, _ = outcome()
+    changes = dict(factors=11, epochs=29, learning_rate=0.02, regularization=0.05, bias_learning_rate=0.01,
+                   bias_regularization=0.3, lr_decay=0.9, init_std=0.2, early_stopping_rounds=1, seed=1)
+    assert set(changes) | {"threads"} == set(SVD().get_params()), "a parameter is missing from this test"
+    for name, value in changes.items():
+        changed, _ = outcome(**{name: value})
+        assert not np.array_equal(changed, base), f"changing {name} did not change the model"
+
+
+def test_threads_selects_the_lock_free_kernel(noisy_split, monkeypatch):
+    """threads=0 trains with the Hogwild kernel (its result depends on thread timing, so it is
+    compared for quality, not bit for bit); threads=1 uses the single-thread kernel."""
+    train, valid = noisy_split
+    calls = []
+    for name in ("sgd_epoch", "sgd_epoch_hogwild"):
+        original = getattr(sgd, name)
+        monkeypatch.setattr(sgd, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    params = dict(factors=4, epochs=15, learning_rate=0.01, regularization=0.05, seed=0)
+    single = SVD(**params, threads=1).fit(train)
+    assert set(calls) == {"sgd_epoch"}
+    calls.clear()
+    parallel = SVD(**params, threads=0).fit(train)
+    import numba
+    expected = "sgd_epoch_hogwild" if numba.config.NUMBA_NUM_THREADS > 1 else "sgd_epoch"
+    assert set(calls) == {expected}
+    assert rmse(parallel, valid) == pytest.approx(rmse(single, valid), abs=0.05)
+
+
+def test_single_thread_is_reproducible_with_a_seed(noisy_split):
+    train, _ = noisy_split
+    a = SVD(factors=5, epochs=5, seed=11).fit(train)
+    b = SVD(factors=5, epochs=5, seed=11).fit(train)
+    for name in ("user_factors_", "item_factors_", "user_biases_", "item_biases_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.loss_history_ == b.loss_history_
+
+
+# ---------------------------------------------------------------------- failures
+def test_divergence_raises_and_leaves_the_model_unfitted(noisy_split):
+    train, _ = noisy_split
+    model = SVD(factors=5, epochs=5, seed=0).fit(train)
+    assert model.is_fitted
+    model.set_params(learning_rate=20.0)
+    with pytest.raises(TrainingDivergedError, match="learning_rate"):
+        model.fit(train)
+    assert not model.is_fitted
+    assert not hasattr(model, "user_factors_")
+    with pytest.raises(NotFittedError):
+        model.predict(0, 0)
+
+
+def test_exploding_but_finite_loss_also_stops(noisy_split, monkeypatch):
+    """Real runs with a huge learning rate overflow to NaN within an epoch; the guard for a loss
+    that explodes while staying finite is checked by inflating the error sum of epoch 3."""
+    train, _ = noisy_split
+    original = sgd.sgd_epoch
+    epochs = []
+
+    def inflated(*args):
+        epochs.append(len(epochs) + 1)
+        return original(*args) * (1e6 if len(epochs) == 3 else 1.0)
+
+    monkeypatch.setattr(sgd, "sgd_epoch", inflated)
+    history = []
+    model = SVD(factors=3, epochs=10, seed=0)
+    with pytest.raises(TrainingDivergedError, match="epoch 3 .*lower the learning_rate"):
+        model.fit(train, callback=lambda e, m: history.append(m["loss"]))
+    assert len(history) == 2 and all(np.isfinite(history))
+    assert not model.is_fitted
+
+
+@pytest.mark.parametrize("name, value", [
+    ("factors", 0), ("factors", 2.5), ("epochs", 0), ("learning_rate", 0.0), ("learning_rate", -1),
+    ("regularization", -0.1), ("bias_learning_rate", 0), ("bias_regularization", -1), ("lr_decay", 0),
+    ("lr_decay", 1.5), ("init_std", 0), ("early_stopping_rounds", 0), ("seed", -3), ("threads", -1),
+    ("learning_rate", float("nan")), ("factors", True),
+])
+def test_invalid_parameters_raise_value_error_naming_them(noisy_split, name, value):
+    train, _ = noisy_split
+    with pytest.raises(ValueError, match=name):
+        SVD(**{name: value}).fit(train)
+
+
+def test_presets():
+    model = SVD.preset("surprise", seed=3)
+    assert model.factors == PRESETS["surprise"]["factors"] and model.seed == 3
+    for name in PRESETS:
+        assert SVD.preset(name).get_params().keys() == SVD().get_params().keys()
+    with pytest.raises(ValueError, match="preset"):
+        SVD.preset("no-such-preset")
+
+
+# ---------------------------------------------------------------------- predictions
+def test_predictions_are_clipped_to_the_rating_scale():
+    data = low_rank_ratings(n_users=60, n_items=40, density=0.5, noise=0.2, seed=4, rating_scale=(1, 5))
+    model = SVD(factors=4, epochs=40, learning_rate=0.02, regularization=0.0, seed=0).fit(data)
+    users = np.repeat(np.arange(data.n_users), data.n_items)
+    items = np.tile(np.arange(data.n_items), data.n_users)
+    raw = Recommender._predict_indices(model, users, items)
+    clipped = model._predict_indices(users, items)
+    assert raw.max() > 5 and raw.min() < 1, "this data set should produce out-of-scale raw scores"
+    assert clipped.min() >= 1 and clipped.max() <= 5
+    np.testing.assert_allclose(clipped, np.clip(raw, 1, 5))
+    # public API with raw ids
+    value = model.predict(data.user_ids.to_raw(np.array([users[raw.argmax()]]))[0],
+                          data.item_ids.to_raw(np.array([items[raw.argmax()]]))[0])
+    assert value == 5.0
+
+
+def test_without_a_declared_scale_predictions_clip_to_the_seen_ratings():
+    data = low_rank_ratings(n_users=50, n_items=40, density=0.5, seed=6)
+    model = SVD(factors=4, epochs=30, learning_rate=0.02, regularization=0.0, seed=0).fit(data)
+    users = np.repeat(np.arange(data.n_users), data.n_items)
+    items = np.tile(np.arange(data.n_items), data.n_users)
+    pred = model._predict_indices(users, items)
+    seen = data.matrix.data
+    assert pred.min() >= seen.min() and pred.max() <= seen.max()
+
+
+# ---------------------------------------------------------------------- early stopping
+def test_early_stopping_keeps_the_best_epoch(noisy_split, tmp_path):
+    train, valid = noisy_split
+    full = SVD(**OVERFIT).fit(train, validation=valid)
+    curve = [h["val_rmse"] for h in full.loss_history_]
+    best_epoch = int(np.argmin(curve)) + 1
+    assert 1 < best_epoch < len(curve) - 3, "the overfitting configuration should have an interior optimum"
+    model = SVD(**OVERFIT, early_stopping_rounds=3).fit(train, validation=valid)
+    history = [h["val_rmse"] for h in model.loss_history_]
+    assert history == curve[:len(history)], "same seed, same trajectory until the stop"
+    stop_best = int(np.argmin(history)) + 1
+    assert model.best_epoch_ == stop_best and len(history) == stop_best + 3
+    assert model.best_val_rmse_ == pytest.approx(min(history))
+    assert rmse(model, valid) == pytest.approx(model.best_val_rmse_, rel=1e-5), "best factors restored"
+    assert rmse(model, valid) < history[-1]
+    loaded = SVD.load(model.save(tmp_path / "svd.npz"))
+    assert loaded.best_epoch_ == model.best_epoch_
+    # without validation data early_stopping_rounds has nothing to watch: all epochs run
+    plain = SVD(**OVERFIT, early_stopping_rounds=3).fit(train)
+    assert len(plain.loss_history_) == OVERFIT["epochs"] and not hasattr(plain, "best_epoch_")
+
+
+# ---------------------------------------------------------------------- fold-in
+def test_fold_in_is_the_exact_minimizer_and_recommends_sensibly():
+    data = low_rank_ratings(n_users=200, n_items=80, rank=2, density=0.4, noise=0.2, seed=8, rating_scale=(1, 5))
+    model = SVD(factors=2, epochs=60, learning_rate=0.01, regularization=0.02, seed=0).fit(data)
+    # a new user who agrees with an existing user's tastes: ratings from the model's own predictions
+    rng = np.random.default_rng(0)
+    rated = rng.choice(data.n_items, 25, replace=False)
+    target_user = 17
+    values = model._predict_indices(np.full(len(rated), target_user), rated)
+    factors, bias = model._fold_in(rated, values.astype(np.float32))
+    # exact minimizer: the gradient of the user's objective vanishes there
+    _, _, reg, reg_b = model._rates()
+
+    def user_objective(theta):
+        return sum(sample_loss(float(r), model.global_mean_, theta[0], float(model.item_biases_[i]), theta[1:],
+                               model.item_factors_[i], reg, reg_b) for i, r in zip(rated, values))
+
+    theta = np.r_[bias, factors].astype(np.float64)
+    h = 1e-5
+    grad = [(user_objective(theta + h * e) - user_objective(theta - h * e)) / (2 * h) for e in np.eye(len(theta))]
+    assert np.max(np.abs(grad)) < 1e-2
+    # its recommendations agree with the existing user's top unseen-by-the-new-user items
+    raw_items = data.item_ids.to_raw(rated)
+    ids, _ = model.recommend_new_user(raw_items, values, n=5)
+    scores = model._score_users(np.array([target_user]))[0]
+    scores[rated] = -np.inf
+    expected_top = set(data.item_ids.to_raw(np.argsort(-scores)[:10]).tolist())
+    assert len(set(ids.tolist()) & expected_top) >= 4
+    assert not set(ids.tolist()) & set(raw_items.tolist())
+    # a harsh rater gets a lower bias than a generous one
+    _, low_bias = model._fold_in(rated, np.full(len(rated), 1.5, np.float32))
+    _, high_bias = model._fold_in(rated, np.full(len(rated), 4.5, np.float32))
+    assert low_bias < high_bias
+
+
+# ---------------------------------------------------------------------- conformance
+class TestSVDConformance(ConformanceTests):
+    def make_model(self):
+        return SVD(factors=8, epochs=40, learning_rate=0.02, regularization=0.02, seed=1)
