@@ -1,0 +1,237 @@
+"""Evaluation of fitted models: the fast ranking path and the rating metrics.
+
+:func:`ranking_metrics` scores every item for every test user in batches (``score_fn``, typically a
+matrix product of user and item vectors), then a parallel numba kernel
+(:mod:`mfrec.kernels.ranking_metrics`) ranks each user's candidates (training items excluded)
+and computes the per-user metrics. The metric definitions are in :mod:`mfrec.evaluation.metrics`.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Callable, Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._threads import numba_threads
+from ..data.interactions import Interactions
+from ..errors import DataError
+from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch
+from .metrics import mae, rmse
+
+__all__ = ["ranking_metrics", "evaluate_ranking", "evaluate_ratings"]
+
+#: scores held in memory at once (floats) when batch_size is not given: 16M floats = 64 MB
+_BATCH_FLOATS = 1 << 24
+
+ScoreFn = Callable[[np.ndarray], np.ndarray]
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _as_csr(matrix, name: str) -> sp.csr_matrix:
+    if not sp.issparse(matrix):
+        raise DataError(f"{name} must be a scipy sparse users x items matrix, got {type(matrix).__name__}")
+    csr = sp.csr_matrix(matrix)
+    if not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()  # also sorts indices; values do not matter, only which pairs are stored
+    return csr
+
+
+def _metric_names(k: int) -> list:
+    return [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hit_rate@{k}", "mrr", "auc"]
+
+
+def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *,
+                    batch_size: Optional[int] = None, users=None, per_user: bool = False,
+                    threads: int = 0) -> dict:
+    """Ranking metrics of any scorer, averaged over the users with at least one test item.
+
+    Parameters
+    ----------
+    score_fn : callable(user_index int64 array) -> (len(user_index), n_items) float scores,
+        e.g. ``lambda idx: user_vectors[idx] @ item_vectors.T``. Scores are used as float32
+        (float64 input is cast, which can create ties); NaN scores raise ValueError.
+    train_matrix, test_matrix : scipy sparse, users x items, same shape. Stored entries are the
+        interactions (values are ignored). Training items are excluded from each user's ranking
+        (as if scored -inf); test items that are also training items are ignored.
+    k : positive int; clipped to the number of items (key names use the clipped K).
+    batch_size : users scored per call of score_fn (default: about 16M scores per batch).
+    users : optional user indices to restrict the evaluation to (those without a test item are
+        still skipped).
+    per_user : also return ``"per_user"``: a dict of arrays aligned with ``"per_user"]["user"]``
+        (the evaluated user indices), for significance tests. AUC is NaN for a user without any
+        negative candidate.
+    threads : numba threads (0 = all cores).
+
+    Returns a dict with "precision@K", "recall@K", "ndcg@K", "map@K", "hit_rate@K", "mrr" (full
+    ranking, not cut at K), "auc" (ties count 1/2; mean over users where it is defined),
+    "coverage@K", "users" (number evaluated), "k" (the clipped K) and "test_pairs_in_train"
+    (test entries of evaluated users ignored because they are training items). Definitions:
+    :mod:`mfrec.evaluation.metrics`.
+    """
+    k = _check_k(k)
+    if not callable(score_fn):
+        raise TypeError(f"score_fn must be callable, got {type(score_fn).__name__}")
+    train = _as_csr(train_matrix, "train_matrix")
+    test = _as_csr(test_matrix, "test_matrix")
+    if train.shape != test.shape:
+        raise DataError(f"train_matrix has shape {train.shape} but test_matrix has shape {test.shape}")
+    n_users, n_items = test.shape
+    if n_items == 0:
+        raise DataError("the catalogue is empty (0 items)")
+    k = min(k, n_items)
+    if batch_size is None:
+        batch_size = max(1, _BATCH_FLOATS // n_items)
+    elif isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    evaluated, overlap = _users_to_evaluate(train, test, users)
+
+    metrics = np.empty((len(evaluated), len(METRIC_COLUMNS)), dtype=np.float64)
+    top = np.empty((len(evaluated), k), dtype=np.int32)
+    args = (train.indptr.astype(np.int64), train.indices.astype(np.int32),
+            test.indptr.astype(np.int64), test.indices.astype(np.int32))
+    with numba_threads(threads):
+        for start in range(0, len(evaluated), batch_size):
+            idx = evaluated[start:start + batch_size]
+            scores = _batch_scores(score_fn, idx, n_items)
+            bad = np.zeros(len(idx), dtype=np.uint8)
+            ranking_metrics_batch(scores, idx, *args, k, metrics[start:start + len(idx)],
+                                  top[start:start + len(idx)], bad)
+            if bad.any():
+                user = int(idx[np.flatnonzero(bad)[0]])
+                raise ValueError(f"score_fn returned NaN scores for user index {user}")
+
+    names = _metric_names(k)
+    result = {name: float(metrics[:, c].mean()) for c, name in enumerate(names[:-1])}
+    auc_values = metrics[:, -1]
+    defined = ~np.isnan(auc_values)
+    result["auc"] = float(auc_values[defined].mean()) if defined.any() else float("nan")
+    covered = np.zeros(n_items, dtype=bool)
+    covered[top[top >= 0]] = True
+    result[f"coverage@{k}"] = float(covered.mean())
+    result["users"] = int(len(evaluated))
+    result["k"] = k
+    result["test_pairs_in_train"] = overlap
+    if per_user:
+        result["per_user"] = {"user": evaluated, **{name: metrics[:, c].copy() for c, name in enumerate(names)},
+                              f"top@{k}": top}
+    return result
+
+
+def _users_to_evaluate(train: sp.csr_matrix, test: sp.csr_matrix, users) -> tuple[np.ndarray, int]:
+    """Users (int64 indices) with at least one test item that is not a training item, and the
+    number of test entries of those users that are training items."""
+    n_users = test.shape[0]
+    n_test = np.diff(test.indptr)
+    in_train = _structural_overlap(train, test)
+    eligible = (n_test - in_train) > 0
+    if users is not None:
+        chosen = np.unique(np.asarray(users).ravel())
+        if chosen.dtype.kind not in "iu":
+            raise ValueError(f"users must be integer user indices, got dtype {chosen.dtype}")
+        if len(chosen) and (chosen[0] < 0 or chosen[-1] >= n_users):
+            bad = chosen[0] if chosen[0] < 0 else chosen[-1]
+            raise ValueError(f"users: index {int(bad)} is out of range for {n_users} users")
+        mask = np.zeros(n_users, dtype=bool)
+        mask[chosen] = True
+        eligible &= mask
+    evaluated = np.flatnonzero(eligible).astype(np.int64)
+    if len(evaluated) == 0:
+        raise DataError("no user to evaluate: no (selected) user has a test item outside their training items")
+    return evaluated, int(in_train[evaluated].sum())
+
+
+def _structural(csr: sp.csr_matrix) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(csr.nnz, dtype=np.float32), csr.indices, csr.indptr), shape=csr.shape)
+
+
+def _structural_overlap(train: sp.csr_matrix, test: sp.csr_matrix) -> np.ndarray:
+    """Per user, the number of test pairs that are also training pairs (stored zeros count)."""
+    both = _structural(test).multiply(_structural(train)).tocsr()
+    return np.diff(both.indptr).astype(np.int64)
+
+
+def _batch_scores(score_fn: ScoreFn, idx: np.ndarray, n_items: int) -> np.ndarray:
+    scores = score_fn(idx)
+    if sp.issparse(scores):
+        scores = scores.toarray()
+    scores = np.asarray(scores)
+    if scores.shape != (len(idx), n_items):
+        raise ValueError(f"score_fn returned shape {scores.shape} for {len(idx)} users; "
+                         f"expected ({len(idx)}, {n_items})")
+    if scores.dtype.kind not in "fiub":
+        raise ValueError(f"score_fn returned non-numeric scores (dtype {scores.dtype})")
+    return np.ascontiguousarray(scores, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------- model evaluation
+def _aligned_test(model, test) -> tuple[Interactions, int, int]:
+    """The test set in the model's id maps, with the number of dropped entries and users."""
+    model._require_fitted()
+    if not isinstance(test, Interactions):
+        raise DataError(f"test must be an mfrec Interactions object, got {type(test).__name__}")
+    if test.nnz == 0:
+        raise DataError("the test set is empty (no interactions)")
+    if test.user_ids is model.user_ids_ and test.item_ids is model.item_ids_:
+        return test, 0, 0
+    rows_with_entries = np.flatnonzero(np.diff(test.matrix.indptr) > 0)
+    known = model.user_ids_.indices(test.user_ids.raw[rows_with_entries], missing="ignore")
+    dropped_users = int((known < 0).sum())
+    aligned, dropped = test.align_to(model.interactions_)
+    if aligned.nnz == 0:
+        raise DataError(f"none of the {test.nnz} test interactions has a user and an item known to the model")
+    return aligned, dropped, dropped_users
+
+
+def evaluate_ranking(model, test: Interactions, k: int = 10, *, batch_size: Optional[int] = None,
+                     per_user: bool = False, threads: int = 0) -> dict:
+    """Ranking metrics of a fitted model on held-out interactions (see :func:`ranking_metrics`).
+
+    Every item is scored for every user with a test item; the model's training interactions
+    (``model.interactions_``) are excluded from the ranking. ``test`` is an Interactions; when its
+    id maps are not the model's it is aligned to them, and test pairs whose user or item the model
+    does not know are dropped and counted in "dropped_test_pairs" (and "dropped_test_users": test
+    users unknown to the model). Any stored test entry counts as relevant: convert ratings first
+    (e.g. ``test.to_implicit(4)``) to count only liked items. An empty test set raises DataError.
+    """
+    k = _check_k(k)
+    aligned, dropped, dropped_users = _aligned_test(model, test)
+    result = ranking_metrics(model._score_users, model.interactions_.matrix, aligned.matrix, k,
+                             batch_size=batch_size, per_user=per_user, threads=threads)
+    result["dropped_test_pairs"] = dropped
+    result["dropped_test_users"] = dropped_users
+    return result
+
+
+def evaluate_ratings(model, test: Interactions, *, clip: bool = False) -> dict:
+    """RMSE and MAE of a fitted model's predictions on explicit test ratings.
+
+    Returns dict(rmse, mae, n, dropped_test_pairs): n is the number of test ratings scored,
+    after dropping pairs whose user or item the model does not know. ``clip=True`` clips the
+    predictions to the training rating scale (when declared) before scoring.
+    """
+    if isinstance(test, Interactions) and not test.is_explicit:
+        raise DataError("evaluate_ratings() needs explicit test ratings; this test set is implicit "
+                        "(use evaluate_ranking for implicit feedback)")
+    aligned, dropped, dropped_users = _aligned_test(model, test)
+    users, items, ratings = aligned.to_coo()
+    predictions = np.empty(len(ratings), dtype=np.float64)
+    step = 1 << 18
+    for start in range(0, len(ratings), step):
+        stop = start + step
+        predictions[start:stop] = model._predict_indices(users[start:stop], items[start:stop])
+    if not np.all(np.isfinite(predictions)):
+        bad = int(np.flatnonzero(~np.isfinite(predictions))[0])
+        raise ValueError(f"{type(model).__name__} predicted {predictions[bad]} for user "
+                         f"{aligned.user_ids.raw[users[bad]]!r}, item {aligned.item_ids.raw[items[bad]]!r}")
+    scale = model.interactions_.rating_scale
+    if clip and scale is not None:
+        np.clip(predictions, scale[0], scale[1], out=predictions)
+    return {"rmse": rmse(ratings, predictions), "mae": mae(ratings, predictions), "n": int(len(ratings)),
+            "dropped_test_pairs": dropped, "dropped_test_users": dropped_users}
