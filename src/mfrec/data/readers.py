@@ -22,7 +22,6 @@ import csv
 import gzip
 import io
 import lzma
-import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -147,11 +146,11 @@ def _parse_file(path: Path, *, sep, header, names, cols, encoding):
     n_fields = len(first_fields)
     if header:
         file_names = [f.strip().strip('"') for f in first_fields]
-        body_start, body_first_line = first_end, first[1] + 1
+        body_first_line = first[1] + 1
     else:
         file_names = [_DEFAULT_NAMES[k] if k < len(_DEFAULT_NAMES) else f"field{k + 1}"
                       for k in range(n_fields)]
-        body_start, body_first_line = 0, 1
+        body_first_line = 1
     if names is not None:
         names = [str(n) for n in names]
         if len(names) != n_fields:
@@ -162,18 +161,21 @@ def _parse_file(path: Path, *, sep, header, names, cols, encoding):
         raise DataError(f"{source}: repeated column names {file_names}")
     columns = _resolve_columns(file_names, bool(header) or names is not None, *cols, source)
 
-    body = data[body_start:]
-    body, byte_sep = _single_byte_separator(body, sep, source)
-    if b'"' in body:
-        row_lines = _field_counts_quoted(body, byte_sep, n_fields, body_first_line, source, encoding, sep)
+    # The whole buffer is kept (no copy of the body); pandas skips the header by line count.
+    data, byte_sep = _single_byte_separator(data, sep, source)
+    body_start = _offset_of_line(data, body_first_line)
+    if data.find(b'"', body_start) >= 0:
+        row_lines = _field_counts_quoted(data[body_start:], byte_sep, n_fields, body_first_line, source,
+                                         encoding, sep)
     else:
-        row_lines = _field_counts_fast(body, byte_sep, n_fields, body_first_line, source, sep)
+        row_lines = _field_counts_fast(data, body_start, byte_sep, n_fields, body_first_line, source, sep)
     if len(row_lines) == 0:
         raise DataError(f"{source}: the file has no ratings (only a header or blank lines)")
 
     usecols = sorted(k for k in columns.values() if k is not None)
     try:
-        frame = pd.read_csv(io.BytesIO(body), sep=byte_sep.decode("latin-1"), header=None,
+        frame = pd.read_csv(io.BytesIO(data), sep=byte_sep.decode("latin-1"), header=None,
+                            skiprows=body_first_line - 1,
                             names=list(range(n_fields)), usecols=usecols, engine="c",
                             encoding=encoding, keep_default_na=False, na_values=[""],
                             skip_blank_lines=True, low_memory=False)
@@ -265,20 +267,31 @@ def _looks_like_header(fields: list, second_line: Optional[str], sep: str) -> bo
     return any(_is_number(f) for f in _split_line(second_line, sep))
 
 
-def _single_byte_separator(body: bytes, sep: str, source: str) -> tuple:
-    """Return (body, one-byte separator); a multi-byte separator is replaced in the bytes by a
+def _offset_of_line(data: bytes, line_no: int) -> int:
+    """Byte offset where the 1-based line ``line_no`` starts (len(data) if past the end)."""
+    pos = 0
+    for _ in range(line_no - 1):
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            return len(data)
+        pos = nl + 1
+    return pos
+
+
+def _single_byte_separator(data: bytes, sep: str, source: str) -> tuple:
+    """Return (data, one-byte separator); a multi-byte separator is replaced in the bytes by a
     byte absent from the file so pandas' C engine can parse it."""
     raw = sep.encode("utf-8")
     if len(raw) == 1:
-        return body, raw
+        return data, raw
     for stand_in in _STAND_INS:
-        if stand_in not in body:
-            return body.replace(raw, stand_in), stand_in
+        if stand_in not in data:
+            return data.replace(raw, stand_in), stand_in
     raise DataError(f"{source}: cannot handle separator {sep!r} (the file uses every stand-in byte)")
 
 
-def _field_counts_fast(body: bytes, sep: bytes, n_fields: int, first_line: int, source: str,
-                       sep_text: str) -> np.ndarray:
+def _field_counts_fast(body: bytes, offset: int, sep: bytes, n_fields: int, first_line: int,
+                       source: str, sep_text: str) -> np.ndarray:
     """Check that every non-blank line has ``n_fields`` fields; return the 1-based file line
     number of each data row (blank lines skipped, as pandas does).
 
@@ -289,7 +302,7 @@ def _field_counts_fast(body: bytes, sep: bytes, n_fields: int, first_line: int, 
     """
     arr = np.frombuffer(body, dtype=np.uint8)
     n = len(arr)
-    out, start, line_no = [], 0, first_line
+    out, start, line_no = [], offset, first_line
     while start < n:
         stop = min(start + _CHUNK, n)
         if stop < n:  # end the chunk after a newline
