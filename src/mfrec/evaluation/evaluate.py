@@ -229,7 +229,7 @@ def evaluate_ratings(model, test: Interactions, *, clip: bool = False) -> dict:
     if not np.all(np.isfinite(predictions)):
         bad = int(np.flatnonzero(~np.isfinite(predictions))[0])
         raise ValueError(f"{type(model).__name__} predicted {predictions[bad]} for user "
-                         f"{aligned.user_ids.raw[users[bad]]!r}, item {aligned.item_ids.raw[items[bad]]!r}")
+                         f"{aligned.user_ids.raw[users[bad]].item()!r}, item {aligned.item_ids.raw[items[bad]].item()!r}")
     scale = model.interactions_.rating_scale
     if clip and scale is not None:
         np.clip(predictions, scale[0], scale[1], out=predictions)
