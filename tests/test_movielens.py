@@ -364,3 +364,10 @@ def test_unwritable_target(tmp_path, served):
     blocker.write_text("not a directory")
     with pytest.raises(DatasetNotAvailableError, match="cannot write"):
         load_movielens("1m", blocker / "sub")
+
+
+def test_public_module_exports():
+    import mfrec.datasets as ds
+    assert ds.MOVIELENS_VARIANTS == ("100k", "1m", "10m", "20m", "25m", "latest-small")
+    assert ds.read_ratings.__module__ == "mfrec.data.readers"
+    assert callable(ds.load_movielens) and callable(ds.fetch_movielens) and callable(ds.list_datasets)

@@ -92,29 +92,29 @@ class Variant:
         return (self.ratings_file, self.movies_file) + self.extra_files
 
 
-# Counts are those of the GroupLens READMEs (rated movies/users counted in the ratings file
-# for the three copies in shared/data).
+# Counts are those of the GroupLens READMEs (movies in the catalogue; fewer are rated, e.g.
+# 3,706 of ML-1M's 3,883 and 9,724 of latest-small's 9,742).
 VARIANTS = {
     "100k": Variant("100k", "MovieLens 100K", "ml-100k.zip", "ml-100k", "u.data", "u.item", "\t",
                     False, (1.0, 5.0), 100_000,
-                    "100,000 ratings (1-5 stars) by 943 users on 1,682 movies, 1997-98",
+                    "1-5 stars; 943 users, 1,682 movies; 1997-98",
                     extra_files=("u.genre",)),
     "1m": Variant("1m", "MovieLens 1M", "ml-1m.zip", "ml-1m", "ratings.dat", "movies.dat", "::",
                   False, (1.0, 5.0), 1_000_209,
-                  "1,000,209 ratings (1-5 stars) by 6,040 users on 3,706 movies, 2000-03"),
+                  "1-5 stars; 6,040 users, 3,883 movies (3,706 rated); 2000-03"),
     "10m": Variant("10m", "MovieLens 10M", "ml-10m.zip", "ml-10M100K", "ratings.dat", "movies.dat",
                    "::", False, (0.5, 5.0), 10_000_054,
-                   "10,000,054 ratings (0.5-5, half stars) by 71,567 users on 10,681 movies, 2009"),
+                   "0.5-5 half stars; 71,567 users, 10,681 movies; to 2009"),
     "20m": Variant("20m", "MovieLens 20M", "ml-20m.zip", "ml-20m", "ratings.csv", "movies.csv", ",",
                    True, (0.5, 5.0), 20_000_263,
-                   "20,000,263 ratings (0.5-5, half stars) by 138,493 users on 27,278 movies, 2015"),
+                   "0.5-5 half stars; 138,493 users, 27,278 movies; to 2015"),
     "25m": Variant("25m", "MovieLens 25M", "ml-25m.zip", "ml-25m", "ratings.csv", "movies.csv", ",",
                    True, (0.5, 5.0), 25_000_095,
-                   "25,000,095 ratings (0.5-5, half stars) by 162,541 users on 62,423 movies, 2019"),
+                   "0.5-5 half stars; 162,541 users, 62,423 movies; to 2019"),
     "latest-small": Variant("latest-small", "MovieLens Latest Small", "ml-latest-small.zip",
                             "ml-latest-small", "ratings.csv", "movies.csv", ",", True, (0.5, 5.0),
-                            100_836, "100,836 ratings (0.5-5, half stars) by 610 users on 9,742 "
-                            "movies, 2018 (small, for teaching and tests)"),
+                            100_836, "0.5-5 half stars; 610 users, 9,742 movies; 2018; small, "
+                            "for teaching and tests"),
 }
 
 
