@@ -1,0 +1,247 @@
+"""numba kernels of implicit-feedback ALS (Hu, Koren & Volinsky 2008; Rendle et al. 2021).
+
+One *half step* recomputes every row ``x_u`` of ``X`` (users, or items when the roles are
+swapped) against the fixed other side ``Y``, by solving the weighted least-squares equations
+
+    A_u x_u = b_u
+    A_u = alpha0 * Y^T Y + sum_{i in I_u} (c_ui - alpha0) y_i y_i^T + lambda_u I
+    b_u = sum_{i in I_u} c_ui y_i                   (preference p_ui = 1 on observed cells)
+
+where ``I_u`` are the stored entries of row u of the CSR matrix (``indptr``, ``indices``) and
+``conf`` holds c_ui aligned with them. The caller passes ``gram = alpha0 * Y^T Y`` (float64,
+computed once per half step with BLAS *outside* the parallel loop), so each row costs
+O(n_u k^2 + k^3) (Cholesky) or O(steps * (n_u k + k^2)) (conjugate gradient), never
+O(n_items k^2). The small solves are written out here: no BLAS call runs inside ``prange``,
+so BLAS threads cannot oversubscribe the cores.
+
+Rows are processed in blocks (``prange`` over blocks) so scratch memory is allocated once per
+block, not once per row. Every row's solve is sequential and depends only on its inputs, so
+results are bit-for-bit identical for any thread count.
+
+NumPy twins: :mod:`mfrec.kernels.reference_als`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+BLOCK = 64  # rows per parallel work unit
+# fast-math without the no-NaN/no-inf assumptions, so positive-definiteness checks stay honest
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _cholesky_solve_inplace(a, b, k):
+    """Solve a x = b for symmetric positive definite ``a`` (k x k, float64; only the lower
+    triangle is read and it is overwritten by the Cholesky factor L); ``b`` becomes x.
+    Returns False if ``a`` is not numerically positive definite.
+
+    NumPy: L = np.linalg.cholesky(a); x = solve(L.T, solve(L, b))
+    """
+    for j in range(k):
+        s = a[j, j]
+        for m in range(j):
+            s -= a[j, m] * a[j, m]
+        if not s > 0.0:
+            return False
+        d = np.sqrt(s)
+        a[j, j] = d
+        for i in range(j + 1, k):
+            t = a[i, j]
+            for m in range(j):
+                t -= a[i, m] * a[j, m]
+            a[i, j] = t / d
+    # forward substitution L z = b
+    for i in range(k):
+        t = b[i]
+        for m in range(i):
+            t -= a[i, m] * b[m]
+        b[i] = t / a[i, i]
+    # back substitution L^T x = z
+    for i in range(k - 1, -1, -1):
+        t = b[i]
+        for m in range(i + 1, k):
+            t -= a[m, i] * b[m]
+        b[i] = t / a[i, i]
+    return True
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _build_system(start, end, indices, conf, Y, gram, alpha0, reg, a, b, yrow, k):
+    """Fill a (lower triangle) and b for one row; a, b, yrow are float64 scratch.
+
+    NumPy: Yu = Y[indices[start:end]]; c = conf[start:end]
+           a = gram + (Yu.T * (c - alpha0)) @ Yu + reg * I ;  b = Yu.T @ c
+    """
+    for i in range(k):
+        for j in range(i + 1):
+            a[i, j] = gram[i, j]
+        a[i, i] += reg
+        b[i] = 0.0
+    for p in range(start, end):
+        it = indices[p]
+        c = conf[p]
+        w = c - alpha0
+        for f in range(k):
+            yrow[f] = Y[it, f]
+        for i in range(k):
+            wy = w * yrow[i]
+            b[i] += c * yrow[i]
+            for j in range(i + 1):
+                a[i, j] += wy * yrow[j]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
+    """Exact half step: X[u] = A_u^{-1} b_u for every row u (see the module docstring).
+
+    reg: float64 array of lambda_u per row. Returns the number of rows whose system was not
+    positive definite (those rows are set to zero); 0 in normal use.
+    """
+    n_rows, k = X.shape
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    failures = np.zeros(n_blocks, dtype=np.int64)
+    for blk in prange(n_blocks):
+        a = np.empty((k, k), dtype=np.float64)
+        b = np.empty(k, dtype=np.float64)
+        yrow = np.empty(k, dtype=np.float64)
+        for u in range(blk * BLOCK, min((blk + 1) * BLOCK, n_rows)):
+            _build_system(indptr[u], indptr[u + 1], indices, conf, Y, gram, alpha0, reg[u], a, b, yrow, k)
+            if _cholesky_solve_inplace(a, b, k):
+                for f in range(k):
+                    X[u, f] = b[f]
+            else:
+                failures[blk] += 1
+                for f in range(k):
+                    X[u, f] = 0.0
+    return failures.sum()
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
+    """out = A_u v without forming A_u (float32 throughout: this is the hot loop).
+
+    NumPy: Yu = Y[indices[start:end]]; out = gram @ v + reg * v + Yu.T @ ((conf - alpha0) * (Yu @ v))
+    """
+    for i in range(k):
+        t = reg * v[i]
+        for j in range(k):
+            t += gram[i, j] * v[j]
+        out[i] = t
+    for p in range(start, end):
+        y = Y[indices[p]]
+        d = np.float32(0.0)
+        for f in range(k):
+            d += y[f] * v[f]
+        d *= conf[p] - alpha0
+        for f in range(k):
+            out[f] += d * y[f]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps, k):
+    """``steps`` conjugate-gradient iterations on A_u x = b_u, warm-started from x (in place).
+
+    Takacs, Pilaszy & Tikk 2011 ("Applications of the conjugate gradient method for implicit
+    feedback collaborative filtering"): a few CG steps from the previous factors suffice.
+    Vectors are float32 (as the factors); the scalars of the recurrence are float64.
+    """
+    # r = b - A x = sum_i (c_i - (c_i - alpha0) y_i.x) y_i - gram x - reg x
+    for i in range(k):
+        t = -reg * x[i]
+        for j in range(k):
+            t -= gram[i, j] * x[j]
+        r[i] = t
+    for q in range(start, end):
+        y = Y[indices[q]]
+        c = conf[q]
+        d = np.float32(0.0)
+        for f in range(k):
+            d += y[f] * x[f]
+        w = c - (c - alpha0) * d
+        for f in range(k):
+            r[f] += w * y[f]
+    rs_old = 0.0
+    for f in range(k):
+        p[f] = r[f]
+        rs_old += np.float64(r[f]) * r[f]
+    for _ in range(steps):
+        if rs_old < 1e-30:
+            break
+        _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, p, ap, k)
+        pap = 0.0
+        for f in range(k):
+            pap += np.float64(p[f]) * ap[f]
+        if not pap > 0.0:
+            break
+        step = np.float32(rs_old / pap)
+        rs_new = 0.0
+        for f in range(k):
+            x[f] += step * p[f]
+            r[f] -= step * ap[f]
+            rs_new += np.float64(r[f]) * r[f]
+        beta = np.float32(rs_new / rs_old)
+        for f in range(k):
+            p[f] = r[f] + beta * p[f]
+        rs_old = rs_new
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
+    """Approximate half step: ``steps`` CG iterations per row from the current X[u] (in place).
+
+    conf, gram, alpha0, reg are float32 here (the caller converts), like X and Y.
+    """
+    n_rows, k = X.shape
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    for blk in prange(n_blocks):
+        r = np.empty(k, dtype=np.float32)
+        p = np.empty(k, dtype=np.float32)
+        ap = np.empty(k, dtype=np.float32)
+        for u in range(blk * BLOCK, min((blk + 1) * BLOCK, n_rows)):
+            _cg_row(indptr[u], indptr[u + 1], indices, conf, Y, gram, alpha0, reg[u], X[u], r, p, ap, steps, k)
+
+
+@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
+def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
+    """sum over stored cells of c (1 - x_u.y_i)^2 - alpha0 (x_u.y_i)^2, in float64.
+
+    Added to alpha0 * trace((X^T X)(Y^T Y)) (= alpha0 * sum over *all* cells of (x_u.y_i)^2) this
+    gives the data term of the objective without visiting the unobserved cells (Gramian trick).
+    Partial sums per block are added in a fixed order, so the result does not depend on threads.
+    NumPy: s = (X[u] * Y[i]).sum(1) per stored (u, i); (conf * (1 - s)**2 - alpha0 * s**2).sum()
+    """
+    n_rows, k = X.shape
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    partial = np.zeros(n_blocks, dtype=np.float64)
+    for blk in prange(n_blocks):
+        total = 0.0
+        for u in range(blk * BLOCK, min((blk + 1) * BLOCK, n_rows)):
+            for q in range(indptr[u], indptr[u + 1]):
+                it = indices[q]
+                s = 0.0
+                for f in range(k):
+                    s += np.float64(X[u, f]) * np.float64(Y[it, f])
+                total += conf[q] * (1.0 - s) * (1.0 - s) - alpha0 * s * s
+        partial[blk] = total
+    out = 0.0
+    for blk in range(n_blocks):
+        out += partial[blk]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def solve_one_row(items, conf, Y, gram, alpha0, reg):
+    """Exact solve of one row (fold-in of a new user): returns x (float64, length k).
+
+    ``items``/``conf``: the row's item indices and confidences; same equations as a half step.
+    Returns zeros when the system is not positive definite.
+    """
+    k = Y.shape[1]
+    a = np.empty((k, k), dtype=np.float64)
+    b = np.empty(k, dtype=np.float64)
+    yrow = np.empty(k, dtype=np.float64)
+    _build_system(0, len(items), items, conf, Y, gram, alpha0, reg, a, b, yrow, k)
+    if not _cholesky_solve_inplace(a, b, k):
+        return np.zeros(k, dtype=np.float64)
+    return b

@@ -1,0 +1,261 @@
+"""Alternating least squares for implicit feedback (iALS): Hu, Koren & Volinsky 2008, with the
+conjugate-gradient solver of Takacs, Pilaszy & Tikk 2011 and the unobserved weight and
+frequency-scaled regularization of Rendle, Krichene, Zhang & Koren 2021."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._threads import numba_threads
+from ..errors import DataError
+from ..kernels import als as kernels
+from . import _params
+from .base import Recommender
+
+CONFIDENCE_SCALINGS = ("linear", "log")
+REGULARIZATION_SCALINGS = ("none", "frequency")
+SOLVERS = ("cg", "cholesky")
+
+#: Tuned hyperparameter sets, usable as ``ALS.preset(name, **overrides)``. See the ALS docstring
+#: and benchmarks/results/als.md for how they were chosen.
+PRESETS: dict = {}
+
+
+class ALS(Recommender):
+    r"""Matrix factorization for implicit feedback by alternating least squares (iALS).
+
+    **Data.** Each stored entry (u, i) of the implicit Interactions is an observed interaction
+    with value r_ui > 0 (1 for binary data, or a count/confidence such as those made by
+    ``Interactions.to_implicit(confidence=...)``). Its preference is p_ui = 1 and its confidence
+
+        c_ui = 1 + alpha * r_ui                      (confidence="linear", HKV 2008 eq. 6)
+        c_ui = 1 + alpha * log(1 + r_ui / epsilon)   (confidence="log",    HKV 2008 eq. 7)
+
+    Every unobserved cell has preference 0 and weight alpha0 = ``unobserved_weight``
+    (alpha0 = 1 is Hu, Koren & Volinsky's model; Rendle et al. 2021 tune it, usually below 1).
+
+    **Objective** (users x_u, items y_i, k = ``factors``):
+
+        L(X, Y) = sum_{(u,i) observed} c_ui (1 - x_u.y_i)^2 + alpha0 sum_{(u,i) unobserved} (x_u.y_i)^2
+                  + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2
+
+    with lambda_u = lambda = ``regularization`` (regularization_scaling="none"), or the
+    frequency-scaled regularization of Rendle et al. 2021 (section 3.2)
+    (regularization_scaling="frequency", nu = ``regularization_exponent``):
+
+        lambda_u = lambda * (n_u + alpha0 * n_items)^nu,   lambda_i = lambda * (n_i + alpha0 * n_users)^nu
+
+    where n_u, n_i are the numbers of observed entries of user u and item i. With alpha0 = 0 and
+    nu = 1 this is the weighted-lambda regularization lambda * n_u of ALS-WR (Zhou et al. 2008).
+
+    **Updates.** Each iteration does two half steps: all x_u with Y fixed, then all y_i with X
+    fixed. Setting the gradient in x_u to zero gives the closed form (HKV 2008 eq. 4)
+
+        x_u = A_u^{-1} b_u,
+        A_u = alpha0 Y^T Y + sum_{i in I_u} (c_ui - alpha0) y_i y_i^T + lambda_u I
+            (= Y^T C_u Y + lambda_u I with C_u = diag of the row's weights),
+        b_u = sum_{i in I_u} c_ui y_i            (= Y^T C_u p_u),
+
+    and symmetrically y_i = (alpha0 X^T X + sum_{u in U_i} (c_ui - alpha0) x_u x_u^T + lambda_i I)^{-1}
+    sum_{u in U_i} c_ui x_u. Y^T Y is computed once per half step, so a row costs O(n_u k^2 + k^3)
+    instead of O(n_items k^2) (the paper's speed-up). ``solver="cholesky"`` solves each system
+    exactly; ``solver="cg"`` (default) runs ``cg_steps`` conjugate-gradient iterations from the
+    current x_u, never forming A_u (each step costs O(n_u k + k^2); Takacs, Pilaszy & Tikk 2011,
+    "Applications of the conjugate gradient method for implicit feedback collaborative
+    filtering", RecSys). Each exact half step minimises L over one side, so L never increases.
+
+    **Loss.** With ``calculate_loss=True`` every iteration reports ``loss`` (L after the item half
+    step) and ``loss_after_users`` (L after the user half step), computed with the Gramian trick
+    sum_{all cells} (x_u.y_i)^2 = trace((X^T X)(Y^T Y)) in O(nnz k + (n_users + n_items) k^2).
+
+    **Fold-in.** A new user's vector is one exact solve of the user equations above against the
+    fixed item factors (no bias). Scores are x_u.y_i; similar items are cosine of item factors.
+
+    Parameters
+    ----------
+    factors : int, dimension k of the factors.
+    iterations : int, number of ALS iterations (each = one user and one item half step).
+    regularization : float > 0, lambda.
+    alpha : float >= 0, confidence slope (c = 1 + alpha * r, or the log form).
+    confidence : "linear" or "log", how r becomes c.
+    epsilon : float > 0, the scale inside the log confidence (ignored for "linear").
+    unobserved_weight : float >= 0, alpha0, the weight of unobserved cells.
+    regularization_scaling : "none" or "frequency" (see above).
+    regularization_exponent : float >= 0, nu of the frequency scaling (ignored for "none").
+    solver : "cg" (fast, approximate, warm-started) or "cholesky" (exact).
+    cg_steps : int, conjugate-gradient steps per row and half step (solver="cg").
+    init_std : float > 0, factors start as Normal(0, init_std^2) draws.
+    seed : None or int, seed of the initialisation.
+    threads : int, 0 = all cores. Results do not depend on the number of threads (each row's
+        solve is sequential), so any thread count is reproducible with a seed.
+    calculate_loss : bool, compute the objective every iteration (costs an extra O(nnz k)).
+
+    Presets tuned on MovieLens: ``ALS.preset("ml-1m")`` (see ``PRESETS``).
+
+    References
+    ----------
+    Hu, Koren & Volinsky (2008), Collaborative Filtering for Implicit Feedback Datasets, ICDM.
+    Takacs, Pilaszy & Tikk (2011), Applications of the Conjugate Gradient Method for Implicit
+    Feedback Collaborative Filtering, RecSys.
+    Rendle, Krichene, Zhang & Koren (2021), Revisiting the Performance of iALS on Item
+    Recommendation Benchmarks, arXiv:2110.14037 (RecSys 2022 reproducibility track).
+    Zhou, Wilkinson, Schreiber & Pan (2008), Large-Scale Parallel Collaborative Filtering for the
+    Netflix Prize, AAIM (weighted-lambda regularization).
+    """
+
+    feedback = "implicit"
+    name = "als"
+
+    def __init__(self, *, factors: int = 64, iterations: int = 15, regularization: float = 0.01,
+                 alpha: float = 1.0, confidence: str = "linear", epsilon: float = 1.0,
+                 unobserved_weight: float = 1.0, regularization_scaling: str = "none",
+                 regularization_exponent: float = 1.0, solver: str = "cg", cg_steps: int = 3,
+                 init_std: float = 0.01, seed=None, threads: int = 0, calculate_loss: bool = False):
+        self.factors = factors
+        self.iterations = iterations
+        self.regularization = regularization
+        self.alpha = alpha
+        self.confidence = confidence
+        self.epsilon = epsilon
+        self.unobserved_weight = unobserved_weight
+        self.regularization_scaling = regularization_scaling
+        self.regularization_exponent = regularization_exponent
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.init_std = init_std
+        self.seed = seed
+        self.threads = threads
+        self.calculate_loss = calculate_loss
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "ALS":
+        """A model with the hyperparameters tuned for a data set (``PRESETS[name]``), with overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        _params.positive_int("factors", self.factors)
+        _params.positive_int("iterations", self.iterations)
+        _params.positive_float("regularization", self.regularization)
+        _params.nonnegative_float("alpha", self.alpha)
+        _params.choice("confidence", self.confidence, CONFIDENCE_SCALINGS)
+        _params.positive_float("epsilon", self.epsilon)
+        _params.nonnegative_float("unobserved_weight", self.unobserved_weight)
+        _params.choice("regularization_scaling", self.regularization_scaling, REGULARIZATION_SCALINGS)
+        _params.nonnegative_float("regularization_exponent", self.regularization_exponent)
+        _params.choice("solver", self.solver, SOLVERS)
+        _params.positive_int("cg_steps", self.cg_steps)
+        _params.positive_float("init_std", self.init_std)
+        _params.seed("seed", self.seed)
+        _params.threads("threads", self.threads)
+        if not isinstance(self.calculate_loss, (bool, np.bool_)):
+            raise ValueError(f"calculate_loss must be True or False, got {self.calculate_loss!r}")
+
+    # ------------------------------------------------------------------ maths helpers
+    def _confidences(self, values: np.ndarray) -> np.ndarray:
+        """c = 1 + alpha * r (linear) or 1 + alpha * log(1 + r / epsilon) (log), float64."""
+        values = np.asarray(values, dtype=np.float64)
+        if self.confidence == "log":
+            return 1.0 + self.alpha * np.log1p(values / self.epsilon)
+        return 1.0 + self.alpha * values
+
+    def _row_regularization(self, counts: np.ndarray, n_other: int) -> np.ndarray:
+        """lambda per row: constant, or lambda * (n_row + alpha0 * n_other)^nu (frequency)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        if self.regularization_scaling == "frequency":
+            return self.regularization * (counts + self.unobserved_weight * n_other) ** self.regularization_exponent
+        return np.full(len(counts), float(self.regularization))
+
+    def _gram(self, Y: np.ndarray) -> np.ndarray:
+        """alpha0 * Y^T Y in float64 (one BLAS call, outside any parallel region)."""
+        Y64 = Y.astype(np.float64)
+        return np.ascontiguousarray(self.unobserved_weight * (Y64.T @ Y64))
+
+    def _half_step(self, side: "_Side", X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
+        """Recompute every row of X (in place) against the fixed Y, by the equations above."""
+        gram = self._gram(Y)
+        alpha0 = float(self.unobserved_weight)
+        if exact:
+            failed = kernels.als_half_step_cholesky(side.indptr, side.indices, side.conf, X, Y, gram, alpha0, side.reg)
+            if failed:  # cannot happen with regularization > 0, but never hide it
+                raise FloatingPointError(f"ALS: {failed} systems were not positive definite")
+        else:  # the CG kernel works in float32, as the factors
+            kernels.als_half_step_cg(side.indptr, side.indices, side.conf32, X, Y, gram.astype(np.float32),
+                                     np.float32(alpha0), side.reg32, int(self.cg_steps))
+
+    def _objective(self, users: "_Side", items: "_Side", X: np.ndarray, Y: np.ndarray) -> float:
+        """L(X, Y) of the class docstring, by the Gramian trick."""
+        alpha0 = float(self.unobserved_weight)
+        X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+        data = kernels.observed_loss_terms(users.indptr, users.indices, users.conf, X, Y, alpha0)
+        data += alpha0 * float(np.sum((X64.T @ X64) * (Y64.T @ Y64)))
+        penalty = users.reg @ np.einsum("ij,ij->i", X64, X64) + items.reg @ np.einsum("ij,ij->i", Y64, Y64)
+        return float(data + penalty)
+
+    def _prepare(self, interactions) -> tuple:
+        """(users, items): the CSR arrays of both orientations with confidences and lambdas."""
+        m = interactions.matrix
+        values = m.data
+        bad = np.flatnonzero(~(values > 0) | ~np.isfinite(values))
+        if len(bad):
+            raise DataError(f"ALS needs positive finite interaction values (counts or confidences); "
+                            f"found {values[bad[0]]!r} in {len(bad)} entries")
+        conf = sp.csr_matrix((self._confidences(values), m.indices, m.indptr), shape=m.shape)
+        conf_t = conf.T.tocsr()
+        conf_t.sort_indices()
+        n_users, n_items = m.shape
+        return _Side(conf, self._row_regularization(np.diff(conf.indptr), n_items)), \
+            _Side(conf_t, self._row_regularization(np.diff(conf_t.indptr), n_users))
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, interactions, validation, monitor):
+        users, items = self._prepare(interactions)
+        n_users, n_items = interactions.shape
+        k = int(self.factors)
+        rng = np.random.default_rng(self.seed)
+        X = (rng.standard_normal((n_users, k)) * self.init_std).astype(np.float32)
+        Y = (rng.standard_normal((n_items, k)) * self.init_std).astype(np.float32)
+        self.user_factors_, self.item_factors_ = X, Y
+        exact = self.solver == "cholesky"
+        with numba_threads(int(self.threads)):
+            for epoch in range(1, int(self.iterations) + 1):
+                self._half_step(users, X, Y, exact)
+                metrics = {}
+                if self.calculate_loss:
+                    metrics["loss_after_users"] = self._objective(users, items, X, Y)
+                self._half_step(items, Y, X, exact)
+                if self.calculate_loss:
+                    metrics["loss"] = self._objective(users, items, X, Y)
+                if monitor.report(epoch, **metrics):
+                    break
+
+    # ------------------------------------------------------------------ fold-in
+    def _fold_in(self, item_index, values):
+        """One exact solve of the user equations against the fixed item factors."""
+        item_index = np.asarray(item_index, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        if np.any(~(values > 0)):
+            raise ValueError("recommend_new_user(): values must be positive (counts or confidences)")
+        uniq, inverse = np.unique(item_index, return_inverse=True)
+        summed = np.bincount(inverse, weights=values)  # repeated items add up their values
+        Y = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
+        reg = self._row_regularization(np.array([len(uniq)]), Y.shape[0])[0]
+        x = kernels.solve_one_row(uniq.astype(np.int32), self._confidences(summed), Y, self._gram(Y),
+                                  float(self.unobserved_weight), float(reg))
+        return x.astype(np.float32), None
+
+
+class _Side:
+    """One orientation of the training matrix for a half step: CSR arrays (indptr int64,
+    indices int32), confidences c and per-row lambdas in float64 (exact solver, loss) and
+    float32 (CG solver)."""
+
+    def __init__(self, conf_csr: sp.csr_matrix, reg: np.ndarray):
+        self.indptr = conf_csr.indptr.astype(np.int64)
+        self.indices = conf_csr.indices.astype(np.int32)
+        self.conf = conf_csr.data.astype(np.float64)
+        self.reg = np.asarray(reg, dtype=np.float64)
+        self.conf32 = self.conf.astype(np.float32)
+        self.reg32 = self.reg.astype(np.float32)
