@@ -217,6 +217,22 @@ def test_malformed_line_in_a_large_file(tmp_path):
     raises_data_error(path, "line 123457", "expected 4 fields", "found 2")
 
 
+@pytest.mark.parametrize("chunk", [7, 64, 1000])
+def test_chunked_scan_matches_and_locates_errors(tmp_path, monkeypatch, chunk):
+    # Small chunks exercise the line-aligned chunking used for large files (16 MiB by default).
+    from mfrec.data import readers
+    monkeypatch.setattr(readers, "_CHUNK", chunk)
+    lines = [f"{u}::{u % 13}::{1 + u % 5}::{'' if u % 7 == 0 else u}" for u in range(2000)]
+    lines.insert(500, "")  # a blank line, skipped
+    path = write(tmp_path, "r.dat", "\n".join(lines) + "\n")
+    inter = read_ratings(path)
+    assert inter.nnz == 2000
+    assert int(np.isnan(inter.timestamps).sum()) == len(range(0, 2000, 7))
+    lines[1500] = "1500::3::4::5::6"
+    path = write(tmp_path, "bad.dat", "\n".join(lines) + "\n")
+    raises_data_error(path, "line 1501", "expected 4 fields", "found 5")
+
+
 def test_malformed_quoted_line(tmp_path):
     path = write(tmp_path, "q.csv", 'user,item,rating\n"a",b,3\n"c,x",d\n')
     raises_data_error(path, str(path), "line 3", "expected 3 fields", "found 2")
