@@ -150,6 +150,19 @@ def test_dataframe_input():
         read_ratings(bad)
 
 
+def test_parquet(tmp_path):
+    path = tmp_path / "r.parquet"
+    df = pd.DataFrame({"user": ["a", "b"], "item": [1, 2], "rating": [4.0, 9.0]})
+    try:
+        df.to_parquet(path)
+    except ImportError:  # no parquet engine installed: the reader must say what to install
+        path.write_bytes(b"PAR1 not really")
+        raises_data_error(path, str(path), "pyarrow")
+        return
+    assert read_ratings(path).nnz == 2
+    raises_data_error(path, str(path), "row 1", "field 'rating'", "outside", rating_scale=(1, 5))
+
+
 def test_random_round_trip_matches_pandas(tmp_path):
     rng = np.random.default_rng(0)
     n = 5000

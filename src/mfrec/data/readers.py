@@ -62,7 +62,8 @@ def read_ratings(path, *, sep: Optional[str] = None, header: Union[str, bool] = 
     ----------
     path : str, Path or pandas.DataFrame
         A text file (optionally ``.gz``, ``.bz2`` or ``.xz`` compressed) with one interaction per
-        line, or a DataFrame with named columns.
+        line, a ``.parquet`` file (needs pyarrow), or a DataFrame with named columns. Errors in
+        a DataFrame or parquet file name the 0-based row instead of the line.
     sep : str, optional
         Field separator, any literal string (``"::"``, ``"\\t"``, ``","``, ...). ``None`` detects
         it from the first line, trying ``"::"``, tab, comma, semicolon and ``"|"`` in that order.
@@ -110,6 +111,12 @@ def read_ratings(path, *, sep: Optional[str] = None, header: Union[str, bool] = 
         labels = list(frame.columns)
         positions = _resolve_columns(labels, True, user_col, item_col, rating_col, timestamp_col, source)
         columns = {role: (labels[k] if k is not None else None) for role, k in positions.items()}
+    elif str(path).lower().endswith((".parquet", ".pq")):
+        source = str(path)
+        frame, row_lines = _read_parquet(Path(path)), None
+        labels = list(frame.columns)
+        positions = _resolve_columns(labels, True, user_col, item_col, rating_col, timestamp_col, source)
+        columns = {role: (labels[k] if k is not None else None) for role, k in positions.items()}
     else:
         source = str(path)
         frame, row_lines, columns = _parse_file(Path(path), sep=sep, header=header, names=names,
@@ -120,6 +127,19 @@ def read_ratings(path, *, sep: Optional[str] = None, header: Union[str, bool] = 
 
 
 # ---------------------------------------------------------------------------- file -> frame
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A parquet file as a DataFrame (needs pyarrow or fastparquet, optional dependencies)."""
+    if not path.is_file():
+        raise DataError(f"ratings file not found: {path}")
+    try:
+        return pd.read_parquet(path)
+    except ImportError:
+        raise DataError(f"{path}: reading parquet files needs pyarrow (pip install pyarrow); "
+                        "or save the ratings as CSV") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path} as parquet: {exc}") from None
+
+
 def _parse_file(path: Path, *, sep, header, names, cols, encoding):
     """Parse a file into (DataFrame of raw strings/numbers, line number of each row, columns)."""
     source = str(path)
