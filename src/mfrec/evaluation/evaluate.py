@@ -189,8 +189,8 @@ def _aligned_test(model, test) -> tuple[Interactions, int, int]:
     return aligned, dropped, dropped_users
 
 
-def evaluate_ranking(model, test: Interactions, k: int = 10, *, batch_size: Optional[int] = None,
-                     per_user: bool = False, threads: int = 0) -> dict:
+def evaluate_ranking(model, test: Interactions, k: int = 10, *, exclude: Optional[Interactions] = None,
+                     batch_size: Optional[int] = None, per_user: bool = False, threads: int = 0) -> dict:
     """Ranking metrics of a fitted model on held-out interactions (see :func:`ranking_metrics`).
 
     Every item is scored for every user with a test item; the model's training interactions
@@ -199,10 +199,16 @@ def evaluate_ranking(model, test: Interactions, k: int = 10, *, batch_size: Opti
     does not know are dropped and counted in "dropped_test_pairs" (and "dropped_test_users": test
     users unknown to the model). Any stored test entry counts as relevant: convert ratings first
     (e.g. ``test.to_implicit(4)``) to count only liked items. An empty test set raises DataError.
+    ``exclude`` replaces the training interactions as the items removed from each user's ranking
+    (e.g. all rated training items, when the model trained only on the liked ones); it is aligned
+    to the model's id maps like ``test``.
     """
     k = _check_k(k)
     aligned, dropped, dropped_users = _aligned_test(model, test)
-    result = ranking_metrics(model._score_users, model.interactions_.matrix, aligned.matrix, k,
+    excluded = model.interactions_.matrix
+    if exclude is not None:
+        excluded = _aligned_test(model, exclude)[0].matrix
+    result = ranking_metrics(model._score_users, excluded, aligned.matrix, k,
                              batch_size=batch_size, per_user=per_user, threads=threads)
     result["dropped_test_pairs"] = dropped
     result["dropped_test_users"] = dropped_users
