@@ -4,9 +4,11 @@ __version__ = "0.1.0"
 from .data.interactions import Interactions
 from .errors import (DataError, DatasetNotAvailableError, MfrecError, ModelFileError, NotFittedError,
                      TrainingDivergedError, UnknownIdError)
+from .evaluation import evaluate_ranking, evaluate_ratings, mae, ranking_metrics, rmse
 from .ids import IdMap
 from .models import Popularity, Recommender, StopTraining
 
 __all__ = ["__version__", "Interactions", "IdMap", "Recommender", "StopTraining", "Popularity",
            "MfrecError", "DataError", "UnknownIdError", "ModelFileError", "NotFittedError",
-           "TrainingDivergedError", "DatasetNotAvailableError"]
+           "TrainingDivergedError", "DatasetNotAvailableError",
+           "evaluate_ranking", "evaluate_ratings", "ranking_metrics", "rmse", "mae"]
