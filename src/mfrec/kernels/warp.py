@@ -1,0 +1,243 @@
+"""numba kernels for WARP, the Weighted Approximate-Rank Pairwise loss (Weston, Bengio & Usunier
+2011, "WSABIE"), with the k-order-statistic variant (Weston, Yee & Weiss 2013) and LightFM's
+practical choices (Kula 2015).
+
+Model: x_ui = p_u . q_i + b_i (user factors P, item factors Q, item biases b).
+
+One step, for a training positive (u, i):
+
+1. k-OS (only when ``k_os`` = K > 1): draw K - 1 more positives of u uniformly (with replacement),
+   score the K candidates and keep the one of rank ``k_os_rank`` (1 = best scored, K = worst);
+   it replaces i.
+2. Draw items j uniformly from the whole catalogue, one trial at a time, until the first violating
+   negative: x_uj > x_ui - margin and j not a positive of u (binary search in u's sorted CSR row,
+   done only for violating draws), or until ``max_sampled`` trials. Every draw counts as a trial,
+   a draw that hits a positive of u included (as in LightFM), so N is geometric with success
+   probability m / n_items, m = number of violating negatives, and E[N] = n_items / m.
+   N = number of trials, the violating one included. No violation within the cap: no update.
+3. Rank estimate r = max(1, floor((n_items - 1) / N)); weight w = min(L(r), max_loss), with L the
+   table passed in ``weights`` (``rank_weight_table``): log, L(r) = ln(1 + r), or harmonic,
+   L(r) = sum_{t=1..r} 1/t.
+4. Per-sample loss l = w * (margin - x_ui + x_uj) > 0; gradients (s = w):
+       g_u = s (q_j - q_i) + reg p_u        g_i = -s p_u + reg q_i        g_j = s p_u + reg q_j
+       g_bi = -s + reg b_i                  g_bj = s + reg b_j
+   all taken at the values before the step. Update, per coordinate:
+       sgd:      theta <- theta - lr g
+       adagrad:  G <- G + g^2, theta <- theta - lr g / sqrt(G)   (G starts at 1, as in LightFM)
+   then, when max_norm > 0, each updated factor row is rescaled to norm <= max_norm (WSABIE's
+   constraint).
+
+Arrays: ``indptr``/``indices`` the users x items CSR structure (sorted, unique indices per row),
+``users``/``items`` the int32 user and item of each stored entry (CSR order), ``order`` the int64
+visiting order, ``P``/``Q`` float32 (n, k) factors, ``b`` float32 item biases, ``GP``/``GQ``/``Gb``
+the Adagrad accumulators (same shapes, unused with sgd), ``states`` the uint64 random streams (one
+per block), ``stats`` float64 (n_blocks, 3): sum of losses, number of updates, number of trials.
+
+The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_warp`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .sampling import contains_sorted, rand_int
+
+# error_model="numpy": no Python ZeroDivisionError checks, which would block vectorization.
+# fastmath without 'nnan'/'ninf': reassociation lets the dot products vectorize, while NaN/inf
+# still behave (divergence is detected from the factors after each epoch).
+_FM = {"reassoc", "contract", "arcp", "nsz", "afn"}
+
+
+@njit(cache=True, nogil=True)
+def rank_weight_table(n_items, harmonic):
+    """L(r) for r = 0 .. max(n_items, 2) - 1, float32: ln(1 + r), or the harmonic number H_r.
+    NumPy: ``np.log1p(np.arange(n))`` or ``np.r_[0, np.cumsum(1 / np.arange(1, n))]``."""
+    n = max(n_items, 2)
+    table = np.zeros(n, dtype=np.float32)
+    acc = 0.0
+    for r in range(1, n):
+        if harmonic:
+            acc += 1.0 / r
+            table[r] = acc
+        else:
+            table[r] = np.log1p(np.float64(r))
+    return table
+
+
+@njit(cache=True, nogil=True)
+def rank_estimate(n_items, trials):
+    """r = max(1, floor((n_items - 1) / N)) for N >= 1 sampling trials."""
+    r = (n_items - 1) // trials
+    return r if r >= 1 else 1
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _score(P, Q, b, u, i):
+    """x_ui = P[u] @ Q[i] + b[i]."""
+    s = np.float32(0.0)
+    for f in range(P.shape[1]):
+        s += P[u, f] * Q[i, f]
+    return s + b[i]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _clip_row_norm(M, row, max_norm):
+    """M[row] *= min(1, max_norm / |M[row]|)."""
+    sq = np.float32(0.0)
+    for f in range(M.shape[1]):
+        sq += M[row, f] * M[row, f]
+    if sq > max_norm * max_norm:
+        scale = np.float32(max_norm / np.sqrt(sq))
+        for f in range(M.shape[1]):
+            M[row, f] *= scale
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _adagrad_row(M, G, row, vec, coef, reg, lr):
+    """Adagrad step on M[row] with gradient g = coef * vec + reg * M[row]:
+    G[row] += g**2; M[row] -= lr * g / np.sqrt(G[row])."""
+    for f in range(M.shape[1]):
+        g = coef * vec[f] + reg * M[row, f]
+        acc = G[row, f] + g * g
+        G[row, f] = acc
+        M[row, f] -= lr * g / np.sqrt(acc)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _sgd_row(M, row, vec, coef, reg, lr):
+    """SGD step on M[row] with gradient g = coef * vec + reg * M[row]: M[row] -= lr * g."""
+    for f in range(M.shape[1]):
+        M[row, f] -= lr * (coef * vec[f] + reg * M[row, f])
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores, state):
+    """k-OS choice of the positive: i plus k_os - 1 positives of u drawn uniformly (with
+    replacement); returns (state, the candidate ranked k_os_rank-th by score, best = 1; ties go to
+    the earlier candidate). NumPy: ``cand[np.argsort(-scores, kind='stable')[k_os_rank - 1]]``."""
+    start = indptr[u]
+    n_pos = indptr[u + 1] - start
+    cand[0] = i
+    for c in range(1, k_os):
+        state, r = rand_int(state, n_pos)
+        cand[c] = indices[start + r]
+    for c in range(k_os):
+        cand_scores[c] = _score(P, Q, b, u, cand[c])
+    for c in range(k_os):
+        above = 0  # candidates ranked before c
+        for d in range(k_os):
+            if cand_scores[d] > cand_scores[c] or (cand_scores[d] == cand_scores[c] and d < c):
+                above += 1
+        if above == k_os_rank - 1:
+            return state, cand[c]
+    return state, i  # not reached
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_items, learning_rate,
+              regularization, margin, max_sampled, max_loss, max_norm, adagrad, update_items, diff, p_old):
+    """WARP step for the positive (u, i) (already chosen). Returns (state, trials N, loss, updated).
+    See the module docstring for the maths. ``diff``/``p_old``: float32 scratch vectors of length k."""
+    x_ui = _score(P, Q, b, u, i)
+    trials = 0
+    j = -1
+    x_uj = np.float32(0.0)
+    start = indptr[u]
+    stop = indptr[u + 1]
+    while trials < max_sampled:
+        state, cand = rand_int(state, n_items)  # uniform over all items; every draw is a trial
+        trials += 1
+        x_uj = _score(P, Q, b, u, cand)
+        # margin violated by a negative (membership is only looked up for violating draws)
+        if x_uj > x_ui - margin and not contains_sorted(indices, start, stop, cand):
+            j = cand
+            break
+    if j < 0:
+        return state, trials, 0.0, False
+    w = weights[rank_estimate(n_items, trials)]
+    if w > max_loss:
+        w = np.float32(max_loss)
+    loss = np.float64(w) * (np.float64(margin) - np.float64(x_ui) + np.float64(x_uj))
+    lr = np.float32(learning_rate)
+    reg = np.float32(regularization)
+    for f in range(P.shape[1]):  # old values: diff = q_j - q_i, p_old = p_u
+        diff[f] = Q[j, f] - Q[i, f]
+        p_old[f] = P[u, f]
+    # g_u = w (q_j - q_i) + reg p_u;  g_i = -w p_u + reg q_i;  g_j = w p_u + reg q_j
+    if adagrad:
+        _adagrad_row(P, GP, u, diff, w, reg, lr)
+        if update_items:
+            _adagrad_row(Q, GQ, i, p_old, -w, reg, lr)
+            _adagrad_row(Q, GQ, j, p_old, w, reg, lr)
+            gbi = reg * b[i] - w
+            gbj = reg * b[j] + w
+            Gb[i] += gbi * gbi
+            Gb[j] += gbj * gbj
+            b[i] -= lr * gbi / np.sqrt(Gb[i])
+            b[j] -= lr * gbj / np.sqrt(Gb[j])
+    else:
+        _sgd_row(P, u, diff, w, reg, lr)
+        if update_items:
+            _sgd_row(Q, i, p_old, -w, reg, lr)
+            _sgd_row(Q, j, p_old, w, reg, lr)
+            b[i] -= lr * (reg * b[i] - w)
+            b[j] -= lr * (reg * b[j] + w)
+    if max_norm > 0:
+        _clip_row_norm(P, u, max_norm)
+        if update_items:
+            _clip_row_norm(Q, i, max_norm)
+            _clip_row_norm(Q, j, max_norm)
+    return state, trials, loss, True
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _warp_span(indptr, indices, users, items, order, start, stop, P, Q, b, GP, GQ, Gb, weights, state,
+               n_items, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad,
+               k_os, k_os_rank, update_items):
+    """WARP steps over order[start:stop] with one random stream.
+    Returns (state, sum of losses, number of updates, number of trials)."""
+    cand = np.empty(max(k_os, 1), dtype=np.int64)
+    cand_scores = np.empty(max(k_os, 1), dtype=np.float32)
+    diff = np.empty(P.shape[1], dtype=np.float32)
+    p_old = np.empty(P.shape[1], dtype=np.float32)
+    loss_sum = 0.0
+    n_updates = 0
+    n_trials = 0
+    for n in range(start, stop):
+        e = order[n]
+        u = users[e]
+        i = items[e]
+        if k_os > 1:
+            state, i = _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores,
+                                      state)
+        state, trials, loss, updated = warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state,
+                                                 n_items, learning_rate, regularization, margin, max_sampled,
+                                                 max_loss, max_norm, adagrad, update_items, diff, p_old)
+        n_trials += trials
+        if updated:
+            n_updates += 1
+            loss_sum += loss
+    return state, loss_sum, n_updates, n_trials
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", parallel=True)
+def warp_epoch(indptr, indices, users, items, order, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
+               learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
+               k_os_rank, update_items):
+    """One epoch: ``order`` is cut into len(states) contiguous blocks, block t runs on its own thread
+    with random stream states[t] (Hogwild!, Niu et al. 2011: threads update shared rows without
+    locks). With one block the epoch is sequential and reproducible bit for bit.
+    stats[t] receives (sum of losses, number of updates, number of trials) of block t."""
+    n_blocks = states.shape[0]
+    n = order.shape[0]
+    for t in prange(n_blocks):
+        start = t * n // n_blocks
+        stop = (t + 1) * n // n_blocks
+        state, loss_sum, n_updates, n_trials = _warp_span(
+            indptr, indices, users, items, order, start, stop, P, Q, b, GP, GQ, Gb, weights, states[t],
+            n_items, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
+            k_os_rank, update_items)
+        states[t] = state
+        stats[t, 0] = loss_sum
+        stats[t, 1] = n_updates
+        stats[t, 2] = n_trials

@@ -1,0 +1,231 @@
+"""WARP: matrix factorization trained with the Weighted Approximate-Rank Pairwise loss."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from . import _params as check
+from .._threads import numba_threads
+from ..errors import TrainingDivergedError
+from ..kernels.sampling import seed_streams
+from ..kernels.warp import rank_weight_table, warp_epoch
+from .base import Recommender
+
+#: Tuned settings, chosen on a validation split carved from the training part (never the test
+#: set); see benchmarks/results/warp.md for how and what they give.
+PRESETS: dict = {}
+
+RANK_WEIGHTS = ("log", "harmonic")
+SCHEDULES = ("adagrad", "sgd")
+
+
+class WARP(Recommender):
+    r"""Matrix factorization for implicit feedback trained with the WARP loss.
+
+    Score of item i for user u: ``x_ui = p_u . q_i + b_i`` (user factors p_u, item factors q_i,
+    item bias b_i; a user bias would not change a user's ranking, so there is none).
+
+    **Objective** (Weston, Bengio & Usunier 2011, "WSABIE: Scaling up to large vocabulary image
+    annotation", IJCAI): for each positive (u, i), with rank_i(u) = number of negatives j (items u
+    has not interacted with) such that x_uj > x_ui - margin,
+
+        sum_(u,i) L(rank_i(u)) * mean_{j violating} |margin - x_ui + x_uj|_+  (+ reg/2 |theta|^2)
+
+    where L grows like a logarithm, so errors at the top of a user's list cost the most.
+    ``rank_weight="harmonic"`` uses the paper's L(r) = sum_{t=1..r} 1/t; ``"log"`` (default)
+    uses L(r) = ln(1 + r) (LightFM uses ln r). Both are clipped at ``max_loss``.
+
+    **Rank estimate** (the "approximate rank" of WARP): negatives are drawn uniformly from the
+    items u has not interacted with (a draw that hits one of u's positives is re-drawn and is not a
+    trial), one at a time, until the first j with x_uj > x_ui - margin. If that takes N trials,
+    N is geometric with mean (number of negatives) / rank_i(u), hence the estimate
+
+        r = max(1, floor((n_items - 1) / N)),      weight w = min(L(r), max_loss).
+
+    When no violating negative turns up within ``max_sampled`` trials there is no update (the
+    positive is ranked high enough, or its rank is below the resolution of the cap).
+
+    **Update** of the sampled triple, on the per-sample loss l = w (margin - x_ui + x_uj), with all
+    gradients taken before the step:
+
+        g_pu = w (q_j - q_i) + reg p_u      g_qi = -w p_u + reg q_i      g_qj = w p_u + reg q_j
+        g_bi = -w + reg b_i                 g_bj = w + reg b_j
+
+    ``learning_schedule="adagrad"`` (default, as LightFM): per-coordinate accumulators G starting at
+    1, G <- G + g^2 and theta <- theta - lr_t g / sqrt(G); ``"sgd"``: theta <- theta - lr_t g.
+    lr_t = learning_rate * lr_decay^(epoch - 1). With ``max_norm`` each updated factor row is then
+    projected onto the ball |row| <= max_norm (WSABIE's constraint, used instead of or with reg).
+
+    **k-OS** (Weston, Yee & Weiss 2013, "Learning to rank recommendations with the k-order
+    statistic loss", RecSys): with ``k_os = K > 1``, each positive (u, i) in the epoch is joined by
+    K - 1 positives of u drawn uniformly, and the one whose score ranks ``k_os_rank``-th among the
+    K (default K: the worst-scored) takes i's place in the step above. k_os = 1 is plain WARP.
+
+    Training visits every stored (user, item) entry once per epoch in a fresh random order; stored
+    values are not used as weights (every entry is one positive). ``threads=0`` runs lock-free
+    "Hogwild" SGD (Niu et al. 2011) on all cores, each thread with its own xorshift64* random
+    stream; ``threads=1`` is sequential and reproducible bit for bit for a given ``seed``.
+    Per epoch the callback gets ``loss`` (mean of l over the updates), ``mean_trials`` (mean N per
+    positive, counting ``max_sampled`` for positives without a violation) and ``update_fraction``
+    (the share of positives that got an update), plus ``val_ndcg@10`` when ``fit`` is given
+    ``validation`` interactions (scored with the training items excluded; costs one evaluation
+    per epoch).
+
+    LightFM (Kula 2015, "Metadata embeddings for user and item cold-start recommendations") is the
+    best-known implementation; its defaults are max_sampled=10, adagrad, learning_rate=0.05.
+
+    Parameters
+    ----------
+    factors : int, number of latent factors k.
+    epochs : int, passes over the training positives.
+    learning_rate : float, lr of adagrad or sgd.
+    regularization : float >= 0, L2 weight reg applied to the updated rows at each step.
+    max_norm : float or None, cap on the Euclidean norm of each factor row.
+    max_sampled : int, cap on the number of sampling trials per positive.
+    rank_weight : "log" or "harmonic", the form of L.
+    margin : float > 0, the hinge margin.
+    max_loss : float > 0, cap on the per-sample weight L(r).
+    learning_schedule : "adagrad" or "sgd".
+    k_os : int >= 1, positives drawn per step for k-OS (1 = plain WARP).
+    k_os_rank : int in [1, k_os] or None (= k_os), which order statistic k-OS keeps.
+    lr_decay : float in (0, 1], learning rate multiplier per epoch.
+    init_std : float > 0, factors start as N(0, init_std^2); biases start at 0.
+    seed : int or None.
+    threads : int, 0 = all cores (Hogwild), 1 = sequential and reproducible.
+    """
+
+    name = "warp"
+    feedback = "implicit"
+
+    def __init__(self, *, factors: int = 64, epochs: int = 30, learning_rate: float = 0.05,
+                 regularization: float = 0.0, max_norm: Optional[float] = None, max_sampled: int = 10,
+                 rank_weight: str = "log", margin: float = 1.0, max_loss: float = 10.0,
+                 learning_schedule: str = "adagrad", k_os: int = 1, k_os_rank: Optional[int] = None,
+                 lr_decay: float = 1.0, init_std: float = 0.01, seed: Optional[int] = None,
+                 threads: int = 0):
+        self.factors = factors
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.max_norm = max_norm
+        self.max_sampled = max_sampled
+        self.rank_weight = rank_weight
+        self.margin = margin
+        self.max_loss = max_loss
+        self.learning_schedule = learning_schedule
+        self.k_os = k_os
+        self.k_os_rank = k_os_rank
+        self.lr_decay = lr_decay
+        self.init_std = init_std
+        self.seed = seed
+        self.threads = threads
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "WARP":
+        """A WARP with the tuned settings ``PRESETS[name]`` (overrides win)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown WARP preset {name!r} (presets: {', '.join(PRESETS) or 'none'})")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def _check_params(self) -> None:
+        check.positive_int("factors", self.factors)
+        check.positive_int("epochs", self.epochs)
+        check.positive_float("learning_rate", self.learning_rate)
+        check.nonnegative_float("regularization", self.regularization)
+        if self.max_norm is not None:
+            check.positive_float("max_norm", self.max_norm)
+        check.positive_int("max_sampled", self.max_sampled)
+        check.choice("rank_weight", self.rank_weight, RANK_WEIGHTS)
+        check.positive_float("margin", self.margin)
+        check.positive_float("max_loss", self.max_loss)
+        check.choice("learning_schedule", self.learning_schedule, SCHEDULES)
+        check.positive_int("k_os", self.k_os)
+        if self.k_os_rank is not None:
+            check.positive_int("k_os_rank", self.k_os_rank)
+            if self.k_os_rank > self.k_os:
+                raise ValueError(f"k_os_rank must be between 1 and k_os = {self.k_os}, got {self.k_os_rank!r}")
+        check.positive_float("lr_decay", self.lr_decay)
+        if self.lr_decay > 1:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        check.positive_float("init_std", self.init_std)
+        check.seed("seed", self.seed)
+        check.threads("threads", self.threads)
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, interactions, validation, monitor):
+        n_users, n_items = interactions.shape
+        k = int(self.factors)
+        rng = np.random.default_rng(self.seed)
+        P = (rng.standard_normal((n_users, k)) * self.init_std).astype(np.float32)
+        Q = (rng.standard_normal((n_items, k)) * self.init_std).astype(np.float32)
+        b = np.zeros(n_items, dtype=np.float32)
+        users, items, _ = interactions.to_coo()
+        matrix = interactions.matrix
+        with numba_threads(self.threads) as n_threads:
+            states = seed_streams(_stream_seed(rng), n_threads)
+            for epoch, stats in self._train(matrix.indptr, matrix.indices, users, items, P, Q, b, states, rng,
+                                            update_items=True):
+                if not (np.isfinite(P).all() and np.isfinite(Q).all() and np.isfinite(b).all()):
+                    raise TrainingDivergedError(
+                        f"WARP: training diverged at epoch {epoch} (factors became NaN/inf); "
+                        f"try a lower learning_rate (now {self.learning_rate}) or a max_norm")
+                if validation is not None:
+                    stats["val_ndcg@10"] = _validation_ndcg(P, Q, b, matrix, validation)
+                if monitor.report(epoch, **stats):
+                    break
+        self.user_factors_, self.item_factors_, self.item_biases_ = P, Q, b
+
+    def _train(self, indptr, indices, users, items, P, Q, b, states, rng, *, update_items, epochs=None):
+        """Run the epochs, yielding (epoch, metrics dict) after each one."""
+        adagrad = self.learning_schedule == "adagrad"
+        GP = np.ones_like(P) if adagrad else np.zeros((0, 0), np.float32)
+        GQ = np.ones_like(Q) if adagrad and update_items else np.zeros((0, 0), np.float32)
+        Gb = np.ones_like(b) if adagrad and update_items else np.zeros(0, np.float32)
+        n_items = Q.shape[0]
+        weights = rank_weight_table(n_items, self.rank_weight == "harmonic")
+        stats = np.zeros((len(states), 3), dtype=np.float64)
+        k_os_rank = self.k_os if self.k_os_rank is None else self.k_os_rank
+        indptr = indptr.astype(np.int64, copy=False)
+        indices = indices.astype(np.int32, copy=False)
+        for epoch in range(1, (epochs or self.epochs) + 1):
+            order = rng.permutation(len(items)).astype(np.int64)
+            lr = self.learning_rate * self.lr_decay ** (epoch - 1)
+            warp_epoch(indptr, indices, users, items, order, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
+                       lr, self.regularization, self.margin, self.max_sampled, self.max_loss,
+                       self.max_norm or 0.0, adagrad, self.k_os, k_os_rank, update_items)
+            loss_sum, n_updates, n_trials = stats.sum(axis=0)
+            yield epoch, {"loss": loss_sum / max(n_updates, 1.0), "mean_trials": n_trials / len(items),
+                          "update_fraction": n_updates / len(items)}
+
+    def _fold_in(self, item_index, values):
+        """A few WARP epochs (``epochs`` of them, as in training) on the new user's vector alone,
+        the items frozen; seeded by ``seed``, sequential. The values are ignored (every item is a
+        positive)."""
+        items = np.unique(np.asarray(item_index, dtype=np.int32))
+        rng = np.random.default_rng(self.seed)
+        P = (rng.standard_normal((1, self.item_factors_.shape[1])) * self.init_std).astype(np.float32)
+        indptr = np.array([0, len(items)], dtype=np.int64)
+        users = np.zeros(len(items), dtype=np.int32)
+        Q, b = self.item_factors_, self.item_biases_
+        with numba_threads(1):
+            states = seed_streams(_stream_seed(rng), 1)
+            for _ in self._train(indptr, items, users, items, P, Q, b, states, rng, update_items=False):
+                pass
+        if not np.isfinite(P).all():
+            raise TrainingDivergedError("WARP: fold-in diverged; try a lower learning_rate")
+        return P[0], None
+
+
+def _validation_ndcg(P, Q, b, train_matrix, validation) -> float:
+    """NDCG@10 of the current factors on the validation interactions (training items excluded)."""
+    from ..evaluation.evaluate import ranking_metrics
+    items_t = np.ascontiguousarray(Q.T)
+    result = ranking_metrics(lambda idx: P[idx] @ items_t + b, train_matrix, validation.matrix, 10)
+    return result["ndcg@10"]
+
+
+def _stream_seed(rng: np.random.Generator) -> int:
+    """A seed for the per-thread streams, drawn from the model's generator."""
+    return int(rng.integers(0, 2**63 - 1))
+
