@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
+import pandas as pd
 
 from .errors import DataError, UnknownIdError
 
@@ -27,12 +28,13 @@ class IdMap:
     def from_values(cls, values, *, kind: str = "id") -> tuple["IdMap", np.ndarray]:
         """Build a map from a column of raw ids (sorted unique) and return it with the indices."""
         arr = _as_raw_array(values, kind, allow_duplicates=True)
-        uniques, inverse = np.unique(arr, return_inverse=True)
+        codes, uniques = pd.factorize(arr, sort=True)  # = np.unique(arr, return_inverse=True), faster
+        uniques = np.asarray(uniques, dtype=arr.dtype)
         idmap = cls.__new__(cls)
         idmap.kind = kind
         idmap.raw = uniques
         idmap._lookup = {key: i for i, key in enumerate(uniques.tolist())}
-        return idmap, inverse.astype(np.int32).ravel()
+        return idmap, codes.astype(np.int32)
 
     def __len__(self) -> int:
         return len(self.raw)

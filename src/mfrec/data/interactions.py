@@ -206,7 +206,14 @@ class Interactions:
         if meta is None or "title" not in meta.columns:
             return [str(r) for r in raw]
         titles = meta["title"].reindex(raw)
-        return [str(r) if pd.isna(t) else str(t) for r, t in zip(raw, titles)]
+        years = meta["year"].reindex(raw) if "year" in meta.columns else pd.Series(np.nan, index=titles.index)
+        labels = []
+        for r, t, y in zip(raw, titles, years):
+            if pd.isna(t) or str(t) == "":
+                labels.append(str(r))
+            else:
+                labels.append(f"{t} ({int(y)})" if isinstance(y, (int, float, np.number)) and not pd.isna(y) else str(t))
+        return labels
 
     # ------------------------------------------------------------------ derived data
     def _with(self, matrix, timestamps, *, user_ids=None, item_ids=None, kind=None) -> "Interactions":
