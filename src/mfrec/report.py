@@ -108,7 +108,10 @@ def learning_curves_png(comparison: Comparison) -> Optional[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    runs = [r for r in comparison.runs if len(r.model.loss_history_) > 1]
+    def plotted(run):
+        history = run.model.loss_history_
+        return len(history) > 1 and any(key != "epoch" for key in history[0])
+    runs = [r for r in comparison.runs if plotted(r)]
     if not runs:
         return None
     fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.2), squeeze=False)
@@ -203,7 +206,12 @@ def render_html(comparison: Comparison) -> str:
                  'sharing a genre with the query, over items with &ge; 50 training interactions.</p>')
     curves = learning_curves_png(comparison)
     parts.append("<h2>Learning curves</h2>")
-    parts.append(_img(curves, "learning curves") if curves else "<p>No model trained for more than one epoch.</p>")
+    parts.append(_img(curves, "learning curves") if curves else
+                 "<p>No model recorded a loss over more than one epoch.</p>")
+    silent = [r.name for r in runs if not any(k != "epoch" for h in r.model.loss_history_ for k in h)]
+    if silent:
+        parts.append(f"<p class='meta'>No per-epoch figures recorded by: {html.escape(', '.join(silent))} "
+                     "(e.g. ALS computes its loss only with calculate_loss=True).</p>")
 
     parts.append("<h2>Similar items</h2>")
     for raw in probe_items(comparison):
