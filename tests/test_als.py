@@ -15,7 +15,7 @@ from mfrec.testing import PROBE_USER, WITHHELD_ITEM, ConformanceTests, planted_d
 
 class TestALSConformance(ConformanceTests):
     def make_model(self):
-        return ALS(factors=8, iterations=10, regularization=1.0, seed=1, threads=1)
+        return ALS(factors=8, iterations=10, seed=1, threads=1)
 
 
 class TestALSConformanceExact(ConformanceTests):
@@ -50,8 +50,9 @@ def random_factors(n, k, seed):
 
 
 MODEL_VARIANTS = [
-    dict(alpha=2.0, regularization=0.1),
-    dict(alpha=3.0, confidence="log", epsilon=0.5, unobserved_weight=0.3, regularization=0.05),
+    dict(alpha=2.0, regularization=0.1, unobserved_weight=1.0, regularization_scaling="none"),  # HKV 2008
+    dict(alpha=3.0, confidence="log", epsilon=0.5, unobserved_weight=0.3, regularization=0.05,
+         regularization_scaling="none"),
     dict(alpha=1.5, unobserved_weight=0.2, regularization=0.01, regularization_scaling="frequency",
          regularization_exponent=0.7),
 ]
@@ -182,7 +183,8 @@ def test_recommend_new_user_uses_fold_in_and_values():
 
 
 # ---------------------------------------------------------------------- every parameter matters
-BASE = dict(factors=4, iterations=3, regularization=0.1, alpha=2.0, seed=0, threads=1)
+BASE = dict(factors=4, iterations=3, regularization=0.1, alpha=2.0, unobserved_weight=1.0, regularization_scaling="none",
+            seed=0, threads=1)
 CHANGES = {
     "factors": dict(factors=5),
     "iterations": dict(iterations=4),
@@ -269,3 +271,15 @@ def test_empty_rows_get_zero_vectors_with_exact_solver():
     m = sp.csr_matrix(np.array([[1.0, 1.0, 0], [0, 0, 0], [0, 1.0, 1.0]]))
     model = ALS(factors=2, iterations=3, solver="cholesky", seed=0).fit(Interactions.from_csr(m))
     np.testing.assert_array_equal(model.user_factors_[1], 0.0)
+
+
+def test_validation_metrics_reported_every_iteration():
+    data = planted_data(explicit=False)
+    rng = np.random.default_rng(0)
+    held = rng.random(data.nnz) < 0.2
+    train, valid = data.select(~held), data.select(held)
+    model = ALS(factors=4, iterations=4, regularization=1.0, seed=0).fit(train, validation=valid)
+    curve = [h["val_ndcg@10"] for h in model.loss_history_]
+    assert len(curve) == 4 and all(0.0 <= v <= 1.0 for v in curve)
+    assert all(0.0 <= h["val_recall@10"] <= 1.0 for h in model.loss_history_)
+    assert curve[-1] > 0.3  # the planted blocks are learnable: held-out block items rank high
