@@ -7,9 +7,10 @@ from .errors import (DataError, DatasetNotAvailableError, MfrecError, ModelFileE
 from .datasets import fetch_movielens, list_datasets, load_movielens, read_ratings
 from .evaluation import evaluate_ranking, evaluate_ratings, mae, ranking_metrics, rmse
 from .ids import IdMap
-from .models import Popularity, Recommender, StopTraining
+from .models import ALS, BPR, SVD, WARP, Popularity, Recommender, StopTraining
 
 __all__ = ["__version__", "Interactions", "IdMap", "Recommender", "StopTraining", "Popularity",
+           "SVD", "ALS", "BPR", "WARP",
            "MfrecError", "DataError", "UnknownIdError", "ModelFileError", "NotFittedError",
            "TrainingDivergedError", "DatasetNotAvailableError",
            "load_movielens", "fetch_movielens", "list_datasets", "read_ratings",
