@@ -282,6 +282,9 @@ def main(argv=None) -> None:
     parser.add_argument("--tuned", action="store_true", help="also run the tuned settings quoted in the issues")
     parser.add_argument("--grid-als", action="store_true",
                         help="also grid implicit ALS over factors x regularization x alpha (scored on the test split)")
+    parser.add_argument("--grid-factors", type=int, nargs="+", default=list(ALS_GRID["factors"]))
+    parser.add_argument("--grid-regularization", type=float, nargs="+", default=list(ALS_GRID["regularization"]))
+    parser.add_argument("--grid-alpha", type=float, nargs="+", default=list(ALS_GRID["alpha"]))
     parser.add_argument("--only", nargs="*", default=None,
                         help="adapters to run, e.g. implicit_als lightfm_warp (default: all)")
     args = parser.parse_args(argv)
@@ -321,7 +324,8 @@ def main(argv=None) -> None:
             print(f"  {label}: fit {fit_time:.2f} s, ndcg@10 {metrics['ndcg@10']:.4f}", flush=True)
     if args.grid_als:
         split = common.implicit_protocol(args.seed, dataset=dataset, data_dir=args.data_dir)
-        ranking_rows += als_grid(split, threads=args.threads, iterations=3 if args.quick else 15)
+        grid = {"factors": args.grid_factors, "regularization": args.grid_regularization, "alpha": args.grid_alpha}
+        ranking_rows += als_grid(split, threads=args.threads, iterations=3 if args.quick else 15, grid=grid)
     if explicit_rows:
         print("\nExplicit protocol (RMSE/MAE clipped to the rating scale, Surprise's default):\n")
         print(common.format_table(explicit_rows, ["anchor", ("rmse", "RMSE"), ("mae", "MAE"),
