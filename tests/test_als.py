@@ -283,3 +283,10 @@ def test_validation_metrics_reported_every_iteration():
     assert len(curve) == 4 and all(0.0 <= v <= 1.0 for v in curve)
     assert all(0.0 <= h["val_recall@10"] <= 1.0 for h in model.loss_history_)
     assert curve[-1] > 0.3  # the planted blocks are learnable: held-out block items rank high
+
+
+@pytest.mark.parametrize("n,k", [(1, 3), (7, 5), (301, 16), (600, 33)])
+def test_gram_kernel_equals_numpy(n, k):
+    Y = random_factors(n, k, n)
+    expected = 0.7 * (Y.astype(np.float64).T @ Y.astype(np.float64))
+    np.testing.assert_allclose(K.gram(Y, 0.7), expected, rtol=1e-5, atol=1e-6)

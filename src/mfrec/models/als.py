@@ -184,9 +184,8 @@ class ALS(Recommender):
         return np.full(len(counts), float(self.regularization))
 
     def _gram(self, Y: np.ndarray) -> np.ndarray:
-        """alpha0 * Y^T Y in float64 (one BLAS call, outside any parallel region)."""
-        Y64 = Y.astype(np.float64)
-        return np.ascontiguousarray(self.unobserved_weight * (Y64.T @ Y64))
+        """alpha0 * Y^T Y in float64 (numba, one thread: no BLAS threads during training)."""
+        return kernels.gram(Y, float(self.unobserved_weight))
 
     def _half_step(self, side: "_Side", X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
         """Recompute every row of X (in place) against the fixed Y, by the equations above."""
@@ -205,7 +204,7 @@ class ALS(Recommender):
         alpha0 = float(self.unobserved_weight)
         X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
         data = kernels.observed_loss_terms(users.indptr, users.indices, users.conf, X, Y, alpha0)
-        data += alpha0 * float(np.sum((X64.T @ X64) * (Y64.T @ Y64)))
+        data += alpha0 * float(np.sum(kernels.gram(X, 1.0) * kernels.gram(Y, 1.0)))
         penalty = users.reg @ np.einsum("ij,ij->i", X64, X64) + items.reg @ np.einsum("ij,ij->i", Y64, Y64)
         return float(data + penalty)
 
