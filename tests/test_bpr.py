@@ -150,7 +150,7 @@ def test_single_thread_epoch_is_draw_then_step():
         states = S.seed_streams(9, 1)
         stats = np.zeros((1, 4))
         start = np.uint64(states[0])
-        K.bpr_epoch(indptr, indices, eligible, cum, mode, uf, itf, ib, 300, 0.05, 0.01, 0.01, states, stats)
+        K.bpr_epoch(indptr, indices, eligible, cum, mode, 1, uf, itf, ib, 300, 0.05, 0.01, 0.01, states, stats)
         end, triples = K.draw_triples(indptr, indices, eligible, cum, mode, n_items, 300, start)
         ref_stats = R.reference_triples(triples, *ref, 0.05, 0.01, 0.01)
         assert np.uint64(end) == states[0]
@@ -217,14 +217,15 @@ def test_all_threads_trains_finite_model():
 
 CHANGES = {"factors": 7, "epochs": 4, "learning_rate": 0.02, "regularization": 0.05,
            "bias_regularization": 0.3, "lr_decay": 0.5, "init_std": 0.2, "samples_per_epoch": 100,
-           "sampling": "user", "seed": 12}
+           "sampling": "user", "negative_candidates": 3, "seed": 12}
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
 def test_every_hyperparameter_changes_the_result(name):
     data = implicit_data()
     base = dict(factors=6, epochs=3, learning_rate=0.05, regularization=0.01, bias_regularization=0.01,
-                lr_decay=0.9, init_std=0.1, samples_per_epoch=None, sampling="pair", seed=11, threads=1)
+                lr_decay=0.9, init_std=0.1, samples_per_epoch=None, sampling="pair", negative_candidates=1,
+                seed=11, threads=1)
     assert set(CHANGES) | {"threads"} == set(BPR().get_params()), "a parameter is not covered"
     a = BPR(**base).fit(data)
     b = BPR(**{**base, name: CHANGES[name]}).fit(data)

@@ -15,8 +15,8 @@ with), the score difference and the per-triple objective minimised are
     b_i <- b_i + lr (z  - reg_bias b_i)
     b_j <- b_j + lr (-z - reg_bias b_j)
 
-all right-hand sides using the values before the step. Factors are float32, the step arithmetic
-is float64. The slow NumPy twin is mfrec.kernels.reference_bpr.
+all right-hand sides using the values before the step. Factors are float32 and so is the
+arithmetic of the factor loops; sigma, the loss and the biases are computed in float64. The slow NumPy twin is mfrec.kernels.reference_bpr.
 
 Triples are drawn with mfrec.kernels.sampling: a positive pair (u, i), either uniformly over the
 positive pairs ("pair") or a uniform user then a uniform positive of that user ("user"), and
@@ -30,6 +30,10 @@ import numpy as np
 from numba import njit, prange
 
 from .sampling import rand_int, row_of_entry, sample_negative
+
+#: fast-math flags of the per-step loops: only re-association and fused multiply-add, so that
+#: LLVM can vectorise the dot-product reductions; NaN/inf semantics are kept (divergence checks).
+FASTMATH = {"reassoc", "contract"}
 
 SAMPLE_PAIR = 0   # (u, i) uniform over the eligible positive pairs
 SAMPLE_USER = 1   # u uniform over the eligible users, then i uniform over u's positives
@@ -52,33 +56,39 @@ def sigmoid_neg(x):
     return 1.0 / (1.0 + np.exp(x))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias):
     """One SGD step on the triple (u, i, j) (equations in the module docstring), in place.
 
+    The factor loops run in float32 (the factors' type, twice the SIMD width of float64); the
+    scalar parts (sigma, loss, biases) in float64.
     Returns (x_uij, -ln sigma(x_uij), regularization term) evaluated before the step.
     """
     k = user_factors.shape[1]
-    x = np.float64(item_biases[i]) - np.float64(item_biases[j])
-    sq = 0.0
-    for f in range(k):  # x += w_u . (h_i - h_j); sq = |w_u|^2 + |h_i|^2 + |h_j|^2
-        wu = np.float64(user_factors[u, f])
-        hi = np.float64(item_factors[i, f])
-        hj = np.float64(item_factors[j, f])
-        x += wu * (hi - hj)
+    x32 = item_biases[i] - item_biases[j]
+    sq = np.float32(0.0)
+    for f in range(k):  # x = b_i - b_j + w_u @ (h_i - h_j); sq = w_u @ w_u + h_i @ h_i + h_j @ h_j
+        wu = user_factors[u, f]
+        hi = item_factors[i, f]
+        hj = item_factors[j, f]
+        x32 += wu * (hi - hj)
         sq += wu * wu + hi * hi + hj * hj
+    x = np.float64(x32)
     bi = np.float64(item_biases[i])
     bj = np.float64(item_biases[j])
-    penalty = 0.5 * reg * sq + 0.5 * reg_bias * (bi * bi + bj * bj)
+    penalty = 0.5 * reg * np.float64(sq) + 0.5 * reg_bias * (bi * bi + bj * bj)
     loss = softplus_neg(x)
     z = sigmoid_neg(x)
-    for f in range(k):
-        wu = np.float64(user_factors[u, f])
-        hi = np.float64(item_factors[i, f])
-        hj = np.float64(item_factors[j, f])
-        user_factors[u, f] = wu + lr * (z * (hi - hj) - reg * wu)
-        item_factors[i, f] = hi + lr * (z * wu - reg * hi)
-        item_factors[j, f] = hj + lr * (-z * wu - reg * hj)
+    z32 = np.float32(z)
+    lr32 = np.float32(lr)
+    reg32 = np.float32(reg)
+    for f in range(k):  # the three factor updates, all from the values before the step
+        wu = user_factors[u, f]
+        hi = item_factors[i, f]
+        hj = item_factors[j, f]
+        user_factors[u, f] = wu + lr32 * (z32 * (hi - hj) - reg32 * wu)
+        item_factors[i, f] = hi + lr32 * (z32 * wu - reg32 * hi)
+        item_factors[j, f] = hj + lr32 * (-z32 * wu - reg32 * hj)
     item_biases[i] = bi + lr * (z - reg_bias * bi)
     item_biases[j] = bj + lr * (-z - reg_bias * bj)
     return x, loss, penalty
@@ -104,6 +114,28 @@ def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, st
         i = indices[indptr[u] + p]
     state, j = sample_negative(indptr, indices, u, n_items, state)
     return state, np.int64(u), np.int64(i), j
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_factors, item_biases, n_items, state):
+    """Dynamic negative sampling (Zhang et al. 2013, SIGIR, "Optimizing Top-N Collaborative Filtering
+    via Dynamic Negative Item Sampling"): among j and n_candidates - 1 further uniform negatives of
+    u, return the one with the highest current score x_uj = b_j + w_u . h_j. Returns (new_state, j).
+    NumPy: ``cands[np.argmax(item_biases[cands] + item_factors[cands] @ user_factors[u])]``."""
+    k = user_factors.shape[1]
+    best = j
+    best_score = np.float64(item_biases[j])
+    for f in range(k):
+        best_score += np.float64(user_factors[u, f]) * np.float64(item_factors[j, f])
+    for _ in range(n_candidates - 1):
+        state, c = sample_negative(indptr, indices, u, n_items, state)
+        score = np.float64(item_biases[c])
+        for f in range(k):
+            score += np.float64(user_factors[u, f]) * np.float64(item_factors[c, f])
+        if score > best_score:
+            best_score = score
+            best = c
+    return state, best
 
 
 @njit(cache=True, nogil=True)
@@ -135,7 +167,7 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, user_factors, item_factors,
+def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates, user_factors, item_factors,
               item_biases, n_samples, lr, reg, reg_bias, states, stats):
     """One epoch of n_samples SGD steps, lock-free over len(states) threads (Hogwild).
 
@@ -144,7 +176,8 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, user_factors,
     without locks. stats (n_threads, 4) float64 receives per thread (sum of -ln sigma(x_uij),
     sum of penalties, number of x_uij > 0, number of steps). A thread stops early when x_uij is
     not finite (divergence), so its loss sum becomes NaN/inf.
-    With one thread the epoch is deterministic given states[0].
+    n_candidates > 1 replaces the uniform negative by the best-scored of n_candidates uniform
+    negatives (hardest_negative). With one thread the epoch is deterministic given states[0].
     """
     n_threads = states.shape[0]
     n_items = item_factors.shape[0]
@@ -158,6 +191,9 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, user_factors,
         count = 0.0
         for _ in range(begin, end):
             state, u, i, j = draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state)
+            if n_candidates > 1:
+                state, j = hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_factors,
+                                            item_biases, n_items, state)
             x, loss, penalty = bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias)
             loss_sum += loss
             penalty_sum += penalty
@@ -174,7 +210,7 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, user_factors,
         stats[t, 3] = count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def bpr_fold_in(positives, item_factors, item_biases, user_vector, n_steps, lr, reg, state):
     """Fold in one new user: n_steps SGD steps on the user's vector only (item factors and biases
     frozen), i uniform over ``positives`` (sorted unique item indices), j uniform over the other

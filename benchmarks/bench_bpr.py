@@ -1,0 +1,228 @@
+"""Benchmark of mfrec's BPR on the implicit protocol, against the BPRs of implicit and LightFM.
+
+Protocol (benchmarks/common.py): ML-1M ratings >= 4 as positives, per-user 80/20 holdout with
+seed 42, all-item ranking with training items excluded, metrics @10 from mfrec.evaluation.
+Rows:
+
+* item popularity (the baseline);
+* mfrec BPR with the library defaults, and ``BPR.preset("ml-1m")`` (tuned with ``--tune``);
+* implicit's BayesianPersonalizedRanking with its defaults (100 factors, lr 0.01, reg 0.01,
+  100 iterations) and LightFM with loss="bpr" at its defaults (64 components, 30 epochs,
+  adagrad), when importable (run with /work/anchors-venv/bin/python).
+
+Timing: seconds per epoch of mfrec BPR and implicit's BPR with the same factors, epochs and
+threads (``--timing-epochs`` epochs, ``--repeats`` fits each, mfrec and implicit alternating so
+that load changes hit both; median reported), for 64 and 128 factors, with ``--threads`` threads
+and with 1 thread. Both libraries check that the sampled negative is not a positive.
+
+``--tune`` instead runs the tuning grid on a validation split carved from the TRAINING set
+(per-user 20% of train, seed 7), reporting validation NDCG@10 every ``--every`` epochs; the test
+set is never looked at.
+
+Usage (from the repository root)::
+
+    /work/anchors-venv/bin/python benchmarks/bench_bpr.py --output benchmarks/results/bpr.md
+    .venv/bin/python benchmarks/bench_bpr.py --tune [--grid configs.jsonl]
+    .venv/bin/python benchmarks/bench_bpr.py --quick --no-anchors      # smoke run on ML-100K
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (Timer, add_common_args, dataset_for, format_table, implicit_protocol,  # noqa: E402
+                    machine_info_markdown)
+
+from mfrec.data.split import per_user_split  # noqa: E402
+from mfrec.evaluation import evaluate_ranking  # noqa: E402
+from mfrec.models.bpr import BPR, PRESETS  # noqa: E402
+from mfrec.models.popularity import Popularity  # noqa: E402
+
+#: MovieLens ids of the films whose neighbours are printed
+FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1721: "Titanic"}
+
+METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
+
+#: the tuning grid (--tune), each fitted once (seed 1, one thread) and scored on the validation
+#: split every --every epochs. The rounds that led here are recorded in benchmarks/results/bpr.md.
+TUNE_GRID = [
+    dict(),  # the defaults
+    dict(sampling="pair"),
+    dict(factors=128, epochs=150, learning_rate=0.1, lr_decay=0.98, regularization=0.015),
+    dict(factors=128, epochs=150, learning_rate=0.1, lr_decay=0.98, regularization=0.02, negative_candidates=2),
+]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--tune", action="store_true", help="run the tuning grid on a validation split of train")
+    parser.add_argument("--grid", help="with --tune: a JSON-lines file of configurations instead of TUNE_GRID")
+    parser.add_argument("--every", type=int, default=10, help="with --tune: validate every N epochs")
+    parser.add_argument("--preset", default="ml-1m", help="tuned preset to benchmark (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="fits per timing row (median reported)")
+    parser.add_argument("--timing-epochs", type=int, default=20, help="epochs per timing fit")
+    parser.add_argument("--output", help="also write the results as Markdown to this file")
+    args = parser.parse_args(argv)
+    split = implicit_protocol(args.seed, dataset=dataset_for(args), data_dir=args.data_dir)
+    if args.tune:
+        return tune(split.train, args)
+    return benchmark(split, args)
+
+
+# ---------------------------------------------------------------------- tuning
+def tune(train, args) -> int:
+    fit_train, valid = per_user_split(train, test_fraction=0.2, seed=7)
+    print(f"tuning on {fit_train} / validation {valid} (carved from the training set, seed 7)", flush=True)
+    grid = TUNE_GRID
+    if args.grid:
+        grid = [json.loads(line) for line in Path(args.grid).read_text().splitlines() if line.strip()]
+    rows = []
+    for config in grid:
+        params = {"seed": 1, "threads": 1, **config}
+        if args.quick:
+            params["epochs"] = min(params.get("epochs", BPR().epochs), 5)
+        model = BPR(**params)
+        curve = {}
+
+        def validate(epoch, metrics, model=model, curve=curve):
+            if epoch % args.every == 0 or epoch == model.epochs:
+                curve[epoch] = evaluate_ranking(model, valid, k=10)["ndcg@10"]
+
+        with Timer() as timer:
+            model.fit(fit_train, callback=validate)
+        best = max(curve, key=curve.get)
+        rows.append({"config": _describe(config), "val_ndcg": curve[model.epochs], "best_epoch": best,
+                     "best_val_ndcg": curve[best], "curve": " ".join(f"{e}:{v:.4f}" for e, v in curve.items()),
+                     "fit_s": timer.seconds})
+        print(json.dumps(rows[-1]), flush=True)
+    rows.sort(key=lambda r: -r["val_ndcg"])
+    print(format_table(rows, ["config", ("val_ndcg", "val NDCG@10 (last epoch)"), ("best_epoch", "best epoch"),
+                              ("best_val_ndcg", "best val NDCG@10"), ("curve", "curve (epoch:val NDCG)"),
+                              ("fit_s", "fit s (incl. validation)", ".1f")]))
+    return 0
+
+
+def _describe(config: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
+
+
+# ---------------------------------------------------------------------- benchmark
+def benchmark(split, args) -> int:
+    train, test = split
+    out = [f"Machine: {machine_info_markdown()}",
+           f"Data: {'ML-100K (--quick, not a recorded result)' if args.quick else 'ML-1M'} ratings >= 4, "
+           f"per-user 80/20 split seed {args.seed}: train {train.nnz:,} positives "
+           f"({train.n_users:,} users x {train.n_items:,} items), test {test.nnz:,}; threads={args.threads}"]
+    print("\n".join(out), flush=True)
+
+    versions = {}
+    if not args.no_anchors:
+        from anchors import anchor_versions
+        versions = anchor_versions()
+        for name in ("implicit", "lightfm"):
+            if versions.get(name) is None:
+                print(f"[anchor skipped] {name} is not installed in this environment")
+    have_implicit = versions.get("implicit") is not None
+    have_lightfm = versions.get("lightfm") is not None
+
+    BPR(factors=4, epochs=1, threads=args.threads).fit(train)  # numba compile / cache load, not timed
+
+    # ------------------------------------------------------------ quality
+    rows = []
+    pop = Popularity()
+    with Timer() as timer:
+        pop.fit(train)
+    rows.append(_row("popularity", evaluate_ranking(pop, test, k=10), timer.seconds))
+    default = BPR(seed=0, threads=args.threads)
+    preset = BPR.preset(args.preset, seed=0, threads=args.threads)
+    for label, model in [(f"mfrec BPR defaults ({_shape(default)})", default),
+                         (f"mfrec BPR.preset({args.preset!r}) ({_shape(preset)})", preset)]:
+        if args.quick:
+            model.set_params(epochs=min(model.epochs, 5))
+        with Timer() as timer:
+            model.fit(train)
+        rows.append(_row(label, evaluate_ranking(model, test, k=10), timer.seconds))
+        print(json.dumps(rows[-1]), flush=True)
+    if have_implicit:
+        from anchors import evaluate_vectors, implicit_bpr
+        iters = 5 if args.quick else 100
+        users, items, fit_s = implicit_bpr(train, iterations=iters, threads=args.threads)
+        rows.append(_row(f"implicit BPR, its defaults (100 f x {iters} it., lr 0.01, reg 0.01)",
+                         evaluate_vectors(users, items, train, test, k=10, threads=args.threads), fit_s))
+        print(json.dumps(rows[-1]), flush=True)
+    if have_lightfm:
+        from anchors import evaluate_vectors, lightfm_warp
+        epochs = 5 if args.quick else 30
+        users, items, fit_s = lightfm_warp(train, loss="bpr", epochs=epochs, threads=args.threads)
+        rows.append(_row(f"LightFM loss='bpr', its defaults (64 c. x {epochs} ep., adagrad)",
+                         evaluate_vectors(users, items, train, test, k=10, threads=args.threads), fit_s))
+        print(json.dumps(rows[-1]), flush=True)
+    quality = format_table(rows, ["model"] + METRICS + [("fit_s", "fit s", ".1f")])
+    print(quality, flush=True)
+
+    # ------------------------------------------------------------ time per epoch
+    timing_rows = []
+    epochs = 3 if args.quick else args.timing_epochs
+    thread_counts = sorted({args.threads, 1}, key=lambda t: (t != args.threads, t))
+    for threads in thread_counts:
+        for factors in (64, 128):
+            ours, theirs = [], []
+            for rep in range(max(1, args.repeats)):
+                model = BPR(factors=factors, epochs=epochs, seed=rep, threads=threads)
+                with Timer() as timer:
+                    model.fit(train)
+                ours.append(timer.seconds / epochs)
+                if have_implicit:
+                    theirs.append(implicit_bpr(train, factors=factors, iterations=epochs, threads=threads)[2] / epochs)
+            row = {"config": f"{factors} factors, threads={threads}, {epochs} epochs x {len(ours)} fits",
+                   "mfrec": statistics.median(ours), "mfrec_all": " ".join(f"{t:.3f}" for t in ours)}
+            if theirs:
+                row.update(implicit=statistics.median(theirs), implicit_all=" ".join(f"{t:.3f}" for t in theirs),
+                           ratio=statistics.median(ours) / statistics.median(theirs))
+            timing_rows.append(row)
+            print(json.dumps(row), flush=True)
+    timing = format_table(timing_rows, ["config", ("mfrec", "mfrec s/epoch (median)", ".3f"),
+                                        ("implicit", "implicit s/epoch (median)", ".3f"),
+                                        ("ratio", "mfrec / implicit", ".2f"), ("mfrec_all", "mfrec all"),
+                                        ("implicit_all", "implicit all")])
+    print(timing, flush=True)
+
+    # ------------------------------------------------------------ neighbours (sanity)
+    lines = []
+    titles = train.item_metadata["title"] if train.item_metadata is not None else None
+    for film, name in FILMS.items():
+        if film not in train.item_ids:
+            continue
+        ids, _ = preset.similar_items(film, n=5)
+        shown = [str(titles.get(i, i)) if titles is not None else str(i) for i in ids]
+        lines.append(f"* {name}: " + "; ".join(shown))
+    neighbours = "\n".join(lines)
+    print(neighbours)
+
+    if args.output:
+        anchors_ran = [n for n in ("implicit", "lightfm") if versions.get(n) is not None]
+        text = "\n\n".join([
+            "## Run", *out, f"Anchors that ran: {', '.join(f'{n} {versions[n]}' for n in anchors_ran) or 'none'}",
+            "### Ranking quality (test set, @10)", quality,
+            "### Seconds per epoch, same factors / epochs / threads", timing,
+            f"### Most similar movies (cosine of item factors, BPR.preset({args.preset!r}))", neighbours])
+        Path(args.output).write_text(text + "\n")
+        print(f"written to {args.output}")
+    return 0
+
+
+def _shape(model: BPR) -> str:
+    return f"{model.factors} f x {model.epochs} ep."
+
+
+def _row(label: str, scores: dict, fit_s: float) -> dict:
+    return {"model": label, **{m: scores.get(m) for m in METRICS}, "fit_s": fit_s}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
