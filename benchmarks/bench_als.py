@@ -227,7 +227,7 @@ def benchmark(split, args) -> int:
                 anchor_label = f"implicit ALS, its defaults at {model.factors} f x {model.iterations} it."
                 rows.append(_row(anchor_label, evaluate_vectors(*anchor_vectors[:2], train, test, k=10,
                                                                 threads=threads), statistics.median(anchor_times)))
-        print(rows[-1], timing, flush=True)
+        print(timing if label is None else (rows[-1], timing), flush=True)
     preset_model = preset
 
     if have_implicit:

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._threads import numba_threads
-from ..errors import DataError
+from ..errors import DataError, TrainingDivergedError
 from ..kernels import als as kernels
 from . import _params
 from .base import Recommender
@@ -45,13 +45,18 @@ class ALS(Recommender):
                   + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2
 
     with lambda_u = lambda = ``regularization`` (regularization_scaling="none"), or the
-    frequency-scaled regularization of Rendle et al. 2021 (section 3.2)
+    frequency-scaled regularization of Rendle et al. 2021
     (regularization_scaling="frequency", nu = ``regularization_exponent``):
 
         lambda_u = lambda * (n_u + alpha0 * n_items)^nu,   lambda_i = lambda * (n_i + alpha0 * n_users)^nu
 
     where n_u, n_i are the numbers of observed entries of user u and item i. With alpha0 = 0 and
     nu = 1 this is the weighted-lambda regularization lambda * n_u of ALS-WR (Zhou et al. 2008).
+
+    Rendle et al. write the data term as sum_observed (1 - s)^2 + alpha0 sum_all s^2 (s = x_u.y_i):
+    on an observed cell (1 - s)^2 + alpha0 s^2 = (1 + alpha0) (s - 1/(1 + alpha0))^2 + const, a
+    weight 1 + alpha0 and a target scaled by a constant, which only rescales X Y^T (and lambda).
+    So their model is this one with alpha = alpha0 on binary data, up to that rescaling.
 
     **Updates.** Each iteration does two half steps: all x_u with Y fixed, then all y_i with X
     fixed. Setting the gradient in x_u to zero gives the closed form (HKV 2008 eq. 4)
@@ -103,7 +108,8 @@ class ALS(Recommender):
     the training data; see benchmarks/results/als.md): 64 factors, 15 iterations, frequency-scaled
     regularization lambda = 0.015 with nu = 1, alpha = 1.5 (c = 2.5 on binary data), unobserved
     weight alpha0 = 0.4, CG with 3 steps. Frequency scaling makes lambda_u grow with the row's
-    total weight, so the same lambda suits data sets of other sizes better than a constant one.
+    number of interactions plus alpha0 times the size of the other side, so the same lambda
+    suits data sets of other sizes better than a constant one would.
     The original HKV model is ``unobserved_weight=1, regularization_scaling="none"``.
     ``ALS.preset("ml-1m")`` is the same with 128 factors (see ``PRESETS``).
 
@@ -194,7 +200,8 @@ class ALS(Recommender):
         if exact:
             failed = kernels.als_half_step_cholesky(side.indptr, side.indices, side.conf, X, Y, gram, alpha0, side.reg)
             if failed:  # cannot happen with regularization > 0, but never hide it
-                raise FloatingPointError(f"ALS: {failed} systems were not positive definite")
+                raise TrainingDivergedError(f"ALS: {failed} row systems were not positive definite "
+                                            "(NaN/inf factors?); try stronger regularization")
         else:  # the CG kernel works in float32, as the factors
             kernels.als_half_step_cg(side.indptr, side.indices, side.conf32, X, Y, gram.astype(np.float32),
                                      np.float32(alpha0), side.reg32, int(self.cg_steps))
