@@ -30,8 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
+import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -187,6 +191,10 @@ def benchmark(split, args) -> int:
         if not have_implicit:
             print("[anchor skipped] implicit is not installed in this environment")
 
+    compile_rows = compile_times()
+    out += ["", "### numba first-call cost (fresh processes)", "",
+            format_table(compile_rows, ["case", ("seconds", "seconds", ".2f")])]
+    print(out[-1], flush=True)
     ALS(factors=4, iterations=1, threads=args.threads).fit(train)  # numba compile / cache load, not timed
 
     rows, timing_rows = [], []
@@ -299,6 +307,35 @@ def similar_movies(model, n: int = 10) -> str:
         query = inter.item_titles(inter.item_ids.indices([movie]))[0]
         lines.append(f"**{query}** ({movie}): " + "; ".join(f"{t} ({s:.2f})" for t, s in zip(titles, scores)))
     return "\n\n".join(lines)
+
+
+COMPILE_SNIPPET = textwrap.dedent("""
+    import time
+    start = time.perf_counter()
+    from mfrec.data.interactions import Interactions
+    from mfrec.models.als import ALS
+    data = Interactions.from_arrays([0, 0, 1, 2, 2], [0, 1, 1, 2, 0])
+    imported = time.perf_counter()
+    ALS(factors=2, iterations=1, seed=0).fit(data)
+    cg = time.perf_counter()
+    ALS(factors=2, iterations=1, seed=0, solver="cholesky", calculate_loss=True).fit(data).recommend_new_user([0])
+    print(imported - start, cg - imported, time.perf_counter() - cg)
+""")
+
+
+def compile_times() -> list:
+    """Seconds for tiny first fits in fresh interpreters: with an empty numba cache (compilation)
+    and with the cache the first run filled."""
+    rows = []
+    with tempfile.TemporaryDirectory() as cold:
+        for case in ("empty numba cache (compile)", "cache filled by the previous run"):
+            result = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], capture_output=True, text=True,
+                                    env={**os.environ, "NUMBA_CACHE_DIR": cold}, check=True)
+            import_s, cg_s, rest_s = map(float, result.stdout.split())
+            rows.append({"case": f"first fit (CG solver), {case}", "seconds": cg_s})
+            rows.append({"case": f"then Cholesky solver + loss + fold-in, {case}", "seconds": rest_s})
+    rows.append({"case": "import mfrec.models.als (last run)", "seconds": import_s})
+    return rows
 
 
 if __name__ == "__main__":

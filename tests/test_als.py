@@ -262,6 +262,8 @@ def test_presets():
     for name in PRESETS:
         model = ALS.preset(name, iterations=2)
         assert model.iterations == 2 and model.get_params()["factors"] == PRESETS[name].get("factors", 64)
+        assert ALS.from_preset(name).get_params() == ALS.preset(name).get_params()
+    assert "ml-1m" in ALS.PRESETS
     with pytest.raises(ValueError, match="preset"):
         ALS.preset("no-such-preset")
 

@@ -126,6 +126,7 @@ class ALS(Recommender):
 
     feedback = "implicit"
     name = "als"
+    PRESETS = PRESETS
 
     def __init__(self, *, factors: int = 64, iterations: int = 15, regularization: float = 0.015,
                  alpha: float = 1.5, confidence: str = "linear", epsilon: float = 1.0,
@@ -150,10 +151,9 @@ class ALS(Recommender):
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "ALS":
-        """A model with the hyperparameters tuned for a data set (``PRESETS[name]``), with overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
-        return cls(**{**PRESETS[name], **overrides})
+        """A model with the hyperparameters tuned for a data set (``PRESETS[name]``), with overrides
+        (the same as ``ALS.from_preset``)."""
+        return cls.from_preset(name, **overrides)
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
