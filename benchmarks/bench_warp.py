@@ -1,0 +1,223 @@
+"""Benchmark of mfrec's WARP on the implicit protocol, against LightFM's WARP.
+
+Protocol (benchmarks/common.py): ML-1M ratings >= 4 as positives, per-user 80/20 holdout with
+seed 42, all-item ranking with training items excluded, metrics @10 from mfrec.evaluation.
+Rows:
+
+* item popularity (the baseline);
+* mfrec WARP with the library defaults (64 factors x 30 epochs, lr 0.05, adagrad, max_sampled 10:
+  LightFM's defaults) and LightFM WARP with the same components / epochs / lr / threads;
+* mfrec ``WARP.preset("ml-1m")`` (chosen with ``--tune``, see below) and LightFM WARP with the
+  same components / epochs / threads (its other defaults), plus LightFM's tuned setting quoted in
+  the issue (128 components, lr 0.02, 60 epochs).
+
+LightFM rows run when ``lightfm`` is importable (run with /work/anchors-venv/bin/python). Fit times
+are the median of ``--repeats`` fits, mfrec and LightFM alternating so that a change in the
+machine's load hits both. It also prints the 10 most similar movies (cosine of the preset model's
+item factors) for five well-known films.
+
+``--tune`` instead fits the tuning grid on a validation split carved from the TRAINING set
+(per-user 20% of train, seed 7) and prints the validation NDCG@10 after chosen epochs (one fit
+per configuration, scored along the way); the test set is never looked at.
+
+Usage (from the repository root)::
+
+    /work/anchors-venv/bin/python benchmarks/bench_warp.py --output benchmarks/results/warp.md
+    .venv/bin/python benchmarks/bench_warp.py --tune [--grid configs.jsonl]
+    .venv/bin/python benchmarks/bench_warp.py --quick --no-anchors      # smoke run on ML-100K
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (Timer, add_common_args, dataset_for, format_table, implicit_protocol,  # noqa: E402
+                    machine_info_markdown)
+
+from mfrec.data.split import per_user_split  # noqa: E402
+from mfrec.evaluation import evaluate_ranking  # noqa: E402
+from mfrec.models.popularity import Popularity  # noqa: E402
+from mfrec.models.warp import PRESETS, WARP  # noqa: E402
+
+#: MovieLens ids of the films whose neighbours are printed
+FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1240: "The Terminator", 1721: "Titanic"}
+
+METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
+
+#: the tuning grid (--tune): each entry is fitted once; "at" lists the epochs whose validation
+#: NDCG@10 is printed (the fit reports it after every epoch). The earlier coarse rounds are
+#: recorded in benchmarks/results/warp.md.
+TUNE_GRID = [
+    dict(epochs=30, at=[10, 20, 30]),                                          # defaults
+]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--tune", action="store_true", help="run the tuning grid on a validation split of train")
+    parser.add_argument("--grid", help="with --tune: a JSON-lines file of configurations instead of TUNE_GRID")
+    parser.add_argument("--preset", default="ml-1m", help="tuned preset to benchmark (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=2, help="fits per timed row (median reported)")
+    parser.add_argument("--output", help="also write the results as Markdown to this file")
+    args = parser.parse_args(argv)
+    split = implicit_protocol(args.seed, dataset=dataset_for(args), data_dir=args.data_dir)
+    if args.tune:
+        return tune(split.train, args)
+    return benchmark(split, args)
+
+
+# ---------------------------------------------------------------------- tuning
+def tune(train, args) -> int:
+    fit_train, valid = per_user_split(train, test_fraction=0.2, seed=7)
+    print(f"tuning on {fit_train} / validation {valid} (carved from the training set, seed 7)", flush=True)
+    grid = TUNE_GRID
+    if args.grid:
+        grid = [json.loads(line) for line in Path(args.grid).read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    rows = []
+    for config in grid:
+        config = dict(config)
+        at = config.pop("at", None)
+        params = {"seed": 1, "threads": args.threads, **config}
+        if args.quick:
+            params["epochs"] = min(params.get("epochs", 30), 3)
+        with Timer() as timer:
+            model = WARP(**params).fit(fit_train, validation=valid)
+        history = model.loss_history_
+        at = [e for e in (at or [len(history)]) if e <= len(history)]
+        best = max(history, key=lambda h: h["val_ndcg@10"])
+        rows.append({"config": _describe(config),
+                     "val_ndcg": " ".join(f"e{e}: {history[e - 1]['val_ndcg@10']:.4f}" for e in at),
+                     "best": f"e{best['epoch']}: {best['val_ndcg@10']:.4f}", "fit_s": timer.seconds,
+                     "trials": history[-1]["mean_trials"]})
+        print(json.dumps(rows[-1]), flush=True)
+    print(format_table(rows, ["config", ("val_ndcg", "val NDCG@10 after epoch"), ("best", "best epoch"),
+                              ("trials", "mean trials (last)", ".2f"),
+                              ("fit_s", "fit s (incl. per-epoch scoring)", ".0f")]))
+    return 0
+
+
+def _describe(config: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.items())
+
+
+# ---------------------------------------------------------------------- benchmark
+def benchmark(split, args) -> int:
+    train, test = split
+    out = [f"Machine: {machine_info_markdown()}",
+           f"Data: {'ML-100K (--quick, not a recorded result)' if args.quick else 'ML-1M'} ratings >= 4, "
+           f"per-user 80/20 split seed {args.seed}: train {train.nnz:,} positives "
+           f"({train.n_users:,} users x {train.n_items:,} items), test {test.nnz:,}; threads={args.threads}"]
+    print("\n".join(out), flush=True)
+
+    have_lightfm = False
+    if not args.no_anchors:
+        from anchors import anchor_versions
+        have_lightfm = anchor_versions().get("lightfm") is not None
+        if not have_lightfm:
+            print("[anchor skipped] lightfm is not installed in this environment")
+
+    WARP(factors=4, epochs=1, threads=args.threads).fit(train)  # numba compile / cache load, not timed
+
+    rows, timing_rows = [], []
+    pop = Popularity()
+    with Timer() as timer:
+        pop.fit(train)
+    rows.append(_row("popularity", evaluate_ranking(pop, test, k=10), timer.seconds))
+
+    default = WARP(seed=0, threads=args.threads)
+    preset = WARP.preset(args.preset, seed=0, threads=args.threads)
+    for label, model in [("mfrec WARP defaults", default), (f"mfrec WARP.preset({args.preset!r})", preset)]:
+        if args.quick:
+            model.set_params(epochs=min(model.epochs, 3))
+        config = (f"{model.factors} f x {model.epochs} ep., lr {model.learning_rate}, "
+                  f"max_sampled {model.max_sampled}")
+        anchor_params = dict(no_components=model.factors, epochs=model.epochs, learning_rate=model.learning_rate,
+                             threads=args.threads)
+        times, anchor_times, anchor_vectors = [], [], None
+        for _ in range(max(1, args.repeats)):
+            with Timer() as timer:
+                model.fit(train)
+            times.append(timer.seconds)
+            if have_lightfm:  # same components, epochs, lr and threads; LightFM's other defaults
+                anchor_vectors = _lightfm(train, **anchor_params)
+                anchor_times.append(anchor_vectors[2])
+        rows.append(_row(f"{label} ({config})", evaluate_ranking(model, test, k=10), statistics.median(times)))
+        timing = {"config": config, "mfrec_s": statistics.median(times),
+                  "mfrec_all": ", ".join(f"{t:.2f}" for t in times),
+                  "trials": model.loss_history_[-1]["mean_trials"]}
+        if have_lightfm:
+            from anchors import evaluate_vectors
+            rows.append(_row(f"LightFM WARP {model.factors} comp. x {model.epochs} ep., lr {model.learning_rate}",
+                             evaluate_vectors(*anchor_vectors[:2], train, test, k=10, threads=args.threads),
+                             statistics.median(anchor_times)))
+            timing.update(lightfm_s=statistics.median(anchor_times),
+                          lightfm_all=", ".join(f"{t:.2f}" for t in anchor_times),
+                          ratio=statistics.median(times) / statistics.median(anchor_times))
+        timing_rows.append(timing)
+        print(rows[-1], timing, flush=True)
+
+    if have_lightfm:  # the tuned LightFM setting quoted in the issue
+        from anchors import evaluate_vectors
+        params = dict(no_components=128, epochs=3 if args.quick else 60, learning_rate=0.02, threads=args.threads)
+        u, v, seconds = _lightfm(train, **params)
+        rows.append(_row("LightFM WARP tuned (128 comp. x 60 ep., lr 0.02)",
+                         evaluate_vectors(u, v, train, test, k=10, threads=args.threads), seconds))
+        print(rows[-1], flush=True)
+
+    out += ["", "### Test ranking metrics (@10, all items, training items excluded)", "",
+            format_table(rows, ["model"] + METRICS + [("fit_s", "fit s", ".2f")])]
+    columns = ["config", ("mfrec_s", "mfrec fit s (median)", ".2f"), ("mfrec_all", "mfrec fits"),
+               ("trials", "mfrec mean trials (last epoch)", ".2f")]
+    if have_lightfm:
+        columns += [("lightfm_s", "LightFM fit s (median)", ".2f"), ("lightfm_all", "LightFM fits"),
+                    ("ratio", "mfrec / LightFM", ".2f")]
+    out += ["", f"### Fit time, same components / epochs / lr / threads ({args.threads or 'all'}), same run", "",
+            format_table(timing_rows, columns)]
+    out.append(f"\nAnchors that ran: {'LightFM (WARP)' if have_lightfm else 'none'}")
+    print("\n".join(out[-5:]), flush=True)
+
+    out += ["", f"### 10 most similar movies (cosine of item factors, WARP.preset({args.preset!r}))", ""]
+    out.append(similar_movies(preset))
+    print(out[-1], flush=True)
+
+    if args.output:
+        command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+        text = [f"# WARP benchmark ({'quick' if args.quick else 'implicit protocol'})", "",
+                f"Command: `{command}` (interpreter: {sys.executable})", "",
+                f"Preset `{args.preset}`: `{json.dumps(PRESETS.get(args.preset))}`", "", *out, ""]
+        Path(args.output).write_text("\n".join(text))
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _row(label: str, scores: dict, seconds: float) -> dict:
+    return {"model": label, **{m: scores.get(m) for m in METRICS}, "fit_s": seconds}
+
+
+def _lightfm(train, **params):
+    from anchors import lightfm_warp
+    return lightfm_warp(train, **params)
+
+
+def similar_movies(model, n: int = 10) -> str:
+    inter = model.interactions_
+    lines = []
+    for movie, name in FILMS.items():
+        if movie not in inter.item_ids:
+            lines.append(f"- {name} ({movie}): not in the training data")
+            continue
+        ids, scores = model.similar_items(movie, n=n)
+        titles = inter.item_titles(inter.item_ids.indices(list(ids)))
+        query = inter.item_titles(inter.item_ids.indices([movie]))[0]
+        lines.append(f"**{query}** ({movie}): " + "; ".join(f"{t} ({s:.2f})" for t, s in zip(titles, scores)))
+    return "\n\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
