@@ -50,10 +50,11 @@ METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr
 #: the tuning grid (--tune), each fitted once (seed 1, one thread) and scored on the validation
 #: split every --every epochs. The rounds that led here are recorded in benchmarks/results/bpr.md.
 TUNE_GRID = [
-    dict(),  # the defaults
-    dict(sampling="pair"),
-    dict(factors=128, epochs=150, learning_rate=0.1, lr_decay=0.98, regularization=0.015),
-    dict(factors=128, epochs=150, learning_rate=0.1, lr_decay=0.98, regularization=0.02, negative_candidates=2),
+    dict(),                                                  # the defaults (64 f, 100 epochs)
+    dict(PRESETS["ml-1m"]),                                  # the preset (128 f, 150 epochs)
+    dict(PRESETS["ml-1m"], sampling="pair"),                 # LearnBPR's uniform pair sampling
+    dict(PRESETS["ml-1m"], regularization=0.015),
+    dict(PRESETS["ml-1m"], regularization=0.02, negative_candidates=2),   # dynamic negative sampling
 ]
 
 

@@ -279,3 +279,40 @@ def test_fold_in_is_deterministic_and_frozen():
     assert bias is None and vector.dtype == np.float32 and np.any(vector != 0)
     every = model._fold_in(np.arange(data.n_items), np.ones(data.n_items, np.float32))[0]
     assert np.all(every == 0)  # no negative to rank against: zero vector, no endless loop
+
+
+def test_hardest_negative_is_best_scored_uniform_candidate():
+    n_users, n_items, k = 3, 30, 4
+    indptr, indices, rows = random_csr(n_users, n_items, [5, 28, 12], seed=6)
+    uf, itf, ib = small_factors(n_users, n_items, k, seed=3)
+    state = np.uint64(S.seed_streams(4, 1)[0])
+    for trial in range(200):
+        u = trial % n_users
+        start = state
+        state, j0 = S.sample_negative(indptr, indices, u, n_items, np.uint64(state))
+        after_first = state
+        state, best = K.hardest_negative(indptr, indices, u, j0, 4, uf, itf, ib, n_items, np.uint64(state))
+        # replay the same draws in NumPy: the first candidate and three more from the same stream
+        cands, s = [j0], np.uint64(after_first)
+        for _ in range(3):
+            s, c = S.sample_negative(indptr, indices, u, n_items, np.uint64(s))
+            cands.append(c)
+        assert np.uint64(s) == np.uint64(state) and start != state
+        scores = ib[cands].astype(np.float64) + itf[cands].astype(np.float64) @ uf[u].astype(np.float64)
+        assert best == cands[int(np.argmax(scores))]
+        assert best not in set(rows[u].tolist())
+
+
+def test_preset_and_overrides():
+    model = BPR.preset("ml-1m", seed=3)
+    assert model.seed == 3 and model.get_params()["factors"] == BPR.PRESETS["ml-1m"]["factors"]
+    assert BPR.from_preset("ml-1m").get_params() == BPR(**BPR.PRESETS["ml-1m"]).get_params()
+    with pytest.raises(ValueError, match="preset"):
+        BPR.preset("no-such-data")
+
+
+def test_data_without_any_negative_is_rejected():
+    from mfrec.errors import DataError
+    data = Interactions.from_arrays(["a", "a", "b", "b"], [1, 2, 1, 2])
+    with pytest.raises(DataError, match="non-interacted"):
+        BPR(epochs=1).fit(data)
