@@ -57,6 +57,18 @@ def splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def _splitmix64_py(x: int) -> int:
+    """splitmix64 in plain Python integers (same values as the numba version, without its
+    first-call cost in every fresh process)."""
+    z = (x + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
 def seed_streams(seed, n_streams: int) -> np.ndarray:
     """States of ``n_streams`` independent xorshift64* streams, a uint64 array (all nonzero).
 
@@ -65,11 +77,11 @@ def seed_streams(seed, n_streams: int) -> np.ndarray:
     """
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
-    base = int(seed) & 0xFFFFFFFFFFFFFFFF
+    base = _splitmix64_py(int(seed) & _MASK)
     states = np.empty(int(n_streams), dtype=np.uint64)
     for t in range(int(n_streams)):
         # splitmix64 of seed, then of (that + stream number): independent, well-spread states
-        s = int(splitmix64(np.uint64((int(splitmix64(np.uint64(base))) + t) & 0xFFFFFFFFFFFFFFFF)))
+        s = _splitmix64_py((base + t) & _MASK)
         states[t] = s if s != 0 else 0x9E3779B97F4A7C15
     return states
 
