@@ -46,6 +46,9 @@ from mfrec.models.warp import PRESETS, WARP  # noqa: E402
 #: MovieLens ids of the films whose neighbours are printed
 FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1240: "The Terminator", 1721: "Titanic"}
 
+#: number of test users re-estimated by fold-in in the fold-in check
+FOLD_IN_USERS = 300
+
 METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
 
 #: the tuning grid (--tune): each entry is fitted once; "at" lists the epochs whose validation
@@ -182,6 +185,11 @@ def benchmark(split, args) -> int:
     out.append(f"\nAnchors that ran: {'LightFM (WARP)' if have_lightfm else 'none'}")
     print("\n".join(out[-5:]), flush=True)
 
+    out += ["", f"### Fold-in (WARP.preset({args.preset!r})): {FOLD_IN_USERS} test users re-estimated from their "
+            "training items with the item factors frozen, vs their trained vectors", "",
+            fold_in_check(preset, train, test, args)]
+    print(out[-1], flush=True)
+
     out += ["", f"### 10 most similar movies (cosine of item factors, WARP.preset({args.preset!r}))", ""]
     out.append(similar_movies(preset))
     print(out[-1], flush=True)
@@ -203,6 +211,31 @@ def _row(label: str, scores: dict, seconds: float) -> dict:
 def _lightfm(train, **params):
     from anchors import lightfm_warp
     return lightfm_warp(train, **params)
+
+
+def fold_in_check(model, train, test, args) -> str:
+    """NDCG@10 on the test items of FOLD_IN_USERS random test users, scored with (a) their trained
+    user vectors and (b) vectors folded in from their training items (``model._fold_in``, the path
+    of ``recommend_new_user``), training items excluded in both."""
+    import numpy as np
+    from mfrec.evaluation import ranking_metrics
+
+    rng = np.random.default_rng(args.seed)
+    test_users = np.flatnonzero(np.diff(test.matrix.indptr) > 0)
+    users = np.sort(rng.choice(test_users, size=min(FOLD_IN_USERS, len(test_users)), replace=False))
+    items_t = np.ascontiguousarray(model.item_factors_.T)
+    bias = model.item_biases_
+    with Timer() as timer:
+        folded = np.stack([model._fold_in(train.user_items(u), None)[0] for u in users])
+    row_of = np.full(train.n_users, -1)
+    row_of[users] = np.arange(len(users))
+    rows = []
+    for label, vectors in (("trained user vectors", model.user_factors_[users]), ("folded-in vectors", folded)):
+        scores = ranking_metrics(lambda idx, v=vectors: v[row_of[idx]] @ items_t + bias, train.matrix, test.matrix,
+                                 10, users=users, threads=args.threads)
+        rows.append({"vectors": label, "ndcg@10": scores["ndcg@10"], "recall@10": scores["recall@10"]})
+    rows[1]["seconds"] = timer.seconds
+    return format_table(rows, ["vectors", "ndcg@10", "recall@10", ("seconds", "fold-in s (all users)", ".2f")])
 
 
 def similar_movies(model, n: int = 10) -> str:
