@@ -8,7 +8,8 @@ from mfrec.data.interactions import Interactions
 from mfrec.data.split import random_split
 from mfrec.errors import NotFittedError, TrainingDivergedError
 from mfrec.kernels import sgd
-from mfrec.kernels.reference_svd import predict_reference, sample_loss, sgd_epoch_reference
+from mfrec.kernels.reference_svd import (predict_reference, sample_loss, sgd_epoch_reference,
+                                         user_blocked_order_reference)
 from mfrec.models.base import Recommender
 from mfrec.models.svd import PRESETS, SVD
 from mfrec.testing import ConformanceTests
@@ -54,6 +55,10 @@ def copy_state(state):
 def run_epoch(fn, users, items, ratings, order, state, *rates, **extra):
     return fn(users, items, ratings, order, 3.2, state["user_biases"], state["item_biases"],
               state["user_factors"], state["item_factors"], *rates, *extra.values())
+
+
+#: Surprise-style constant learning rate and initial scale, so tests do not depend on the defaults
+CLASSIC = dict(bias_regularization=None, lr_decay=1.0, init_std=0.1)
 
 
 # ---------------------------------------------------------------------- kernel
@@ -117,6 +122,24 @@ def test_update_is_half_gradient_of_the_stated_loss():
     np.testing.assert_allclose(step, -0.5 * grad, rtol=1e-4, atol=1e-5)
 
 
+def test_user_blocked_order_matches_reference_and_groups_users():
+    rng = np.random.default_rng(4)
+    counts = rng.integers(0, 9, 30)
+    indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    user_order = rng.permutation(30)
+    out = np.empty(indptr[-1], dtype=np.int64)
+    sgd.user_blocked_order(indptr, user_order, 12345, out)
+    np.testing.assert_array_equal(out, user_blocked_order_reference(indptr, user_order, 12345))
+    assert sorted(out.tolist()) == list(range(indptr[-1])), "a permutation of the entries"
+    owner = np.repeat(np.arange(30), counts)[out]
+    expected_owner = np.repeat(user_order, counts[user_order])
+    np.testing.assert_array_equal(owner, expected_owner)  # users one after the other, in user_order
+    other = np.empty_like(out)
+    sgd.user_blocked_order(indptr, user_order, 999, other)
+    assert not np.array_equal(out, other), "another seed shuffles within users differently"
+    np.testing.assert_array_equal(np.repeat(np.arange(30), counts)[other], expected_owner)
+
+
 def test_predict_pairs_matches_reference():
     users, items, _, state = small_problem(seed=2)
     args = (users, items, 3.2, state["user_biases"], state["item_biases"], state["user_factors"],
@@ -128,7 +151,7 @@ def test_predict_pairs_matches_reference():
 def test_low_rank_ratings_reach_the_noise_floor():
     noise = 0.3
     train, test = random_split(low_rank_ratings(noise=noise), test_fraction=0.1, seed=0)
-    model = SVD(factors=3, epochs=60, learning_rate=0.01, regularization=0.02, seed=0).fit(train)
+    model = SVD(factors=3, epochs=60, learning_rate=0.01, regularization=0.02, **CLASSIC, seed=0).fit(train)
     spread = float(np.std(test.to_coo()[2]))
     score = rmse(model, test)
     assert score < 1.1 * noise, f"test RMSE {score:.4f} should approach the noise level {noise}"
@@ -148,7 +171,7 @@ def test_loss_history_records_train_and_validation_rmse():
 
 
 # A small overfitting configuration (no regularization) whose validation RMSE rises after a few epochs.
-OVERFIT = dict(factors=10, epochs=30, learning_rate=0.03, regularization=0.0, init_std=0.1, seed=0)
+OVERFIT = dict(factors=10, epochs=30, learning_rate=0.03, regularization=0.0, **CLASSIC, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +191,8 @@ def test_every_hyperparameter_changes_the_result(noisy_split):
 
     base, _ = outcome()
     changes = dict(factors=11, epochs=29, learning_rate=0.02, regularization=0.05, bias_learning_rate=0.01,
-                   bias_regularization=0.3, lr_decay=0.9, init_std=0.2, early_stopping_rounds=1, seed=1)
+                   bias_regularization=0.3, lr_decay=0.9, init_std=0.2, shuffle="ratings", early_stopping_rounds=1,
+                   seed=1)
     assert set(changes) | {"threads"} == set(SVD().get_params()), "a parameter is missing from this test"
     for name, value in changes.items():
         changed, _ = outcome(**{name: value})
@@ -240,7 +264,7 @@ def test_exploding_but_finite_loss_also_stops(noisy_split, monkeypatch):
 @pytest.mark.parametrize("name, value", [
     ("factors", 0), ("factors", 2.5), ("epochs", 0), ("learning_rate", 0.0), ("learning_rate", -1),
     ("regularization", -0.1), ("bias_learning_rate", 0), ("bias_regularization", -1), ("lr_decay", 0),
-    ("lr_decay", 1.5), ("init_std", 0), ("early_stopping_rounds", 0), ("seed", -3), ("threads", -1),
+    ("lr_decay", 1.5), ("init_std", 0), ("shuffle", "random"), ("early_stopping_rounds", 0), ("seed", -3), ("threads", -1),
     ("learning_rate", float("nan")), ("factors", True),
 ])
 def test_invalid_parameters_raise_value_error_naming_them(noisy_split, name, value):
@@ -261,7 +285,7 @@ def test_presets():
 # ---------------------------------------------------------------------- predictions
 def test_predictions_are_clipped_to_the_rating_scale():
     data = low_rank_ratings(n_users=60, n_items=40, density=0.5, noise=0.2, seed=4, rating_scale=(1, 5))
-    model = SVD(factors=4, epochs=40, learning_rate=0.02, regularization=0.0, seed=0).fit(data)
+    model = SVD(factors=4, epochs=40, learning_rate=0.02, regularization=0.0, **CLASSIC, seed=0).fit(data)
     users = np.repeat(np.arange(data.n_users), data.n_items)
     items = np.tile(np.arange(data.n_items), data.n_users)
     raw = Recommender._predict_indices(model, users, items)
@@ -277,7 +301,7 @@ def test_predictions_are_clipped_to_the_rating_scale():
 
 def test_without_a_declared_scale_predictions_clip_to_the_seen_ratings():
     data = low_rank_ratings(n_users=50, n_items=40, density=0.5, seed=6)
-    model = SVD(factors=4, epochs=30, learning_rate=0.02, regularization=0.0, seed=0).fit(data)
+    model = SVD(factors=4, epochs=30, learning_rate=0.02, regularization=0.0, **CLASSIC, seed=0).fit(data)
     users = np.repeat(np.arange(data.n_users), data.n_items)
     items = np.tile(np.arange(data.n_items), data.n_users)
     pred = model._predict_indices(users, items)
@@ -310,7 +334,7 @@ def test_early_stopping_keeps_the_best_epoch(noisy_split, tmp_path):
 # ---------------------------------------------------------------------- fold-in
 def test_fold_in_is_the_exact_minimizer_and_recommends_sensibly():
     data = low_rank_ratings(n_users=200, n_items=80, rank=2, density=0.4, noise=0.2, seed=8, rating_scale=(1, 5))
-    model = SVD(factors=2, epochs=60, learning_rate=0.01, regularization=0.02, seed=0).fit(data)
+    model = SVD(factors=2, epochs=60, learning_rate=0.01, regularization=0.02, **CLASSIC, seed=0).fit(data)
     # a new user who agrees with an existing user's tastes: ratings from the model's own predictions
     rng = np.random.default_rng(0)
     rated = rng.choice(data.n_items, 25, replace=False)
@@ -345,4 +369,11 @@ def test_fold_in_is_the_exact_minimizer_and_recommends_sensibly():
 # ---------------------------------------------------------------------- conformance
 class TestSVDConformance(ConformanceTests):
     def make_model(self):
-        return SVD(factors=8, epochs=40, learning_rate=0.02, regularization=0.02, seed=1)
+        return SVD(factors=8, epochs=40, learning_rate=0.02, regularization=0.02, **CLASSIC, seed=1)
+
+
+class TestSVDDefaultsHogwildConformance(ConformanceTests):
+    """The library defaults, trained lock-free on all cores."""
+
+    def make_model(self):
+        return SVD(seed=1, threads=0)

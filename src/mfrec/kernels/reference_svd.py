@@ -42,3 +42,29 @@ def predict_reference(users, items, global_mean, user_biases, item_biases, user_
     """Clipped predictions mu + b_u + b_i + p_u . q_i of the given pairs."""
     dots = np.einsum("ij,ij->i", user_factors[users].astype(np.float64), item_factors[items].astype(np.float64))
     return np.clip(global_mean + user_biases[users] + item_biases[items] + dots, low, high)
+
+
+_MASK = (1 << 64) - 1
+
+
+def _splitmix64_reference(state):
+    state = (state + 0x9E3779B97F4A7C15) & _MASK
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return state, z ^ (z >> 31)
+
+
+def user_blocked_order_reference(indptr, user_order, seed):
+    """The order of sgd.user_blocked_order, with Python integers: users in ``user_order``, each
+    user's CSR entries shuffled by Fisher-Yates with splitmix64 random numbers."""
+    state = int(seed)
+    out = []
+    for u in user_order:
+        block = list(range(int(indptr[u]), int(indptr[u + 1])))
+        for j in range(len(block) - 1, 0, -1):
+            state, bits = _splitmix64_reference(state)
+            r = bits % (j + 1)
+            block[j], block[r] = block[r], block[j]
+        out.extend(block)
+    return np.array(out, dtype=np.int64)

@@ -13,7 +13,7 @@ These are steps along minus one half of the gradient of the per-sample loss
 (the factor 2 is absorbed into the learning rates, as in Koren et al. 2009, eq. 5).
 
 Arrays: ``users``/``items`` int32 indices and ``ratings`` float32 of the training entries,
-``order`` the int64 visiting order (a permutation of the entries), ``user_biases``/``item_biases``
+``order`` the int64 visiting order (a permutation of the entries, see :func:`user_blocked_order`), ``user_biases``/``item_biases``
 float32 vectors and ``user_factors``/``item_factors`` float32 (n, k) matrices updated in place.
 All arithmetic is float32; the squared error is accumulated in float64.
 
@@ -102,4 +102,41 @@ def predict_pairs(users, items, global_mean, user_biases, item_biases, user_fact
             dot += user_factors[u, f] * item_factors[i, f]
         value = mu + user_biases[u] + item_biases[i] + dot
         out[n] = min(max(value, np.float32(low)), np.float32(high))  # np.clip(value, low, high)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _splitmix64(state):
+    """One step of the splitmix64 generator (Steele, Lea, Flood 2014): (new state, 64 random bits)."""
+    state = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state, z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def user_blocked_order(indptr, user_order, seed, out):
+    """Fill ``out`` with a visiting order of CSR entries grouped by user: the users in
+    ``user_order``, each user's entries indptr[u]:indptr[u+1] in a random order (Fisher-Yates
+    driven by splitmix64 from ``seed``). Visiting one user's ratings in a row keeps p_u in cache,
+    which makes an epoch several times faster than a uniform shuffle of all ratings.
+
+    NumPy equivalent: np.concatenate([rng.permutation(np.arange(indptr[u], indptr[u + 1]))
+    for u in user_order]) with another random source (see reference_svd.user_blocked_order_reference).
+    """
+    state = np.uint64(seed)
+    pos = 0
+    for u in user_order:
+        start = indptr[u]
+        count = indptr[u + 1] - start
+        for j in range(count):
+            out[pos + j] = start + j
+        for j in range(count - 1, 0, -1):  # Fisher-Yates: swap out[pos+j] with a random out[pos+r], r <= j
+            state, bits = _splitmix64(state)
+            r = np.int64(bits % np.uint64(j + 1))
+            tmp = out[pos + j]
+            out[pos + j] = out[pos + r]
+            out[pos + r] = tmp
+        pos += count
     return out
