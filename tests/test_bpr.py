@@ -1,4 +1,5 @@
 """Tests of BPR: sampler, kernel vs NumPy reference, gradient, reproducibility, parameters."""
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -140,24 +141,30 @@ def test_kernel_equals_numpy_reference_step_for_step():
         np.testing.assert_allclose(stats, ref_stats, rtol=1e-5, atol=1e-7)
 
 
-def test_single_thread_epoch_is_draw_then_step():
-    n_users, n_items, k = 8, 15, 4
+@pytest.mark.parametrize("n_blocks", [1, 3])
+def test_single_thread_epoch_is_draw_then_step(n_blocks):
+    """Block b of an epoch draws its share of the steps from stream b, blocks in order."""
+    n_users, n_items, k, n = 8, 15, 4, 301
     indptr, indices, _ = random_csr(n_users, n_items, [1, 2, 3, 4, 14, 6, 7, 8], seed=5)
     eligible, cum = eligible_arrays(indptr, n_items)
     uf, itf, ib = small_factors(n_users, n_items, k, seed=2)
     ref = [a.copy() for a in (uf, itf, ib)]
+    numba.set_num_threads(1)
     for mode in (K.SAMPLE_PAIR, K.SAMPLE_USER):
-        states = S.seed_streams(9, 1)
-        stats = np.zeros((1, 4))
-        start = np.uint64(states[0])
-        K.bpr_epoch(indptr, indices, eligible, cum, mode, 1, uf, itf, ib, 300, 0.05, 0.01, 0.01, states, stats)
-        end, triples = K.draw_triples(indptr, indices, eligible, cum, mode, n_items, 300, start)
-        ref_stats = R.reference_triples(triples, *ref, 0.05, 0.01, 0.01)
-        assert np.uint64(end) == states[0]
+        states = S.seed_streams(9, n_blocks)
+        start = states.copy()
+        stats = np.zeros((n_blocks, 4))
+        K.bpr_epoch(indptr, indices, eligible, cum, mode, 1, uf, itf, ib, n, 0.05, 0.01, 0.01, states, stats)
+        for b in range(n_blocks):
+            count = (n * (b + 1)) // n_blocks - (n * b) // n_blocks
+            end, triples = K.draw_triples(indptr, indices, eligible, cum, mode, n_items, count, np.uint64(start[b]))
+            ref_stats = R.reference_triples(triples, *ref, 0.05, 0.01, 0.01)
+            assert np.uint64(end) == states[b]
+            np.testing.assert_allclose(stats[b], ref_stats, rtol=1e-5)
         np.testing.assert_allclose(uf, ref[0], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(itf, ref[1], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(ib, ref[2], rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(stats[0], ref_stats, rtol=1e-5)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
 def test_gradient_matches_finite_differences_of_the_objective():

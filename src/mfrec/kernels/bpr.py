@@ -169,21 +169,24 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
 @njit(cache=True, nogil=True, parallel=True)
 def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates, user_factors, item_factors,
               item_biases, n_samples, lr, reg, reg_bias, states, stats):
-    """One epoch of n_samples SGD steps, lock-free over len(states) threads (Hogwild).
+    """One epoch of n_samples SGD steps in len(states) blocks, run lock-free in parallel (Hogwild).
 
-    Thread t draws its share of the samples (n_samples split as evenly as possible, thread 0 first)
-    from its own random stream states[t] (updated in place) and updates the shared factors
-    without locks. stats (n_threads, 4) float64 receives per thread (sum of -ln sigma(x_uij),
-    sum of penalties, number of x_uij > 0, number of steps). A thread stops early when x_uij is
-    not finite (divergence), so its loss sum becomes NaN/inf.
+    Block b does its share of the steps (n_samples split as evenly as possible, block 0 first),
+    drawing them from its own random stream states[b] (updated in place), and updates the shared
+    factors without locks; the parallel loop hands blocks to the threads (schedule them
+    dynamically, e.g. numba.parallel_chunksize(1), so that a thread slowed down by other
+    processes does less). The triples drawn depend only on the streams, not on the number of
+    threads; with one thread the epoch is deterministic. stats (n_blocks, 4) float64 receives per
+    block (sum of -ln sigma(x_uij), sum of penalties, number of x_uij > 0, number of steps). A
+    block stops early when x_uij is not finite (divergence), so its loss sum becomes NaN.
     n_candidates > 1 replaces the uniform negative by the best-scored of n_candidates uniform
-    negatives (hardest_negative). With one thread the epoch is deterministic given states[0].
+    negatives (hardest_negative).
     """
-    n_threads = states.shape[0]
+    n_blocks = states.shape[0]
     n_items = item_factors.shape[0]
-    for t in prange(n_threads):
-        begin = (n_samples * t) // n_threads
-        end = (n_samples * (t + 1)) // n_threads
+    for t in prange(n_blocks):
+        begin = (n_samples * t) // n_blocks
+        end = (n_samples * (t + 1)) // n_blocks
         state = states[t]
         loss_sum = 0.0
         penalty_sum = 0.0

@@ -1,6 +1,7 @@
 """BPR: Bayesian Personalized Ranking for implicit feedback (Rendle et al. 2009)."""
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .. import _threads
@@ -20,6 +21,10 @@ PRESETS: dict = {
     "ml-1m": dict(factors=128, epochs=150, learning_rate=0.1, lr_decay=0.98, regularization=0.01,
                   bias_regularization=0.01, init_std=0.1, sampling="user", negative_candidates=1),
 }
+
+#: blocks of SGD steps per epoch, each with its own random stream, handed to the threads one at a
+#: time (dynamic scheduling); fixed, so the sampled triples do not depend on the thread count
+SAMPLE_BLOCKS = 64
 
 #: SGD steps per fold-in epoch for a new user: max(number of the user's items, this)
 FOLD_IN_MIN_STEPS = 50
@@ -81,10 +86,12 @@ class BPR(Recommender):
 
     Initialisation: factors ~ N(0, init_std^2), biases 0.
 
-    Threads. ``threads=0`` runs on all cores: every thread draws its share of the steps from its
-    own random stream and updates the shared parameters without locks ("Hogwild", Recht et al.
-    2011); results then vary slightly between runs. ``threads=1`` is bit-for-bit reproducible for
-    a given ``seed``.
+    Threads. An epoch is cut into 64 blocks of steps, each drawing its triples from its own random
+    stream (seeded from ``seed``), so the triples do not depend on the number of threads.
+    ``threads=0`` runs the blocks on all cores, handed out one at a time, and the threads update
+    the shared parameters without locks ("Hogwild", Recht, Re, Wright & Niu 2011); the order of
+    the updates then varies, and so do the results, slightly, between runs. ``threads=1`` is
+    bit-for-bit reproducible for a given ``seed``.
 
     Monitoring. After every epoch the callback gets ``loss`` (the mean of l_uij over the epoch's
     sampled triples, each evaluated just before its step), ``log_loss`` (the mean of
@@ -174,9 +181,9 @@ class BPR(Recommender):
         mode = SAMPLING_MODES[self.sampling]
         candidates = int(self.negative_candidates)
         reg, reg_bias = float(self.regularization), float(self.bias_regularization)
-        with _threads.numba_threads(self.threads) as n_threads:
-            states = seed_streams(stream_seed, n_threads)  # one random stream per thread
-            stats = np.zeros((n_threads, 4))
+        states = seed_streams(stream_seed, SAMPLE_BLOCKS)  # one random stream per block of steps
+        stats = np.zeros((SAMPLE_BLOCKS, 4))
+        with _threads.numba_threads(self.threads), numba.parallel_chunksize(1):
             for epoch in range(1, self.epochs + 1):
                 kernels.bpr_epoch(indptr, indices, eligible, eligible_cum, mode, candidates, user_factors,
                                   item_factors, item_biases, n_samples, self._learning_rate(epoch), reg, reg_bias,
