@@ -97,6 +97,8 @@ class BPR(Recommender):
     sampled triples, each evaluated just before its step), ``log_loss`` (the mean of
     -ln sigma(x_uij) alone) and ``correct_pair_fraction`` (the share of sampled triples with
     x_ui > x_uj). NaN/inf stops training with TrainingDivergedError (lower the learning rate).
+    The factors are visible on the model during training, so a callback can evaluate it and
+    raise StopTraining; ``fit(validation=...)`` is accepted but BPR does no early stopping itself.
 
     Presets. ``BPR.preset("ml-1m")`` gives the hyperparameters tuned on a validation split of the
     MovieLens-1M training data (``PRESETS``).
