@@ -188,13 +188,17 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
 
 
 def _check_writable(path: Path) -> None:
-    """Fail before hours of work when the report cannot be written."""
+    """Fail before minutes of training when the report cannot be written (missing folders are
+    created later, so the nearest existing folder must be writable)."""
     from .errors import MfrecError
-    parent = path.expanduser().resolve().parent
+    path = path.expanduser()
     if path.is_dir():
         raise MfrecError(f"report path {path} is a folder; give a file name such as report.html")
-    if not parent.exists() or not os.access(parent, os.W_OK):
-        raise MfrecError(f"cannot write the report to {path}: folder {parent} does not exist or is not writable")
+    folder = path.resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise MfrecError(f"cannot write the report to {path}: {folder} is not a writable folder")
 
 
 def _load_model(path: Path):

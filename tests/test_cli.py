@@ -1,0 +1,74 @@
+"""The `mfrec` command end to end (subprocesses, as a user runs it)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA_DIR = os.environ.get("MFREC_DATA_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+def mfrec(*args, cwd=None):
+    env = {**os.environ, "MFREC_DATA_DIR": DATA_DIR, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "mfrec.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+
+
+def test_help_lists_the_commands():
+    result = mfrec("--help")
+    assert result.returncode == 0
+    for command in ("datasets", "models", "fit", "evaluate", "recommend", "similar", "compare"):
+        assert command in result.stdout
+
+
+def test_datasets_list_finds_the_local_copies():
+    result = mfrec("datasets", "list")
+    assert result.returncode == 0
+    assert "ml-1m" in result.stdout and "ml-100k" in result.stdout
+    assert "not downloaded" in result.stdout  # ml-25m is not in the shared folder
+
+
+def test_evaluate_popularity_prints_metrics():
+    result = mfrec("evaluate", "popularity", "--dataset", "ml-100k")
+    assert result.returncode == 0, result.stderr
+    assert "ndcg@10" in result.stdout and "precision@10" in result.stdout
+
+
+def test_fit_recommend_similar_round_trip(tmp_path):
+    model = tmp_path / "als.npz"
+    result = mfrec("fit", "als", "--dataset", "ml-100k", "-o", str(model), "-p", "factors=16", "-p", "iterations=5")
+    assert result.returncode == 0, result.stderr
+    assert model.exists()
+    result = mfrec("recommend", str(model), "1", "-n", "5")
+    assert result.returncode == 0, result.stderr
+    assert "top 5 for user 1" in result.stdout
+    result = mfrec("similar", str(model), "Star Wars", "-n", "5")
+    assert result.returncode == 0, result.stderr
+    assert "similar to Star Wars (1977)" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "svdd"], "unknown model 'svdd'"),
+    (["fit", "als", "-p", "factors=-3", "--dataset", "ml-100k"], "factors must be a positive integer"),
+    (["fit", "als", "-p", "nonsense=1"], "has no parameter 'nonsense'"),
+    (["evaluate", "popularity", "--dataset", "ml-nothing"], "unknown data set 'ml-nothing'"),
+    (["recommend", "missing.npz", "1"], "does not exist"),
+    (["compare", "--models", "als,foo"], "unknown model 'foo'"),
+])
+def test_user_mistakes_give_one_line_errors(args, message, tmp_path):
+    result = mfrec(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_user_and_corrupted_model(tmp_path):
+    model = tmp_path / "pop.npz"
+    assert mfrec("fit", "popularity", "--dataset", "ml-100k", "-o", str(model)).returncode == 0
+    result = mfrec("recommend", str(model), "999999")
+    assert result.returncode == 2 and "unknown user id 999999" in result.stderr
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(model.read_bytes()[:100])
+    result = mfrec("similar", str(broken), "1")
+    assert result.returncode == 2 and "not a readable mfrec model file" in result.stderr
