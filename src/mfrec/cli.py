@@ -167,11 +167,14 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
                             threshold=threshold, preset=preset, threads=threads, data_dir=data_dir,
                             show_progress=not quiet, progress_callback=None if quiet else console.print)
     rows = result.table_rows()
+    # one column per model (the report shows the same figures with one row per model)
     table = Table(title=f"mfrec compare: {dataset}, {split} split ({test_fraction:g} held out, seed {seed}), @{k}")
-    for col in rows[0]:
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table.add_column("metric")
     for row in rows:
-        table.add_row(*[row["model"]] + [format_value(v) for key, v in row.items() if key != "model"])
+        table.add_column(row["model"], justify="right")
+    for key in rows[0]:
+        if key != "model":
+            table.add_row(key, *[format_value(row[key]) for row in rows])
     console.print(table)
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

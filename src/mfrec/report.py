@@ -20,8 +20,10 @@ from . import __version__
 from .compare import Comparison
 from .errors import MfrecError
 
-#: well-known movies shown in the similar-items section: title prefixes matched in metadata
-PROBE_TITLES = ("Toy Story", "Star Wars", "Godfather, The", "Terminator, The", "Titanic")
+#: well-known movies shown in the similar-items section: for each, title prefixes tried in turn
+#: (the most-rated item with the first matching prefix is shown)
+PROBE_TITLES = (("Toy Story",), ("Star Wars: Episode IV", "Star Wars"), ("Godfather, The",),
+                ("Terminator, The",), ("Titanic",))
 #: genres used to pick users "with a taste for" something
 PROBE_GENRES = ("Sci-Fi", "Children's", "Romance")
 N_SHOWN = 10
@@ -45,10 +47,12 @@ def probe_items(comparison: Comparison, n: int = 5) -> list:
     found = []
     if meta is not None and "title" in meta.columns:
         titles = meta["title"].reindex(train.item_ids.raw).fillna("").astype(str).to_numpy()
-        for prefix in PROBE_TITLES:
-            candidates = np.flatnonzero(np.char.startswith(titles.astype(str), prefix))
-            if len(candidates):
-                found.append(int(candidates[np.argmax(counts[candidates])]))
+        for prefixes in PROBE_TITLES:
+            for prefix in prefixes:
+                candidates = np.flatnonzero(np.char.startswith(titles.astype(str), prefix))
+                if len(candidates):
+                    found.append(int(candidates[np.argmax(counts[candidates])]))
+                    break
     for idx in np.argsort(-counts, kind="stable"):
         if len(found) >= n:
             break
