@@ -16,7 +16,8 @@ with), the score difference and the per-triple objective minimised are
     b_j <- b_j + lr (-z - reg_bias b_j)
 
 all right-hand sides using the values before the step. Factors are float32 and so is the
-arithmetic of the factor loops; sigma, the loss and the biases are computed in float64. The slow NumPy twin is mfrec.kernels.reference_bpr.
+arithmetic of the factor loops; sigma, the loss and the biases are computed in float64.
+The slow NumPy twin is mfrec.kernels.reference_bpr.
 
 Triples are drawn with mfrec.kernels.sampling: a positive pair (u, i), either uniformly over the
 positive pairs ("pair") or a uniform user then a uniform positive of that user ("user"), and
