@@ -53,7 +53,9 @@ def copy_state(state):
 
 
 def run_epoch(fn, users, items, ratings, order, state, *rates, **extra):
-    return fn(users, items, ratings, order, 3.2, state["user_biases"], state["item_biases"],
+    """One epoch of ``fn`` visiting the entries in ``order`` (gathered first, as the model does)."""
+    users, items, ratings = users[order], items[order], ratings[order]
+    return fn(users, items, ratings, 3.2, state["user_biases"], state["item_biases"],
               state["user_factors"], state["item_factors"], *rates, *extra.values())
 
 
@@ -107,7 +109,7 @@ def test_update_is_half_gradient_of_the_stated_loss():
     state = dict(user_biases=np.array([bu], np.float32), item_biases=np.array([bi], np.float32),
                  user_factors=p[None].astype(np.float32), item_factors=q[None].astype(np.float32))
     before = copy_state(state)
-    sgd.sgd_epoch(np.zeros(1, np.int32), np.zeros(1, np.int32), np.array([r], np.float32), np.array([0]), mu,
+    sgd.sgd_epoch(np.zeros(1, np.int32), np.zeros(1, np.int32), np.array([r], np.float32), mu,
                   state["user_biases"], state["item_biases"], state["user_factors"], state["item_factors"],
                   1.0, 1.0, reg, reg_b)
     step = np.concatenate([(state[key] - before[key]).ravel().astype(np.float64) for key in state])
@@ -122,22 +124,39 @@ def test_update_is_half_gradient_of_the_stated_loss():
     np.testing.assert_allclose(step, -0.5 * grad, rtol=1e-4, atol=1e-5)
 
 
-def test_user_blocked_order_matches_reference_and_groups_users():
+def test_user_blocked_shuffle_matches_reference_and_groups_users():
     rng = np.random.default_rng(4)
     counts = rng.integers(0, 9, 30)
     indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    items = rng.integers(0, 50, indptr[-1]).astype(np.int32)
+    ratings = rng.random(indptr[-1]).astype(np.float32)
+    owner = np.repeat(np.arange(30), counts).astype(np.int32)
     user_order = rng.permutation(30)
-    out = np.empty(indptr[-1], dtype=np.int64)
-    sgd.user_blocked_order(indptr, user_order, 12345, out)
-    np.testing.assert_array_equal(out, user_blocked_order_reference(indptr, user_order, 12345))
-    assert sorted(out.tolist()) == list(range(indptr[-1])), "a permutation of the entries"
-    owner = np.repeat(np.arange(30), counts)[out]
-    expected_owner = np.repeat(user_order, counts[user_order])
-    np.testing.assert_array_equal(owner, expected_owner)  # users one after the other, in user_order
-    other = np.empty_like(out)
-    sgd.user_blocked_order(indptr, user_order, 999, other)
-    assert not np.array_equal(out, other), "another seed shuffles within users differently"
-    np.testing.assert_array_equal(np.repeat(np.arange(30), counts)[other], expected_owner)
+
+    def shuffled(seed):
+        out = np.empty_like(owner), np.empty_like(items), np.empty_like(ratings)
+        sgd.user_blocked_shuffle(indptr, items, ratings, user_order, seed, *out)
+        return out
+
+    out_users, out_items, out_ratings = shuffled(12345)
+    order = user_blocked_order_reference(indptr, user_order, 12345)
+    assert sorted(order.tolist()) == list(range(indptr[-1])), "the reference is a permutation of the entries"
+    np.testing.assert_array_equal(out_users, owner[order])
+    np.testing.assert_array_equal(out_items, items[order])
+    np.testing.assert_array_equal(out_ratings, ratings[order])
+    np.testing.assert_array_equal(out_users, np.repeat(user_order, counts[user_order]))  # users in user_order
+    other = shuffled(999)
+    assert not np.array_equal(out_ratings, other[2]), "another seed shuffles within users differently"
+    np.testing.assert_array_equal(other[0], out_users)
+
+
+def test_gather_entries():
+    users, items, ratings, _ = small_problem(seed=3)
+    order = np.random.default_rng(1).permutation(len(ratings))
+    out = np.empty_like(users), np.empty_like(items), np.empty_like(ratings)
+    sgd.gather_entries(order, users, items, ratings, *out)
+    for got, source in zip(out, (users, items, ratings)):
+        np.testing.assert_array_equal(got, source[order])
 
 
 def test_predict_pairs_matches_reference():

@@ -8,15 +8,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def sgd_epoch_reference(users, items, ratings, order, global_mean, user_biases, item_biases, user_factors,
+def sgd_epoch_reference(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
                         item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
-    """One single-thread SGD epoch in ``order``; updates the arrays in place, returns the sum of
+    """One single-thread SGD epoch over the entries in array order; updates the arrays in place, returns the sum of
     squared errors measured before each step."""
     f32 = np.float32
     mu, lr, lr_b = f32(global_mean), f32(learning_rate), f32(bias_learning_rate)
     reg, reg_b = f32(regularization), f32(bias_regularization)
     sse = 0.0
-    for idx in order:
+    for idx in range(len(ratings)):
         u, i = users[idx], items[idx]
         p_old = user_factors[u].copy()
         q_old = item_factors[i].copy()
@@ -56,8 +56,8 @@ def _splitmix64_reference(state):
 
 
 def user_blocked_order_reference(indptr, user_order, seed):
-    """The order of sgd.user_blocked_order, with Python integers: users in ``user_order``, each
-    user's CSR entries shuffled by Fisher-Yates with splitmix64 random numbers."""
+    """The visiting order (CSR positions) of sgd.user_blocked_shuffle, with Python integers: users
+    in ``user_order``, each user's CSR entries shuffled by Fisher-Yates with splitmix64 numbers."""
     state = int(seed)
     out = []
     for u in user_order:

@@ -12,8 +12,11 @@ These are steps along minus one half of the gradient of the per-sample loss
     l(u, i) = e^2 + reg * (|p_u|^2 + |q_i|^2) + reg_b * (b_u^2 + b_i^2)
 (the factor 2 is absorbed into the learning rates, as in Koren et al. 2009, eq. 5).
 
-Arrays: ``users``/``items`` int32 indices and ``ratings`` float32 of the training entries,
-``order`` the int64 visiting order (a permutation of the entries, see :func:`user_blocked_order`), ``user_biases``/``item_biases``
+Arrays: ``users``/``items`` int32 indices and ``ratings`` float32 of the training entries, in the
+order the epoch visits them (a per-epoch permutation: :func:`user_blocked_shuffle`, or a uniform
+permutation applied by :func:`gather_entries`; reading them sequentially is faster than through an
+index array),
+``user_biases``/``item_biases``
 float32 vectors and ``user_factors``/``item_factors`` float32 (n, k) matrices updated in place.
 All arithmetic is float32; the squared error is accumulated in float64.
 
@@ -26,10 +29,10 @@ from numba import njit, prange
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _sgd_span(users, items, ratings, order, start, stop, global_mean, user_biases, item_biases,
+def _sgd_span(users, items, ratings, start, stop, global_mean, user_biases, item_biases,
               user_factors, item_factors, learning_rate, bias_learning_rate, regularization,
               bias_regularization):
-    """SGD steps over order[start:stop]; returns the sum of squared errors seen (before each step)."""
+    """SGD steps over entries start..stop-1; returns the sum of squared errors seen (before each step)."""
     mu = np.float32(global_mean)
     lr = np.float32(learning_rate)
     lr_b = np.float32(bias_learning_rate)
@@ -38,13 +41,12 @@ def _sgd_span(users, items, ratings, order, start, stop, global_mean, user_biase
     k = user_factors.shape[1]
     sse = 0.0
     for n in range(start, stop):
-        idx = order[n]
-        u = users[idx]
-        i = items[idx]
+        u = users[n]
+        i = items[n]
         dot = np.float32(0.0)
         for f in range(k):  # dot = P[u] @ Q[i]
             dot += user_factors[u, f] * item_factors[i, f]
-        err = ratings[idx] - (mu + user_biases[u] + item_biases[i] + dot)
+        err = ratings[n] - (mu + user_biases[u] + item_biases[i] + dot)
         sse += np.float64(err) * np.float64(err)
         user_biases[u] += lr_b * (err - reg_b * user_biases[u])
         item_biases[i] += lr_b * (err - reg_b * item_biases[i])
@@ -57,31 +59,31 @@ def _sgd_span(users, items, ratings, order, start, stop, global_mean, user_biase
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def sgd_epoch(users, items, ratings, order, global_mean, user_biases, item_biases, user_factors,
+def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
               item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
-    """One epoch on one thread, visiting the entries in ``order``; returns the sum of squared
+    """One epoch on one thread, visiting the entries in array order; returns the sum of squared
     errors (each measured just before its step). Deterministic: same inputs, same outputs."""
-    return _sgd_span(users, items, ratings, order, 0, len(order), global_mean, user_biases, item_biases,
+    return _sgd_span(users, items, ratings, 0, len(ratings), global_mean, user_biases, item_biases,
                      user_factors, item_factors, learning_rate, bias_learning_rate, regularization,
                      bias_regularization)
 
 
 @njit(cache=True, nogil=True, fastmath=True, parallel=True)
-def sgd_epoch_hogwild(users, items, ratings, order, global_mean, user_biases, item_biases, user_factors,
+def sgd_epoch_hogwild(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
                       item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization,
                       n_chunks):
     """One epoch on all numba threads without locks (Hogwild!, Niu et al. 2011).
 
-    ``order`` is cut into ``n_chunks`` contiguous pieces (one stream per thread); threads update
+    The entries are cut into ``n_chunks`` contiguous pieces (one stream per thread); threads update
     the shared biases and factors concurrently, so two threads may touch the same row at once.
     The result depends on thread timing, hence is not reproducible bit for bit.
     """
-    n = len(order)
+    n = len(ratings)
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
         start = c * n // n_chunks
         stop = (c + 1) * n // n_chunks
-        partial[c] = _sgd_span(users, items, ratings, order, start, stop, global_mean, user_biases,
+        partial[c] = _sgd_span(users, items, ratings, start, stop, global_mean, user_biases,
                                item_biases, user_factors, item_factors, learning_rate, bias_learning_rate,
                                regularization, bias_regularization)
     return partial.sum()
@@ -116,14 +118,15 @@ def _splitmix64(state):
 
 
 @njit(cache=True, nogil=True)
-def user_blocked_order(indptr, user_order, seed, out):
-    """Fill ``out`` with a visiting order of CSR entries grouped by user: the users in
-    ``user_order``, each user's entries indptr[u]:indptr[u+1] in a random order (Fisher-Yates
-    driven by splitmix64 from ``seed``). Visiting one user's ratings in a row keeps p_u in cache,
-    which makes an epoch several times faster than a uniform shuffle of all ratings.
+def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, out_items, out_ratings):
+    """Write the CSR entries (row u = indptr[u]:indptr[u+1] of ``items``/``ratings``) in a visiting
+    order grouped by user: the users in ``user_order``, each user's entries in a random order
+    (Fisher-Yates driven by splitmix64 from ``seed``). Visiting one user's ratings in a row keeps
+    p_u in cache, which makes an epoch several times faster than a uniform shuffle of all ratings.
 
-    NumPy equivalent: np.concatenate([rng.permutation(np.arange(indptr[u], indptr[u + 1]))
-    for u in user_order]) with another random source (see reference_svd.user_blocked_order_reference).
+    NumPy equivalent: order = np.concatenate([rng.permutation(np.arange(indptr[u], indptr[u + 1]))
+    for u in user_order]); out_items, out_ratings = items[order], ratings[order]; out_users = the
+    row of each entry (reference_svd.user_blocked_order_reference computes the same order).
     """
     state = np.uint64(seed)
     pos = 0
@@ -131,12 +134,23 @@ def user_blocked_order(indptr, user_order, seed, out):
         start = indptr[u]
         count = indptr[u + 1] - start
         for j in range(count):
-            out[pos + j] = start + j
-        for j in range(count - 1, 0, -1):  # Fisher-Yates: swap out[pos+j] with a random out[pos+r], r <= j
+            out_users[pos + j] = u
+            out_items[pos + j] = items[start + j]
+            out_ratings[pos + j] = ratings[start + j]
+        for j in range(count - 1, 0, -1):  # Fisher-Yates: swap entry pos+j with a random pos+r, r <= j
             state, bits = _splitmix64(state)
             r = np.int64(bits % np.uint64(j + 1))
-            tmp = out[pos + j]
-            out[pos + j] = out[pos + r]
-            out[pos + r] = tmp
+            item, rating = out_items[pos + j], out_ratings[pos + j]
+            out_items[pos + j], out_ratings[pos + j] = out_items[pos + r], out_ratings[pos + r]
+            out_items[pos + r], out_ratings[pos + r] = item, rating
         pos += count
-    return out
+
+
+@njit(cache=True, nogil=True)
+def gather_entries(order, users, items, ratings, out_users, out_items, out_ratings):
+    """out_users, out_items, out_ratings = users[order], items[order], ratings[order]."""
+    for n in range(len(order)):
+        idx = order[n]
+        out_users[n] = users[idx]
+        out_items[n] = items[idx]
+        out_ratings[n] = ratings[idx]

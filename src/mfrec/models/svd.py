@@ -194,17 +194,20 @@ class SVD(Recommender):
         early = self.early_stopping_rounds if valid is not None else None
         best = None  # (val_rmse, epoch, arrays) of the best epoch when early stopping
         indptr = interactions.matrix.indptr.astype(np.int64)
-        order = np.empty(len(ratings), dtype=np.int64)
+        # this epoch's entries in visiting order
+        epoch_users, epoch_items, epoch_ratings = np.empty_like(users), np.empty_like(items), np.empty_like(ratings)
 
         with numba_threads(self.threads) as n_threads:
             for epoch in range(1, self.epochs + 1):
                 if self.shuffle == "users":
-                    kernels.user_blocked_order(indptr, rng.permutation(interactions.n_users),
-                                               int(rng.integers(0, 2 ** 63 - 1)), order)
+                    kernels.user_blocked_shuffle(indptr, items, ratings, rng.permutation(interactions.n_users),
+                                                 int(rng.integers(0, 2 ** 63 - 1)), epoch_users, epoch_items,
+                                                 epoch_ratings)
                 else:
-                    order = rng.permutation(len(ratings))
+                    kernels.gather_entries(rng.permutation(len(ratings)), users, items, ratings, epoch_users,
+                                           epoch_items, epoch_ratings)
                 decay = self.lr_decay ** (epoch - 1)
-                args = (users, items, ratings, order, self.global_mean_, self.user_biases_, self.item_biases_,
+                args = (epoch_users, epoch_items, epoch_ratings, self.global_mean_, self.user_biases_, self.item_biases_,
                         self.user_factors_, self.item_factors_, lr * decay, lr_b * decay, reg, reg_b)
                 if n_threads == 1:
                     sse = kernels.sgd_epoch(*args)
