@@ -87,16 +87,31 @@ def test_kernel_matches_numpy_reference_step_for_step():
         assert changed.tolist() == expected, f"only the rated user's/item's {key} may change"
 
 
-def test_hogwild_kernel_with_one_chunk_equals_single_thread():
-    users, items, ratings, state = small_problem(seed=1)
-    a, b = copy_state(state), copy_state(state)
-    order = np.random.default_rng(0).permutation(len(ratings))
+def test_hogwild_epoch_on_disjoint_blocks_equals_the_sequential_run():
+    """Two threads on slices that share no user and no item cannot race: the threaded epoch must
+    then equal running the two slices one after the other, bit for bit."""
+    from mfrec.models.svd import _sgd_epoch, _thread_pool
+    users, items, ratings, state = small_problem(seed=1, n_users=20, n_items=16, nnz=160)
+    block_a = np.flatnonzero((users < 10) & (items < 8))
+    block_b = np.flatnonzero((users >= 10) & (items >= 8))
+    m = min(len(block_a), len(block_b))
+    assert m >= 20
+    keep = np.r_[block_a[:m], block_b[:m]]  # the pool cuts 2m entries at m: one block per thread
+    entries = (users[keep], items[keep], ratings[keep])
     rates = (0.03, 0.05, 0.02, 0.01)
-    sse_a = run_epoch(sgd.sgd_epoch, users, items, ratings, order, a, *rates)
-    sse_b = run_epoch(sgd.sgd_epoch_hogwild, users, items, ratings, order, b, *rates, n_chunks=1)
-    assert sse_a == pytest.approx(sse_b, rel=1e-6)
+    threaded, sequential = copy_state(state), copy_state(state)
+
+    def model_state(s):
+        return (3.2, s["user_biases"], s["item_biases"], s["user_factors"], s["item_factors"], *rates)
+
+    with _thread_pool(2) as pool:
+        sse_threaded = _sgd_epoch(pool, 2, entries, model_state(threaded))
+    sse_sequential = sum(sgd.sgd_epoch(*(a[lo:hi] for a in entries), *model_state(sequential))
+                         for lo, hi in [(0, m), (m, 2 * m)])
+    assert sse_threaded == pytest.approx(sse_sequential, rel=1e-12)
     for key in state:
-        np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(threaded[key], sequential[key])
+        assert not np.array_equal(threaded[key], state[key])
 
 
 def test_update_is_half_gradient_of_the_stated_loss():
@@ -218,23 +233,26 @@ def test_every_hyperparameter_changes_the_result(noisy_split):
         assert not np.array_equal(changed, base), f"changing {name} did not change the model"
 
 
-def test_threads_selects_the_lock_free_kernel(noisy_split, monkeypatch):
-    """threads=0 trains with the Hogwild kernel (its result depends on thread timing, so it is
-    compared for quality, not bit for bit); threads=1 uses the single-thread kernel."""
+def test_threads_zero_runs_one_kernel_call_per_core(noisy_split, monkeypatch):
+    """threads=0 runs the kernel on as many slices of each epoch as numba has threads (Hogwild;
+    its result depends on thread timing, so it is compared for quality, not bit for bit);
+    threads=1 runs it once per epoch on all entries."""
+    import numba
     train, valid = noisy_split
     calls = []
-    for name in ("sgd_epoch", "sgd_epoch_hogwild"):
-        original = getattr(sgd, name)
-        monkeypatch.setattr(sgd, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    original = sgd.sgd_epoch
+    monkeypatch.setattr(sgd, "sgd_epoch", lambda *a: calls.append(len(a[0])) or original(*a))
     params = dict(factors=4, epochs=15, learning_rate=0.01, regularization=0.05, seed=0)
     single = SVD(**params, threads=1).fit(train)
-    assert set(calls) == {"sgd_epoch"}
+    assert calls == [train.nnz] * 15
     calls.clear()
     parallel = SVD(**params, threads=0).fit(train)
-    import numba
-    expected = "sgd_epoch_hogwild" if numba.config.NUMBA_NUM_THREADS > 1 else "sgd_epoch"
-    assert set(calls) == {expected}
+    n_threads = numba.config.NUMBA_NUM_THREADS
+    assert len(calls) == 15 * n_threads and sum(calls) == 15 * train.nnz
     assert rmse(parallel, valid) == pytest.approx(rmse(single, valid), abs=0.05)
+    calls.clear()
+    SVD(**params, threads=2).fit(train)
+    assert len(calls) == 15 * min(2, n_threads)
 
 
 def test_single_thread_is_reproducible_with_a_seed(noisy_split):

@@ -29,10 +29,14 @@ from numba import njit, prange
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _sgd_span(users, items, ratings, start, stop, global_mean, user_biases, item_biases,
-              user_factors, item_factors, learning_rate, bias_learning_rate, regularization,
-              bias_regularization):
-    """SGD steps over entries start..stop-1; returns the sum of squared errors seen (before each step)."""
+def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
+              item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
+    """SGD steps over the entries in array order; returns the sum of squared errors (each measured
+    just before its step). Deterministic: same inputs, same outputs.
+
+    ``nogil``: several Python threads may run it at once on different slices of an epoch's
+    entries, sharing the bias and factor arrays without locks (Hogwild!, Niu et al. 2011).
+    """
     mu = np.float32(global_mean)
     lr = np.float32(learning_rate)
     lr_b = np.float32(bias_learning_rate)
@@ -40,7 +44,7 @@ def _sgd_span(users, items, ratings, start, stop, global_mean, user_biases, item
     reg_b = np.float32(bias_regularization)
     k = user_factors.shape[1]
     sse = 0.0
-    for n in range(start, stop):
+    for n in range(len(ratings)):
         u = users[n]
         i = items[n]
         dot = np.float32(0.0)
@@ -56,37 +60,6 @@ def _sgd_span(users, items, ratings, start, stop, global_mean, user_biases, item
             user_factors[u, f] = pf + lr * (err * qf - reg * pf)
             item_factors[i, f] = qf + lr * (err * pf - reg * qf)
     return sse
-
-
-@njit(cache=True, nogil=True, fastmath=True)
-def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
-              item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
-    """One epoch on one thread, visiting the entries in array order; returns the sum of squared
-    errors (each measured just before its step). Deterministic: same inputs, same outputs."""
-    return _sgd_span(users, items, ratings, 0, len(ratings), global_mean, user_biases, item_biases,
-                     user_factors, item_factors, learning_rate, bias_learning_rate, regularization,
-                     bias_regularization)
-
-
-@njit(cache=True, nogil=True, fastmath=True, parallel=True)
-def sgd_epoch_hogwild(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
-                      item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization,
-                      n_chunks):
-    """One epoch on all numba threads without locks (Hogwild!, Niu et al. 2011).
-
-    The entries are cut into ``n_chunks`` contiguous pieces (one stream per thread); threads update
-    the shared biases and factors concurrently, so two threads may touch the same row at once.
-    The result depends on thread timing, hence is not reproducible bit for bit.
-    """
-    n = len(ratings)
-    partial = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        start = c * n // n_chunks
-        stop = (c + 1) * n // n_chunks
-        partial[c] = _sgd_span(users, items, ratings, start, stop, global_mean, user_biases,
-                               item_biases, user_factors, item_factors, learning_rate, bias_learning_rate,
-                               regularization, bias_regularization)
-    return partial.sum()
 
 
 @njit(cache=True, nogil=True, fastmath=True, parallel=True)

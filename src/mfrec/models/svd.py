@@ -1,6 +1,9 @@
 """Biased matrix factorization of explicit ratings trained by SGD ("SVD", Funk 2006; Koren et al. 2009)."""
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .._threads import numba_threads
@@ -84,12 +87,16 @@ class SVD(Recommender):
     seed : int or None
         Seeds the initial factors and the per-epoch shuffles.
     threads : int
-        1 (default) = one thread, bit-for-bit reproducible with a seed. 0 = all cores (or n > 1
-        threads): lock-free "Hogwild!" updates (Niu et al. 2011), each thread taking a contiguous
-        piece of the epoch's shuffled order; faster, about as accurate, but not reproducible bit
-        for bit because concurrent updates race. The default is 1 because a single thread already
-        fits ML-1M (100 factors x 20 epochs) in a few seconds, and reproducible results are what a
-        student or a benchmark needs by default; pass threads=0 for speed on large data.
+        1 (default) = one thread, bit-for-bit reproducible with a seed. 0 = all cores (numba's
+        thread count), or n > 1 threads: lock-free "Hogwild!" updates (Niu et al. 2011): the
+        epoch's shuffled entries are cut into n contiguous pieces (one stream per thread, mostly
+        disjoint users with shuffle="users") and n Python threads run the GIL-free kernel on them
+        at once, sharing the bias and factor arrays without locks. About as accurate, not
+        reproducible bit for bit (concurrent updates race), and faster only when cores are free.
+        The default is 1 because one thread already fits ML-1M (100 factors x 20 epochs) in about
+        a second, reproducible results are what a student or a benchmark needs by default, and on
+        a busy machine the extra threads gain nothing (benchmarks/results/svd.md); pass threads=0
+        for speed on large data and idle cores.
 
     Fitted attributes: ``global_mean_`` (float), ``user_biases_``, ``item_biases_`` (float32
     vectors), ``user_factors_``, ``item_factors_`` (float32 (n, k)), ``loss_history_``: one dict
@@ -197,7 +204,7 @@ class SVD(Recommender):
         # this epoch's entries in visiting order
         epoch_users, epoch_items, epoch_ratings = np.empty_like(users), np.empty_like(items), np.empty_like(ratings)
 
-        with numba_threads(self.threads) as n_threads:
+        with numba_threads(self.threads) as n_threads, _thread_pool(n_threads) as pool:
             for epoch in range(1, self.epochs + 1):
                 if self.shuffle == "users":
                     kernels.user_blocked_shuffle(indptr, items, ratings, rng.permutation(interactions.n_users),
@@ -207,12 +214,9 @@ class SVD(Recommender):
                     kernels.gather_entries(rng.permutation(len(ratings)), users, items, ratings, epoch_users,
                                            epoch_items, epoch_ratings)
                 decay = self.lr_decay ** (epoch - 1)
-                args = (epoch_users, epoch_items, epoch_ratings, self.global_mean_, self.user_biases_, self.item_biases_,
-                        self.user_factors_, self.item_factors_, lr * decay, lr_b * decay, reg, reg_b)
-                if n_threads == 1:
-                    sse = kernels.sgd_epoch(*args)
-                else:
-                    sse = kernels.sgd_epoch_hogwild(*args, n_threads)
+                state = (self.global_mean_, self.user_biases_, self.item_biases_, self.user_factors_,
+                         self.item_factors_, lr * decay, lr_b * decay, reg, reg_b)
+                sse = _sgd_epoch(pool, n_threads, (epoch_users, epoch_items, epoch_ratings), state)
                 train_rmse = float(np.sqrt(sse / len(ratings)))
                 if not np.isfinite(sse) or train_rmse > explode_rmse:
                     raise TrainingDivergedError(
@@ -282,6 +286,28 @@ class SVD(Recommender):
         gram = design.T @ design + np.diag(penalty)
         solution = np.linalg.solve(gram, design.T @ target)
         return solution[1:].astype(np.float32), np.float32(solution[0])
+
+
+def _sgd_epoch(pool, n_threads, entries, state) -> float:
+    """One epoch: the single-thread kernel on all entries, or (Hogwild) on ``n_threads``
+    contiguous slices of them run by as many threads at once, sharing the model arrays."""
+    if pool is None:
+        return kernels.sgd_epoch(*entries, *state)
+    n = len(entries[0])
+    bounds = [c * n // n_threads for c in range(n_threads + 1)]
+    futures = [pool.submit(kernels.sgd_epoch, *(a[start:stop] for a in entries), *state)
+               for start, stop in zip(bounds[:-1], bounds[1:])]
+    return float(sum(f.result() for f in futures))
+
+
+@contextlib.contextmanager
+def _thread_pool(n_threads: int):
+    """A pool of n_threads Python threads (the kernel releases the GIL), or None for one thread."""
+    if n_threads <= 1:
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="mfrec-svd") as pool:
+        yield pool
 
 
 def _row_sq_norms(matrix) -> np.ndarray:
