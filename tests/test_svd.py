@@ -301,7 +301,8 @@ def test_exploding_but_finite_loss_also_stops(noisy_split, monkeypatch):
 @pytest.mark.parametrize("name, value", [
     ("factors", 0), ("factors", 2.5), ("epochs", 0), ("learning_rate", 0.0), ("learning_rate", -1),
     ("regularization", -0.1), ("bias_learning_rate", 0), ("bias_regularization", -1), ("lr_decay", 0),
-    ("lr_decay", 1.5), ("init_std", 0), ("shuffle", "random"), ("early_stopping_rounds", 0), ("seed", -3), ("threads", -1),
+    ("lr_decay", 1.5), ("init_std", 0), ("shuffle", "random"), ("early_stopping_rounds", 0), ("seed", -3),
+    ("threads", -1),
     ("learning_rate", float("nan")), ("factors", True),
 ])
 def test_invalid_parameters_raise_value_error_naming_them(noisy_split, name, value):
