@@ -318,6 +318,8 @@ def test_presets():
         assert SVD.preset(name).get_params().keys() == SVD().get_params().keys()
     with pytest.raises(ValueError, match="preset"):
         SVD.preset("no-such-preset")
+    assert SVD.PRESETS is PRESETS
+    assert SVD.from_preset("ml-1m").get_params() == SVD.preset("ml-1m").get_params()
 
 
 # ---------------------------------------------------------------------- predictions

@@ -126,6 +126,7 @@ class SVD(Recommender):
 
     feedback = "explicit"
     name = "svd"
+    PRESETS = PRESETS
     #: predict() clips to the rating scale, recommend() ranks by the raw score
     clips_predictions = True
     _extra_scalars = ("best_epoch_", "best_val_rmse_")
@@ -149,10 +150,9 @@ class SVD(Recommender):
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "SVD":
-        """A model with the named tuned hyperparameters (``PRESETS``), optionally overridden."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown SVD preset {name!r}; presets: {', '.join(sorted(PRESETS))}")
-        return cls(**{**PRESETS[name], **overrides})
+        """A model with the named tuned hyperparameters (``PRESETS``), then ``overrides`` (the same
+        as ``SVD.from_preset``)."""
+        return cls.from_preset(name, **overrides)
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
