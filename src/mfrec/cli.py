@@ -266,12 +266,14 @@ def recommend(model_file: Path = typer.Argument(..., help="A model saved by `mfr
 @app.command("similar")
 def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec fit`."),
             item: str = typer.Argument(..., help="Raw item id, or part of a title (e.g. 'Toy Story')."),
-            n: int = typer.Option(10, "-n", help="How many items.")):
+            n: int = typer.Option(10, "-n", help="How many items."),
+            min_ratings: int = typer.Option(0, "--min-ratings", help="Only neighbours with at least this many "
+                                            "training interactions (rarely rated items have noisy factors).")):
     """The n items most similar to an item (cosine similarity of the item factors), with titles."""
     model = _load_model(model_file)
     raw = _find_item(model, item)
     label = model.interactions_.item_titles([model.item_ids_.index(raw)])[0]
-    ids, scores = model.similar_items(raw, n=n)
+    ids, scores = model.similar_items(raw, n=n, min_interactions=min_ratings)
     console.print(_items_table(f"{model.name}: items similar to {label} ({raw})", model, ids, scores))
 
 

@@ -198,6 +198,11 @@ class ConformanceTests:
             assert all(100 <= i < 112 for i in ids.tolist()), f"block-A neighbours expected, got {ids}"
         batch = model.similar_items([101, 115], n=3)
         np.testing.assert_array_equal(batch[0][0], model.similar_items(101, n=3)[0])
+        # neighbours restricted to items with enough training interactions
+        counts = model.interactions_.item_counts()
+        threshold = int(np.median(counts)) + 1
+        ids, _ = model.similar_items(101, n=30, min_interactions=threshold)
+        assert len(ids) > 0 and all(counts[model.item_ids_.index(i)] >= threshold for i in ids.tolist())
 
     def test_similar_users(self):
         model, _ = self.fitted()

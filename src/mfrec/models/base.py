@@ -229,21 +229,31 @@ class Recommender:
                             exclude_rows=user_index, allowed_items=allowed, banned_items=banned)
         return self._package(idx, scores, self.item_ids_, single)
 
-    def similar_items(self, items, n: int = 10):
-        """The n items most similar to each given item (cosine of item factors), itself excluded."""
-        return self._similar(items, n, "item")
+    def similar_items(self, items, n: int = 10, *, min_interactions: int = 0):
+        """The n items most similar to each given item (cosine of item factors), itself excluded.
+        ``min_interactions`` keeps only neighbours with at least that many training interactions
+        (rarely rated items have noisy factors)."""
+        return self._similar(items, n, "item", min_interactions)
 
-    def similar_users(self, users, n: int = 10):
+    def similar_users(self, users, n: int = 10, *, min_interactions: int = 0):
         """The n users most similar to each given user (cosine of user factors), itself excluded."""
-        return self._similar(users, n, "user")
+        return self._similar(users, n, "user", min_interactions)
 
-    def _similar(self, raw_ids, n, which):
+    def _similar(self, raw_ids, n, which, min_interactions=0):
         self._require_fitted()
         ids = self.item_ids_ if which == "item" else self.user_ids_
         single, index = self._lookup(raw_ids, ids)
         n = _check_n(n)
+        if isinstance(min_interactions, bool) or not isinstance(min_interactions, (int, np.integer)) \
+                or min_interactions < 0:
+            raise ValueError(f"min_interactions must be a non-negative integer, got {min_interactions!r}")
+        allowed = None
+        if min_interactions > 0:
+            matrix = self.interactions_.matrix
+            counts = self.interactions_.item_counts() if which == "item" else np.diff(matrix.indptr)
+            allowed = np.flatnonzero(counts >= min_interactions)
         queries, candidates = self._similarity_vectors(which)
-        idx, scores = top_k(queries[index], candidates, n, self_items=index)
+        idx, scores = top_k(queries[index], candidates, n, self_items=index, allowed_items=allowed)
         return self._package(idx, scores, ids, single)
 
     def predict(self, users, items):
