@@ -55,7 +55,11 @@ METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr
 #: NDCG@10 is printed (the fit reports it after every epoch). The earlier coarse rounds are
 #: recorded in benchmarks/results/warp.md.
 TUNE_GRID = [
-    dict(epochs=30, at=[10, 20, 30]),                                          # defaults
+    dict(epochs=30, regularization=0.0, at=[10, 20, 30]),                      # LightFM's defaults
+    dict(epochs=30, at=[10, 20, 30]),                                          # mfrec's defaults
+    dict(factors=128, epochs=60, regularization=0.7, at=[30, 40, 50, 60]),    # the ml-1m preset
+    dict(factors=128, epochs=50, regularization=0.7, max_sampled=30, at=[30, 40, 50]),
+    dict(factors=64, epochs=60, regularization=0.5, max_sampled=100, at=[30, 40, 50, 60]),
 ]
 
 

@@ -300,9 +300,12 @@ def test_fold_in_reproduces_the_trained_preferences():
 
 
 def test_presets():
+    assert "ml-1m" in PRESETS and WARP.PRESETS is PRESETS
     for name, params in PRESETS.items():
         model = WARP.preset(name)
         assert {k: model.get_params()[k] for k in params} == params
         assert WARP.preset(name, epochs=2).epochs == 2
+        assert WARP.from_preset(name).get_params() == model.get_params()
+        model._check_params()
     with pytest.raises(ValueError, match="preset"):
         WARP.preset("no-such-preset")
