@@ -163,11 +163,11 @@ def test_kernel_epoch_equals_numpy_reference_step_for_step(case):
     lr, margin, cap, max_loss = 0.1, 1.0, 6, 3.0
     for epoch in range(3):
         order = rng.permutation(len(items)).astype(np.int64)
-        warp_epoch(indptr, indices, users, items, order, P, Q, b, *acc, weights, states, stats, n_items, lr,
+        warp_epoch(indptr, indices, users[order], items[order], P, Q, b, *acc, weights, states, stats, n_items, lr,
                    case["regularization"], margin, cap, max_loss, case["max_norm"], case["adagrad"], case["k_os"],
                    case["k_os_rank"], True)
         state, loss_sum, n_updates, n_trials, log = ref.warp_epoch(
-            indptr, indices, users, items, order, *twin, state, n_items, learning_rate=lr,
+            indptr, indices, users[order], items[order], *twin, state, n_items, learning_rate=lr,
             regularization=case["regularization"], margin=margin, max_sampled=cap, max_loss=max_loss,
             max_norm=case["max_norm"], adagrad=case["adagrad"], k_os=case["k_os"], k_os_rank=case["k_os_rank"],
             harmonic=case["harmonic"])
@@ -195,7 +195,7 @@ def test_fit_single_thread_equals_reference_training_loop():
     for epoch in range(1, 5):
         order = rng.permutation(len(items))
         state, loss_sum, n_updates, n_trials, _ = ref.warp_epoch(
-            indptr, indices, users, items, order, P, Q, b, empty, empty, empty, state, inter.n_items,
+            indptr, indices, users[order], items[order], P, Q, b, empty, empty, empty, state, inter.n_items,
             learning_rate=0.2 * 0.8 ** (epoch - 1), regularization=0.01, margin=1.0, max_sampled=7,
             max_loss=10.0, max_norm=0.0, adagrad=False)
         hist = model.loss_history_[epoch - 1]

@@ -37,16 +37,16 @@ def choose_k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, state)
     return state, cand[int(np.argsort(-scores, kind="stable")[k_os_rank - 1])]
 
 
-def warp_epoch(indptr, indices, users, items, order, P, Q, b, GP, GQ, Gb, state, n_items, *,
+def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, state, n_items, *,
                learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os=1,
                k_os_rank=1, harmonic=False, update_items=True):
-    """One sequential epoch, updating float32 P, Q, b, GP, GQ, Gb in place.
+    """One sequential epoch over the positives (users[n], items[n]) in that order, updating float32
+    P, Q, b, GP, GQ, Gb in place.
     Returns (state, sum of losses, number of updates, number of trials, list of (u, i, j, N, w))."""
     weights = weight_table(n_items, harmonic)
     log = []
     loss_sum, n_updates, n_trials = 0.0, 0, 0
-    for e in order:
-        u, i = int(users[e]), int(items[e])
+    for u, i in zip(users.tolist(), items.tolist()):
         if k_os > 1:
             state, i = choose_k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, state)
         p_u = P[u].astype(np.float64)

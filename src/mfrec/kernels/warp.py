@@ -28,10 +28,11 @@ One step, for a training positive (u, i):
    constraint).
 
 Arrays: ``indptr``/``indices`` the users x items CSR structure (sorted, unique indices per row),
-``users``/``items`` the int32 user and item of each stored entry (CSR order), ``order`` the int64
-visiting order, ``P``/``Q`` float32 (n, k) factors, ``b`` float32 item biases, ``GP``/``GQ``/``Gb``
-the Adagrad accumulators (same shapes, unused with sgd), ``states`` the uint64 random streams (one
-per block), ``stats`` float64 (n_blocks, 3): sum of losses, number of updates, number of trials.
+``users``/``items`` the int32 user and item of each training positive in visiting order (the
+caller shuffles them: sequential reads here are faster than reads through an index permutation),
+``P``/``Q`` float32 (n, k) factors, ``b`` float32 item biases, ``GP``/``GQ``/``Gb`` the Adagrad
+accumulators (same shapes, unused with sgd), ``states`` the uint64 random streams (one per block),
+``stats`` float64 (n_blocks, 3): sum of losses, number of updates, number of trials.
 
 The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_warp`.
 """
@@ -191,10 +192,10 @@ def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_item
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def _warp_span(indptr, indices, users, items, order, start, stop, P, Q, b, GP, GQ, Gb, weights, state,
+def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, state,
                n_items, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad,
                k_os, k_os_rank, update_items):
-    """WARP steps over order[start:stop] with one random stream.
+    """WARP steps over the positives start..stop-1 with one random stream.
     Returns (state, sum of losses, number of updates, number of trials)."""
     cand = np.empty(max(k_os, 1), dtype=np.int64)
     cand_scores = np.empty(max(k_os, 1), dtype=np.float32)
@@ -204,9 +205,8 @@ def _warp_span(indptr, indices, users, items, order, start, stop, P, Q, b, GP, G
     n_updates = 0
     n_trials = 0
     for n in range(start, stop):
-        e = order[n]
-        u = users[e]
-        i = items[e]
+        u = users[n]
+        i = items[n]
         if k_os > 1:
             state, i = _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores,
                                       state)
@@ -221,20 +221,21 @@ def _warp_span(indptr, indices, users, items, order, start, stop, P, Q, b, GP, G
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", parallel=True)
-def warp_epoch(indptr, indices, users, items, order, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
+def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
                learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
                k_os_rank, update_items):
-    """One epoch: ``order`` is cut into len(states) contiguous blocks, block t runs on its own thread
-    with random stream states[t] (Hogwild!, Niu et al. 2011: threads update shared rows without
-    locks). With one block the epoch is sequential and reproducible bit for bit.
+    """One epoch over the positives (users[n], items[n]), n = 0, 1, ..., cut into len(states)
+    contiguous blocks: block t runs on its own thread with random stream states[t] (Hogwild!,
+    Niu et al. 2011: threads update shared rows without locks). With one block the epoch is
+    sequential and reproducible bit for bit.
     stats[t] receives (sum of losses, number of updates, number of trials) of block t."""
     n_blocks = states.shape[0]
-    n = order.shape[0]
+    n = users.shape[0]
     for t in prange(n_blocks):
         start = t * n // n_blocks
         stop = (t + 1) * n // n_blocks
         state, loss_sum, n_updates, n_trials = _warp_span(
-            indptr, indices, users, items, order, start, stop, P, Q, b, GP, GQ, Gb, weights, states[t],
+            indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, states[t],
             n_items, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
             k_os_rank, update_items)
         states[t] = state

@@ -206,10 +206,10 @@ class WARP(Recommender):
         indptr = indptr.astype(np.int64, copy=False)
         indices = indices.astype(np.int32, copy=False)
         for epoch in range(1, (epochs or self.epochs) + 1):
-            order = rng.permutation(len(items)).astype(np.int64)
+            order = rng.permutation(len(items))  # this epoch's visiting order
             lr = self.learning_rate * self.lr_decay ** (epoch - 1)
-            warp_epoch(indptr, indices, users, items, order, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
-                       lr, self.regularization, self.margin, self.max_sampled, self.max_loss,
+            warp_epoch(indptr, indices, users[order], items[order], P, Q, b, GP, GQ, Gb, weights, states, stats,
+                       n_items, lr, self.regularization, self.margin, self.max_sampled, self.max_loss,
                        self.max_norm or 0.0, adagrad, self.k_os, k_os_rank, update_items)
             loss_sum, n_updates, n_trials = stats.sum(axis=0)
             yield epoch, {"loss": loss_sum / max(n_updates, 1.0), "mean_trials": n_trials / len(items),
