@@ -108,7 +108,6 @@ def test_trials_follow_the_geometric_law_and_weights_the_formula(harmonic):
 def test_the_update_uses_a_violating_negative_and_the_clipped_weight():
     n_items = 40
     P, Q, b, indptr, positives, violators, margin = controlled_case(n_items, 5)
-    Q += 0.0
     weights = rank_weight_table(n_items, False)
     max_loss = 2.5  # clips L(r) = ln(1 + r) for r >= 12 (N <= 3)
     state = np.uint64(seed_streams(4, 1)[0])
