@@ -107,7 +107,7 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
             continue
         params = {key: value for key, value in (("threads", threads), ("seed", seed)) if key in cls._param_names()}
         params.update((model_params or {}).get(name, {}))
-        model = cls.from_preset(preset, **params) if preset and preset in cls.PRESETS else cls(**params)
+        model = cls.preset(preset, **params) if preset and preset in cls.PRESETS else cls(**params)
         view = experiment.training_view(train, cls.feedback, threshold)
         say(f"fitting {name} on {view}")
         model.fit(view, show_progress=show_progress)

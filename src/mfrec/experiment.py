@@ -64,7 +64,7 @@ def parse_params(assignments, cls: type) -> dict:
 def make_model(name: str, preset: Optional[str] = None, params: Optional[dict] = None) -> Recommender:
     cls = model_class(name)
     params = params or {}
-    return cls.from_preset(preset, **params) if preset else cls(**params)
+    return cls.preset(preset, **params) if preset else cls(**params)
 
 
 def load_dataset(dataset: str, *, data_dir=None, show_progress: bool = False) -> Interactions:

@@ -149,12 +149,6 @@ class ALS(Recommender):
         self.threads = threads
         self.calculate_loss = calculate_loss
 
-    @classmethod
-    def preset(cls, name: str, **overrides) -> "ALS":
-        """A model with the hyperparameters tuned for a data set (``PRESETS[name]``), with overrides
-        (the same as ``ALS.from_preset``)."""
-        return cls.from_preset(name, **overrides)
-
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
         _params.positive_int("factors", self.factors)

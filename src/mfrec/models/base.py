@@ -71,12 +71,15 @@ class Recommender:
         return self
 
     @classmethod
-    def from_preset(cls, preset: str, **overrides) -> "Recommender":
-        """A model with the named preset's hyperparameters (see PRESETS), then ``overrides``."""
-        if preset not in cls.PRESETS:
+    def preset(cls, name: str, **overrides) -> "Recommender":
+        """A model with the named preset's hyperparameters (see PRESETS), then ``overrides``,
+        e.g. ``ALS.preset("ml-1m", threads=1)``."""
+        if name not in cls.PRESETS:
             known = ", ".join(sorted(cls.PRESETS)) or "none"
-            raise ValueError(f"{cls.__name__} has no preset {preset!r} (presets: {known})")
-        return cls(**{**cls.PRESETS[preset], **overrides})
+            raise ValueError(f"{cls.__name__} has no preset {name!r} (presets: {known})")
+        return cls(**{**cls.PRESETS[name], **overrides})
+
+    from_preset = preset
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -162,12 +162,6 @@ class BPR(Recommender):
         _params.seed("seed", self.seed)
         _params.threads("threads", self.threads)
 
-    @classmethod
-    def preset(cls, name: str, **overrides) -> "BPR":
-        """A model with the hyperparameters tuned for a data set (``PRESETS[name]``), with overrides
-        (the same as ``BPR.from_preset``)."""
-        return cls.from_preset(name, **overrides)
-
     # ------------------------------------------------------------------ training
     def _fit(self, interactions, validation, monitor):
         matrix = interactions.matrix

@@ -148,12 +148,6 @@ class SVD(Recommender):
         self.seed = seed
         self.threads = threads
 
-    @classmethod
-    def preset(cls, name: str, **overrides) -> "SVD":
-        """A model with the named tuned hyperparameters (``PRESETS``), then ``overrides`` (the same
-        as ``SVD.from_preset``)."""
-        return cls.from_preset(name, **overrides)
-
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
         _params.positive_int("factors", self.factors)

@@ -139,12 +139,6 @@ class WARP(Recommender):
         self.seed = seed
         self.threads = threads
 
-    @classmethod
-    def preset(cls, name: str, **overrides) -> "WARP":
-        """A WARP with the tuned settings ``PRESETS[name]``, then ``overrides`` (the same as
-        ``WARP.from_preset``)."""
-        return cls.from_preset(name, **overrides)
-
     def _check_params(self) -> None:
         check.positive_int("factors", self.factors)
         check.positive_int("epochs", self.epochs)
