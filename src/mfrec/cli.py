@@ -77,7 +77,9 @@ def _build_model(model: str, preset, params, threads, seed):
         values.setdefault("threads", threads)
     if seed is not None and "seed" in names:
         values.setdefault("seed", seed)
-    return experiment.make_model(model, preset, values)
+    estimator = experiment.make_model(model, preset, values)
+    estimator._check_params()  # fail on a bad hyperparameter before loading data
+    return estimator
 
 
 @app.command("fit")
