@@ -37,6 +37,8 @@ def test_comparison_has_one_row_per_model(comparison):
         assert 0 <= row["ndcg@10"] <= 1 and row["fit time (s)"] > 0
         assert 0 <= row["genre coherence@10"] <= 1
         assert (row["rmse"] is not None) == (row["model"] == "svd")
+    chance = [note for note in comparison.notes if "chance level" in note]
+    assert len(chance) == 1 and f"{comparison.runs[0].coherence['chance']:.4f}" in chance[0]
 
 
 def test_report_renders_in_headless_chromium(comparison, tmp_path):

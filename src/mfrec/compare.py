@@ -120,6 +120,9 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
         say(f"{name}: ndcg@{k} = {metrics[f'ndcg@{k}']:.4f} (fit {model.fit_time_:.1f} s)")
     if not comparison.runs:
         raise DataError("no model could be trained on this data set")
+    chance = next((run.coherence["chance"] for run in comparison.runs if run.coherence), None)
+    if chance is not None:
+        comparison.notes.append(f"genre coherence of random neighbours (chance level): {chance:.4f}")
     return comparison
 
 
