@@ -108,7 +108,8 @@ class Recommender:
             raise DataError(f"{type(self).__name__} trains on implicit feedback; convert ratings first, e.g. "
                             "interactions.to_implicit(threshold=4)")
         self._check_params()
-        if validation is not None and validation.user_ids is not interactions.user_ids:
+        if validation is not None and not (validation.user_ids is interactions.user_ids
+                                           and validation.item_ids is interactions.item_ids):
             validation, _ = validation.align_to(interactions)
         self._clear_fitted()
         self.interactions_ = interactions
