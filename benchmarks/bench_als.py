@@ -30,27 +30,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (Timer, add_common_args, dataset_for, format_table, implicit_protocol,  # noqa: E402
-                    machine_info_markdown)
+from common import (METRICS, Timer, add_common_args, alternating_fits, anchor_row,  # noqa: E402
+                    available_anchors, command_line, compile_cost_section, dataset_for, describe_config,
+                    format_table, fresh_process_seconds, implicit_protocol, implicit_run_header, load_grid,
+                    machine_info_markdown, popularity_row, ranking_row, results_markdown, run_tuning_grid,
+                    similar_movies, timing_row, tuning_split, write_results)
 
-from mfrec.data.split import per_user_split  # noqa: E402
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
 from mfrec.models.als import PRESETS, ALS  # noqa: E402
-from mfrec.models.popularity import Popularity  # noqa: E402
-
-#: MovieLens ids of the films whose neighbours are printed
-FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1240: "The Terminator", 1721: "Titanic"}
-
-METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
 
 #: the tuning grid (--tune): every entry fitted once (seed 0) and scored on the validation split.
 #: These are the coarse-to-fine rounds that chose the defaults and the preset (results in
@@ -123,40 +117,38 @@ def main(argv=None) -> int:
 
 # ---------------------------------------------------------------------- tuning
 def tune(train, args) -> int:
-    fit_train, valid = per_user_split(train, test_fraction=0.2, seed=7)
-    print(f"tuning on {fit_train} / validation {valid} (carved from the training set, seed 7)", flush=True)
-    grid = TUNE_GRID
-    if args.grid:
-        grid = [json.loads(line) for line in Path(args.grid).read_text().splitlines() if line.strip()]
-    rows = []
-    for config in grid:
+    fit_train, valid = tuning_split(train)
+    grid = load_grid(args.grid) if args.grid else TUNE_GRID
+
+    def evaluate(config: dict) -> dict:
         base = {} if config.get("regularization_scaling") == "frequency" else _HKV
         params = {"seed": 0, "threads": args.threads, **base, **config}
         if args.quick:
             params["iterations"] = min(params.get("iterations", 15), 3)
         with Timer() as timer:
             model = ALS(**params).fit(fit_train)
-        scores = evaluate_ranking(model, valid, k=10)
-        rows.append({"config": _describe(config), "val_ndcg": scores["ndcg@10"], "val_recall": scores["recall@10"],
-                     "fit_s": timer.seconds})
-        print(json.dumps(rows[-1]), flush=True)
-    _write_tuning(rows, args)
+        return _tuning_row(config, evaluate_ranking(model, valid, k=10), timer.seconds)
+
+    _write_tuning(run_tuning_grid(grid, evaluate), args)
     return 0
 
 
 def tune_implicit(train, args) -> int:
     from anchors import evaluate_vectors
-    fit_train, valid = per_user_split(train, test_fraction=0.2, seed=7)
-    print(f"tuning implicit ALS on {fit_train} / validation {valid} (seed 7)", flush=True)
-    rows = []
-    for config in IMPLICIT_GRID:
+    fit_train, valid = tuning_split(train, what="tuning implicit ALS")
+
+    def evaluate(config: dict) -> dict:
         users, items, seconds = _implicit(fit_train, iterations=15, threads=args.threads, **config)
-        scores = evaluate_vectors(users, items, fit_train, valid, k=10, threads=args.threads)
-        rows.append({"config": _describe(config), "val_ndcg": scores["ndcg@10"], "val_recall": scores["recall@10"],
-                     "fit_s": seconds})
-        print(json.dumps(rows[-1]), flush=True)
-    _write_tuning(rows, args)
+        return _tuning_row(config, evaluate_vectors(users, items, fit_train, valid, k=10, threads=args.threads),
+                           seconds)
+
+    _write_tuning(run_tuning_grid(IMPLICIT_GRID, evaluate), args)
     return 0
+
+
+def _tuning_row(config: dict, scores: dict, seconds: float) -> dict:
+    return {"config": describe_config(config), "val_ndcg": scores["ndcg@10"], "val_recall": scores["recall@10"],
+            "fit_s": seconds}
 
 
 def _write_tuning(rows: list, args) -> None:
@@ -165,43 +157,23 @@ def _write_tuning(rows: list, args) -> None:
                                 ("fit_s", "fit s", ".1f")])
     print(table)
     if args.output:
-        command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
-        Path(args.output).write_text(f"Command: `{command}` (interpreter: {sys.executable})\n\n"
-                                     f"Machine: {machine_info_markdown()}\n\n{table}\n")
-        print(f"wrote {args.output}")
-
-
-def _describe(config: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items())
+        write_results(args.output, f"Command: `{command_line()}` (interpreter: {sys.executable})\n\n"
+                                   f"Machine: {machine_info_markdown()}\n\n{table}\n")
 
 
 # ---------------------------------------------------------------------- benchmark
 def benchmark(split, args) -> int:
     train, test = split
-    out = [f"Machine: {machine_info_markdown()}",
-           f"Data: {'ML-100K (--quick, not a recorded result)' if args.quick else 'ML-1M'} ratings >= 4, "
-           f"per-user 80/20 split seed {args.seed}: train {train.nnz:,} positives "
-           f"({train.n_users:,} users x {train.n_items:,} items), test {test.nnz:,}; threads={args.threads}"]
-    print("\n".join(out), flush=True)
-
-    have_implicit = False
-    if not args.no_anchors:
-        from anchors import anchor_versions
-        have_implicit = anchor_versions().get("implicit") is not None
-        if not have_implicit:
-            print("[anchor skipped] implicit is not installed in this environment")
+    out = implicit_run_header(train, test, args)
+    have_implicit = available_anchors(args, ["implicit"]).get("implicit") is not None
 
     compile_rows = compile_times()
-    out += ["", "### numba first-call cost (fresh processes)", "",
-            format_table(compile_rows, ["case", ("seconds", "seconds", ".2f")])]
+    out += compile_cost_section(compile_rows)
     print(out[-1], flush=True)
     ALS(factors=4, iterations=1, threads=args.threads).fit(train)  # numba compile / cache load, not timed
 
     rows, timing_rows = [], []
-    pop = Popularity()
-    with Timer() as timer:
-        pop.fit(train)
-    rows.append(_row("popularity", evaluate_ranking(pop, test, k=10), timer.seconds))
+    rows.append(popularity_row(train, test))
 
     default = ALS(seed=0, threads=args.threads)
     preset = ALS.preset(args.preset, seed=0, threads=args.threads)
@@ -212,37 +184,26 @@ def benchmark(split, args) -> int:
     for label, model, threads in runs:
         if args.quick:
             model.set_params(iterations=min(model.iterations, 3))
-        times, anchor_times = [], []
-        anchor_vectors = None
-        for _ in range(max(1, args.repeats)):
-            with Timer() as timer:
-                model.fit(train)
-            times.append(timer.seconds)
-            if have_implicit:  # same factors, iterations and threads, implicit's other defaults
-                anchor_vectors = _implicit(train, factors=model.factors, iterations=model.iterations, threads=threads)
-                anchor_times.append(anchor_vectors[2])
-        timing = {"config": f"{model.factors} factors x {model.iterations} it., threads={threads}",
-                  "mfrec_s": statistics.median(times), "mfrec_all": ", ".join(f"{t:.2f}" for t in times)}
-        if have_implicit:
-            timing.update(implicit_s=statistics.median(anchor_times),
-                          implicit_all=", ".join(f"{t:.2f}" for t in anchor_times),
-                          ratio=statistics.median(times) / statistics.median(anchor_times))
+        # same factors, iterations and threads for implicit, its other defaults
+        fit_anchor = (lambda rep, m=model, t=threads: _implicit(train, factors=m.factors, iterations=m.iterations,
+                                                                 threads=t)) if have_implicit else None
+        times, anchor_times, anchor_vectors = alternating_fits(lambda rep, m=model: m, train, args.repeats,
+                                                               fit_anchor)
+        timing = timing_row(f"{model.factors} factors x {model.iterations} it., threads={threads}", times,
+                            anchor_times, anchor="implicit")
         timing_rows.append(timing)
         if label is not None:  # a timing-only run adds no metrics row
-            rows.append(_row(label, evaluate_ranking(model, test, k=10), statistics.median(times)))
+            rows.append(ranking_row(label, evaluate_ranking(model, test, k=10), statistics.median(times)))
             if have_implicit:
-                from anchors import evaluate_vectors
                 anchor_label = f"implicit ALS, its defaults at {model.factors} f x {model.iterations} it."
-                rows.append(_row(anchor_label, evaluate_vectors(*anchor_vectors[:2], train, test, k=10,
-                                                                threads=threads), statistics.median(anchor_times)))
+                rows.append(anchor_row(anchor_label, anchor_vectors, train, test, threads,
+                                       seconds=statistics.median(anchor_times)))
         print(timing if label is None else (rows[-1], timing), flush=True)
     preset_model = preset
 
     if have_implicit:
-        from anchors import evaluate_vectors
         for label, params in _implicit_tuned(preset):
-            u, v, seconds = _implicit(train, **params, threads=args.threads)
-            rows.append(_row(label, evaluate_vectors(u, v, train, test, k=10, threads=args.threads), seconds))
+            rows.append(anchor_row(label, _implicit(train, **params, threads=args.threads), train, test, args.threads))
             print(rows[-1], flush=True)
 
     out += ["", "### Test ranking metrics (@10, all items, training items excluded)", "",
@@ -262,17 +223,10 @@ def benchmark(split, args) -> int:
     print(out[-1], flush=True)
 
     if args.output:
-        command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
-        text = [f"# ALS benchmark ({'quick' if args.quick else 'implicit protocol'})", "",
-                f"Command: `{command}` (interpreter: {sys.executable})", "",
-                f"Preset `{args.preset}`: `{json.dumps(PRESETS.get(args.preset))}`", "", *out, ""]
-        Path(args.output).write_text("\n".join(text))
-        print(f"wrote {args.output}")
+        write_results(args.output, results_markdown(
+            f"ALS benchmark ({'quick' if args.quick else 'implicit protocol'})", out,
+            preamble=[f"Preset `{args.preset}`: `{json.dumps(PRESETS.get(args.preset))}`"]))
     return 0
-
-
-def _row(label: str, scores: dict, seconds: float) -> dict:
-    return {"model": label, **{m: scores.get(m) for m in METRICS}, "fit_s": seconds}
 
 
 def _implicit(train, **params):
@@ -295,20 +249,6 @@ def _implicit_tuned(preset: ALS) -> list:
              f"alpha {p['alpha']:g})", p) for p in IMPLICIT_TUNED]
 
 
-def similar_movies(model, n: int = 10) -> str:
-    inter = model.interactions_
-    lines = []
-    for movie, name in FILMS.items():
-        if movie not in inter.item_ids:
-            lines.append(f"- {name} ({movie}): not in the training data")
-            continue
-        ids, scores = model.similar_items(movie, n=n)
-        titles = inter.item_titles(inter.item_ids.indices(list(ids)))
-        query = inter.item_titles(inter.item_ids.indices([movie]))[0]
-        lines.append(f"**{query}** ({movie}): " + "; ".join(f"{t} ({s:.2f})" for t, s in zip(titles, scores)))
-    return "\n\n".join(lines)
-
-
 COMPILE_SNIPPET = textwrap.dedent("""
     import time
     start = time.perf_counter()
@@ -329,9 +269,7 @@ def compile_times() -> list:
     rows = []
     with tempfile.TemporaryDirectory() as cold:
         for case in ("empty numba cache (compile)", "cache filled by the previous run"):
-            result = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], capture_output=True, text=True,
-                                    env={**os.environ, "NUMBA_CACHE_DIR": cold}, check=True)
-            import_s, cg_s, rest_s = map(float, result.stdout.split())
+            import_s, cg_s, rest_s = fresh_process_seconds(COMPILE_SNIPPET, cold)
             rows.append({"case": f"first fit (CG solver), {case}", "seconds": cg_s})
             rows.append({"case": f"then Cholesky solver + loss + fold-in, {case}", "seconds": rest_s})
     rows.append({"case": "import mfrec.models.als (last run)", "seconds": import_s})

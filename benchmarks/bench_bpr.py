@@ -29,23 +29,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (Timer, add_common_args, dataset_for, format_table, implicit_protocol,  # noqa: E402
-                    machine_info_markdown)
+from common import (METRICS, Timer, add_common_args, alternating_fits, anchor_row,  # noqa: E402
+                    available_anchors, dataset_for, describe_config, format_table, implicit_protocol,
+                    implicit_run_header, load_grid, popularity_row, ranking_row, run_tuning_grid, timing_row,
+                    tuning_split)
 
-from mfrec.data.split import per_user_split  # noqa: E402
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
 from mfrec.models.bpr import BPR, PRESETS  # noqa: E402
-from mfrec.models.popularity import Popularity  # noqa: E402
 
-#: MovieLens ids of the films whose neighbours are printed
+#: MovieLens ids of the films whose neighbours are printed (five nearest, titles only)
 FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1721: "Titanic"}
-
-METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
 
 #: the tuning grid (--tune), each fitted once (seed 1, one thread) and scored on the validation
 #: split every --every epochs. The rounds that led here are recorded in benchmarks/results/bpr.md.
@@ -77,13 +74,10 @@ def main(argv=None) -> int:
 
 # ---------------------------------------------------------------------- tuning
 def tune(train, args) -> int:
-    fit_train, valid = per_user_split(train, test_fraction=0.2, seed=7)
-    print(f"tuning on {fit_train} / validation {valid} (carved from the training set, seed 7)", flush=True)
-    grid = TUNE_GRID
-    if args.grid:
-        grid = [json.loads(line) for line in Path(args.grid).read_text().splitlines() if line.strip()]
-    rows = []
-    for config in grid:
+    fit_train, valid = tuning_split(train)
+    grid = load_grid(args.grid) if args.grid else TUNE_GRID
+
+    def evaluate(config: dict) -> dict:
         params = {"seed": 1, "threads": 1, **config}
         if args.quick:
             params["epochs"] = min(params.get("epochs", BPR().epochs), 5)
@@ -97,10 +91,11 @@ def tune(train, args) -> int:
         with Timer() as timer:
             model.fit(fit_train, callback=validate)
         best = max(curve, key=curve.get)
-        rows.append({"config": _describe(config), "val_ndcg": curve[model.epochs], "best_epoch": best,
-                     "best_val_ndcg": curve[best], "curve": " ".join(f"{e}:{v:.4f}" for e, v in curve.items()),
-                     "fit_s": timer.seconds})
-        print(json.dumps(rows[-1]), flush=True)
+        return {"config": describe_config(config, empty="defaults"), "val_ndcg": curve[model.epochs],
+                "best_epoch": best, "best_val_ndcg": curve[best],
+                "curve": " ".join(f"{e}:{v:.4f}" for e, v in curve.items()), "fit_s": timer.seconds}
+
+    rows = run_tuning_grid(grid, evaluate)
     rows.sort(key=lambda r: -r["val_ndcg"])
     print(format_table(rows, ["config", ("val_ndcg", "val NDCG@10 (last epoch)"), ("best_epoch", "best epoch"),
                               ("best_val_ndcg", "best val NDCG@10"), ("curve", "curve (epoch:val NDCG)"),
@@ -108,37 +103,18 @@ def tune(train, args) -> int:
     return 0
 
 
-def _describe(config: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
-
-
 # ---------------------------------------------------------------------- benchmark
 def benchmark(split, args) -> int:
     train, test = split
-    out = [f"Machine: {machine_info_markdown()}",
-           f"Data: {'ML-100K (--quick, not a recorded result)' if args.quick else 'ML-1M'} ratings >= 4, "
-           f"per-user 80/20 split seed {args.seed}: train {train.nnz:,} positives "
-           f"({train.n_users:,} users x {train.n_items:,} items), test {test.nnz:,}; threads={args.threads}"]
-    print("\n".join(out), flush=True)
-
-    versions = {}
-    if not args.no_anchors:
-        from anchors import anchor_versions
-        versions = anchor_versions()
-        for name in ("implicit", "lightfm"):
-            if versions.get(name) is None:
-                print(f"[anchor skipped] {name} is not installed in this environment")
+    out = implicit_run_header(train, test, args)
+    versions = available_anchors(args, ["implicit", "lightfm"])
     have_implicit = versions.get("implicit") is not None
     have_lightfm = versions.get("lightfm") is not None
 
     BPR(factors=4, epochs=1, threads=args.threads).fit(train)  # numba compile / cache load, not timed
 
     # ------------------------------------------------------------ quality
-    rows = []
-    pop = Popularity()
-    with Timer() as timer:
-        pop.fit(train)
-    rows.append(_row("popularity", evaluate_ranking(pop, test, k=10), timer.seconds))
+    rows = [popularity_row(train, test)]
     default = BPR(seed=0, threads=args.threads)
     preset = BPR.preset(args.preset, seed=0, threads=args.threads)
     for label, model in [(f"mfrec BPR defaults ({_shape(default)})", default),
@@ -147,21 +123,20 @@ def benchmark(split, args) -> int:
             model.set_params(epochs=min(model.epochs, 5))
         with Timer() as timer:
             model.fit(train)
-        rows.append(_row(label, evaluate_ranking(model, test, k=10), timer.seconds))
+        rows.append(ranking_row(label, evaluate_ranking(model, test, k=10), timer.seconds))
         print(json.dumps(rows[-1]), flush=True)
     if have_implicit:
-        from anchors import evaluate_vectors, implicit_bpr
+        from anchors import implicit_bpr
         iters = 5 if args.quick else 100
-        users, items, fit_s = implicit_bpr(train, iterations=iters, threads=args.threads)
-        rows.append(_row(f"implicit BPR, its defaults (100 f x {iters} it., lr 0.01, reg 0.01)",
-                         evaluate_vectors(users, items, train, test, k=10, threads=args.threads), fit_s))
+        rows.append(anchor_row(f"implicit BPR, its defaults (100 f x {iters} it., lr 0.01, reg 0.01)",
+                               implicit_bpr(train, iterations=iters, threads=args.threads), train, test, args.threads))
         print(json.dumps(rows[-1]), flush=True)
     if have_lightfm:
-        from anchors import evaluate_vectors, lightfm_warp
+        from anchors import lightfm_warp
         epochs = 5 if args.quick else 30
-        users, items, fit_s = lightfm_warp(train, loss="bpr", epochs=epochs, threads=args.threads)
-        rows.append(_row(f"LightFM loss='bpr', its defaults (64 c. x {epochs} ep., adagrad)",
-                         evaluate_vectors(users, items, train, test, k=10, threads=args.threads), fit_s))
+        rows.append(anchor_row(f"LightFM loss='bpr', its defaults (64 c. x {epochs} ep., adagrad)",
+                               lightfm_warp(train, loss="bpr", epochs=epochs, threads=args.threads),
+                               train, test, args.threads))
         print(json.dumps(rows[-1]), flush=True)
     quality = format_table(rows, ["model"] + METRICS + [("fit_s", "fit s", ".1f")])
     print(quality, flush=True)
@@ -172,19 +147,14 @@ def benchmark(split, args) -> int:
     thread_counts = sorted({args.threads, 1}, key=lambda t: (t != args.threads, t))
     for threads in thread_counts:
         for factors in (64, 128):
-            ours, theirs = [], []
-            for rep in range(max(1, args.repeats)):
-                model = BPR(factors=factors, epochs=epochs, seed=rep, threads=threads)
-                with Timer() as timer:
-                    model.fit(train)
-                ours.append(timer.seconds / epochs)
-                if have_implicit:
-                    theirs.append(implicit_bpr(train, factors=factors, iterations=epochs, threads=threads)[2] / epochs)
-            row = {"config": f"{factors} factors, threads={threads}, {epochs} epochs x {len(ours)} fits",
-                   "mfrec": statistics.median(ours), "mfrec_all": " ".join(f"{t:.3f}" for t in ours)}
-            if theirs:
-                row.update(implicit=statistics.median(theirs), implicit_all=" ".join(f"{t:.3f}" for t in theirs),
-                           ratio=statistics.median(ours) / statistics.median(theirs))
+            fit_anchor = (lambda rep, f=factors, t=threads: implicit_bpr(train, factors=f, iterations=epochs, threads=t)
+                          ) if have_implicit else None
+            times, anchor_times, _ = alternating_fits(
+                lambda rep, f=factors, t=threads: BPR(factors=f, epochs=epochs, seed=rep, threads=t), train,
+                args.repeats, fit_anchor)
+            ours, theirs = [t / epochs for t in times], [t / epochs for t in anchor_times]
+            row = timing_row(f"{factors} factors, threads={threads}, {epochs} epochs x {len(ours)} fits", ours, theirs,
+                             anchor="implicit", suffix="", fmt=".3f", sep=" ")
             timing_rows.append(row)
             print(json.dumps(row), flush=True)
     timing = format_table(timing_rows, ["config", ("mfrec", "mfrec s/epoch (median)", ".3f"),
@@ -219,10 +189,6 @@ def benchmark(split, args) -> int:
 
 def _shape(model: BPR) -> str:
     return f"{model.factors} f x {model.epochs} ep."
-
-
-def _row(label: str, scores: dict, fit_s: float) -> dict:
-    return {"model": label, **{m: scores.get(m) for m in METRICS}, "fit_s": fit_s}
 
 
 if __name__ == "__main__":

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,8 +38,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (Timer, add_common_args, dataset_for, explicit_protocol, format_table,  # noqa: E402
-                    machine_info_markdown)
+from common import (Timer, add_common_args, compile_cost_section, data_label, dataset_for,  # noqa: E402
+                    describe_config, explicit_protocol, format_table, fresh_process_seconds,
+                    machine_info_markdown, results_markdown, similar_movies, write_results)
 
 from mfrec.data.split import random_split  # noqa: E402
 from mfrec.evaluation import evaluate_ratings  # noqa: E402
@@ -49,9 +48,6 @@ from mfrec.models.svd import SVD  # noqa: E402
 
 #: --output keeps whatever follows this line in an existing results file (tuning notes)
 NOTES_MARKER = "<!-- notes: everything below this line is kept when bench_svd.py rewrites the file -->"
-
-#: MovieLens ids of the films whose neighbours are printed
-FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1240: "The Terminator", 1721: "Titanic"}
 
 #: the tuning runs, in the order they were made (run with --tune): each is fitted once with the
 #: validation RMSE recorded after every epoch; every parameter is explicit (the defaults changed since)
@@ -161,7 +157,7 @@ def tune(train, args) -> int:
             model = SVD(**params).fit(fit_train, validation=valid)
         curve = [h["val_rmse"] for h in model.loss_history_]
         best = int(np.argmin(curve))
-        rows.append({"#": index, "config": _describe(config), "best_epoch": best + 1, "best_val_rmse": curve[best],
+        rows.append({"#": index, "config": describe_config(config), "best_epoch": best + 1, "best_val_rmse": curve[best],
                      "last_val_rmse": curve[-1], "fit_s": timer.seconds})
         print(json.dumps({**rows[-1], "curve_every_5": [round(c, 4) for c in curve[4::5]]}), flush=True)
     rows.sort(key=lambda r: r["best_val_rmse"])
@@ -170,22 +166,17 @@ def tune(train, args) -> int:
     return 0
 
 
-def _describe(config: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items())
-
-
 # ---------------------------------------------------------------------- benchmark
 def benchmark(split, args) -> int:
     train, test = split
     out = []
     out.append(f"Machine: {machine_info_markdown()}")
-    out.append(f"Data: {'ML-100K (--quick, not a recorded result)' if args.quick else 'ML-1M'}, "
+    out.append(f"Data: {data_label(args)}, "
                f"random 90/10 split seed {args.seed}: train {train.nnz:,} ratings, test {test.nnz:,}")
     print("\n".join(out), flush=True)
 
     compile_rows = compile_times()
-    out += ["", "### numba first-call cost (fresh processes)", "",
-            format_table(compile_rows, ["case", ("seconds", "seconds", ".2f")])]
+    out += compile_cost_section(compile_rows)
     print(out[-1], flush=True)
 
     warm_up()  # load the cached kernels now: their one-off cost is reported above, not in fit times
@@ -246,16 +237,9 @@ def benchmark(split, args) -> int:
     out.append(similar_movies(preset_model))
     print(out[-1], flush=True)
 
-    if args.output:
-        command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
-        text = [f"# SVD benchmark ({'quick' if args.quick else 'explicit protocol'})", "",
-                f"Command: `{command}` (interpreter: {sys.executable})", "", *out, ""]
-        path = Path(args.output)
-        kept = ""  # hand-written notes after the marker survive a rerun
-        if path.exists() and NOTES_MARKER in path.read_text():
-            kept = path.read_text().split(NOTES_MARKER, 1)[1]
-        path.write_text("\n".join(text) + "\n" + NOTES_MARKER + kept)
-        print(f"wrote {args.output}")
+    if args.output:  # hand-written notes after NOTES_MARKER survive a rerun
+        text = results_markdown(f"SVD benchmark ({'quick' if args.quick else 'explicit protocol'})", out)
+        write_results(args.output, text, notes_marker=NOTES_MARKER)
     return 0
 
 
@@ -299,20 +283,6 @@ def warm_up() -> None:
         SVD(factors=2, epochs=1, seed=0, threads=threads).fit(data, validation=data)
 
 
-def similar_movies(model, n: int = 10) -> str:
-    inter = model.interactions_
-    lines = []
-    for movie, name in FILMS.items():
-        if movie not in inter.item_ids:
-            lines.append(f"- {name} ({movie}): not in the training data")
-            continue
-        ids, scores = model.similar_items(movie, n=n)
-        titles = inter.item_titles(inter.item_ids.indices(list(ids)))
-        query = inter.item_titles(inter.item_ids.indices([movie]))[0]
-        lines.append(f"**{query}** ({movie}): " + "; ".join(f"{t} ({s:.2f})" for t, s in zip(titles, scores)))
-    return "\n\n".join(lines)
-
-
 COMPILE_SNIPPET = textwrap.dedent("""
     import time
     start = time.perf_counter()
@@ -331,11 +301,8 @@ def compile_times() -> list:
     with an empty numba cache (compilation) and with the package's warm cache."""
     rows = []
     with tempfile.TemporaryDirectory() as cold:
-        for case, env in [("first fit, empty numba cache (compile)", {"NUMBA_CACHE_DIR": cold}),
-                          ("first fit, cache filled by the previous run", {"NUMBA_CACHE_DIR": cold})]:
-            result = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], capture_output=True, text=True,
-                                    env={**os.environ, **env}, check=True)
-            import_s, fit_s = map(float, result.stdout.split())
+        for case in ("first fit, empty numba cache (compile)", "first fit, cache filled by the previous run"):
+            import_s, fit_s = fresh_process_seconds(COMPILE_SNIPPET, cold)
             rows.append({"case": case, "seconds": fit_s})
     rows.append({"case": "import mfrec.models.svd (last run)", "seconds": import_s})
     return rows

@@ -35,21 +35,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (Timer, add_common_args, dataset_for, format_table, implicit_protocol,  # noqa: E402
-                    machine_info_markdown)
+from common import (METRICS, Timer, add_common_args, alternating_fits, anchor_row,  # noqa: E402
+                    available_anchors, dataset_for, describe_config, format_table, implicit_protocol,
+                    implicit_run_header, load_grid, popularity_row, ranking_row, results_markdown,
+                    run_tuning_grid, similar_movies, timing_row, tuning_split, write_results)
 
-from mfrec.data.split import per_user_split  # noqa: E402
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
-from mfrec.models.popularity import Popularity  # noqa: E402
 from mfrec.models.warp import PRESETS, WARP  # noqa: E402
-
-#: MovieLens ids of the films whose neighbours are printed
-FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1240: "The Terminator", 1721: "Titanic"}
 
 #: number of test users re-estimated by fold-in in the fold-in check
 FOLD_IN_USERS = 300
-
-METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
 
 #: the tuning grid (--tune): each entry is fitted once; "at" lists the epochs whose validation
 #: NDCG@10 is printed (the fit reports it after every epoch). The earlier coarse rounds are
@@ -80,14 +75,10 @@ def main(argv=None) -> int:
 
 # ---------------------------------------------------------------------- tuning
 def tune(train, args) -> int:
-    fit_train, valid = per_user_split(train, test_fraction=0.2, seed=7)
-    print(f"tuning on {fit_train} / validation {valid} (carved from the training set, seed 7)", flush=True)
-    grid = TUNE_GRID
-    if args.grid:
-        grid = [json.loads(line) for line in Path(args.grid).read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-    rows = []
-    for config in grid:
+    fit_train, valid = tuning_split(train)
+    grid = load_grid(args.grid) if args.grid else TUNE_GRID
+
+    def evaluate(config: dict) -> dict:
         config = dict(config)
         at = config.pop("at", None)
         params = {"seed": 1, "threads": args.threads, **config}
@@ -98,44 +89,28 @@ def tune(train, args) -> int:
         history = model.loss_history_
         at = [e for e in (at or [len(history)]) if e <= len(history)]
         best = max(history, key=lambda h: h["val_ndcg@10"])
-        rows.append({"config": _describe(config),
-                     "val_ndcg": " ".join(f"e{e}: {history[e - 1]['val_ndcg@10']:.4f}" for e in at),
-                     "best": f"e{best['epoch']}: {best['val_ndcg@10']:.4f}", "fit_s": timer.seconds,
-                     "trials": history[-1]["mean_trials"]})
-        print(json.dumps(rows[-1]), flush=True)
+        return {"config": describe_config(config),
+                "val_ndcg": " ".join(f"e{e}: {history[e - 1]['val_ndcg@10']:.4f}" for e in at),
+                "best": f"e{best['epoch']}: {best['val_ndcg@10']:.4f}", "fit_s": timer.seconds,
+                "trials": history[-1]["mean_trials"]}
+
+    rows = run_tuning_grid(grid, evaluate)
     print(format_table(rows, ["config", ("val_ndcg", "val NDCG@10 after epoch"), ("best", "best epoch"),
                               ("trials", "mean trials (last)", ".2f"),
                               ("fit_s", "fit s (incl. per-epoch scoring)", ".0f")]))
     return 0
 
 
-def _describe(config: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items())
-
-
 # ---------------------------------------------------------------------- benchmark
 def benchmark(split, args) -> int:
     train, test = split
-    out = [f"Machine: {machine_info_markdown()}",
-           f"Data: {'ML-100K (--quick, not a recorded result)' if args.quick else 'ML-1M'} ratings >= 4, "
-           f"per-user 80/20 split seed {args.seed}: train {train.nnz:,} positives "
-           f"({train.n_users:,} users x {train.n_items:,} items), test {test.nnz:,}; threads={args.threads}"]
-    print("\n".join(out), flush=True)
-
-    have_lightfm = False
-    if not args.no_anchors:
-        from anchors import anchor_versions
-        have_lightfm = anchor_versions().get("lightfm") is not None
-        if not have_lightfm:
-            print("[anchor skipped] lightfm is not installed in this environment")
+    out = implicit_run_header(train, test, args)
+    have_lightfm = available_anchors(args, ["lightfm"]).get("lightfm") is not None
 
     WARP(factors=4, epochs=1, threads=args.threads).fit(train)  # numba compile / cache load, not timed
 
     rows, timing_rows = [], []
-    pop = Popularity()
-    with Timer() as timer:
-        pop.fit(train)
-    rows.append(_row("popularity", evaluate_ranking(pop, test, k=10), timer.seconds))
+    rows.append(popularity_row(train, test))
 
     default = WARP(seed=0, threads=args.threads)
     preset = WARP.preset(args.preset, seed=0, threads=args.threads)
@@ -146,35 +121,24 @@ def benchmark(split, args) -> int:
                   f"max_sampled {model.max_sampled}")
         anchor_params = dict(no_components=model.factors, epochs=model.epochs, learning_rate=model.learning_rate,
                              threads=args.threads)
-        times, anchor_times, anchor_vectors = [], [], None
-        for _ in range(max(1, args.repeats)):
-            with Timer() as timer:
-                model.fit(train)
-            times.append(timer.seconds)
-            if have_lightfm:  # same components, epochs, lr and threads; LightFM's other defaults
-                anchor_vectors = _lightfm(train, **anchor_params)
-                anchor_times.append(anchor_vectors[2])
-        rows.append(_row(f"{label} ({config})", evaluate_ranking(model, test, k=10), statistics.median(times)))
-        timing = {"config": config, "mfrec_s": statistics.median(times),
-                  "mfrec_all": ", ".join(f"{t:.2f}" for t in times),
-                  "trials": model.loss_history_[-1]["mean_trials"]}
+        # same components, epochs, lr and threads for LightFM; its other defaults
+        fit_anchor = (lambda rep, p=anchor_params: _lightfm(train, **p)) if have_lightfm else None
+        times, anchor_times, anchor_vectors = alternating_fits(lambda rep, m=model: m, train, args.repeats,
+                                                               fit_anchor)
+        rows.append(ranking_row(f"{label} ({config})", evaluate_ranking(model, test, k=10),
+                                statistics.median(times)))
         if have_lightfm:
-            from anchors import evaluate_vectors
-            rows.append(_row(f"LightFM WARP {model.factors} comp. x {model.epochs} ep., lr {model.learning_rate}",
-                             evaluate_vectors(*anchor_vectors[:2], train, test, k=10, threads=args.threads),
-                             statistics.median(anchor_times)))
-            timing.update(lightfm_s=statistics.median(anchor_times),
-                          lightfm_all=", ".join(f"{t:.2f}" for t in anchor_times),
-                          ratio=statistics.median(times) / statistics.median(anchor_times))
+            rows.append(anchor_row(f"LightFM WARP {model.factors} comp. x {model.epochs} ep., lr {model.learning_rate}",
+                                   anchor_vectors, train, test, args.threads, seconds=statistics.median(anchor_times)))
+        timing = timing_row(config, times, anchor_times, anchor="lightfm",
+                            extra={"trials": model.loss_history_[-1]["mean_trials"]})
         timing_rows.append(timing)
         print(rows[-1], timing, flush=True)
 
     if have_lightfm:  # the tuned LightFM setting quoted in the issue
-        from anchors import evaluate_vectors
         params = dict(no_components=128, epochs=3 if args.quick else 60, learning_rate=0.02, threads=args.threads)
-        u, v, seconds = _lightfm(train, **params)
-        rows.append(_row("LightFM WARP tuned (128 comp. x 60 ep., lr 0.02)",
-                         evaluate_vectors(u, v, train, test, k=10, threads=args.threads), seconds))
+        rows.append(anchor_row("LightFM WARP tuned (128 comp. x 60 ep., lr 0.02)", _lightfm(train, **params),
+                               train, test, args.threads))
         print(rows[-1], flush=True)
 
     out += ["", "### Test ranking metrics (@10, all items, training items excluded)", "",
@@ -199,17 +163,10 @@ def benchmark(split, args) -> int:
     print(out[-1], flush=True)
 
     if args.output:
-        command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
-        text = [f"# WARP benchmark ({'quick' if args.quick else 'implicit protocol'})", "",
-                f"Command: `{command}` (interpreter: {sys.executable})", "",
-                f"Preset `{args.preset}`: `{json.dumps(PRESETS.get(args.preset))}`", "", *out, ""]
-        Path(args.output).write_text("\n".join(text))
-        print(f"wrote {args.output}")
+        write_results(args.output, results_markdown(
+            f"WARP benchmark ({'quick' if args.quick else 'implicit protocol'})", out,
+            preamble=[f"Preset `{args.preset}`: `{json.dumps(PRESETS.get(args.preset))}`"]))
     return 0
-
-
-def _row(label: str, scores: dict, seconds: float) -> dict:
-    return {"model": label, **{m: scores.get(m) for m in METRICS}, "fit_s": seconds}
 
 
 def _lightfm(train, **params):
@@ -240,20 +197,6 @@ def fold_in_check(model, train, test, args) -> str:
         rows.append({"vectors": label, "ndcg@10": scores["ndcg@10"], "recall@10": scores["recall@10"]})
     rows[1]["seconds"] = timer.seconds
     return format_table(rows, ["vectors", "ndcg@10", "recall@10", ("seconds", "fold-in s (all users)", ".2f")])
-
-
-def similar_movies(model, n: int = 10) -> str:
-    inter = model.interactions_
-    lines = []
-    for movie, name in FILMS.items():
-        if movie not in inter.item_ids:
-            lines.append(f"- {name} ({movie}): not in the training data")
-            continue
-        ids, scores = model.similar_items(movie, n=n)
-        titles = inter.item_titles(inter.item_ids.indices(list(ids)))
-        query = inter.item_titles(inter.item_ids.indices([movie]))[0]
-        lines.append(f"**{query}** ({movie}): " + "; ".join(f"{t} ({s:.2f})" for t, s in zip(titles, scores)))
-    return "\n\n".join(lines)
 
 
 if __name__ == "__main__":

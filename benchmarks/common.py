@@ -21,15 +21,23 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import functools
+import json
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 __all__ = ["explicit_protocol", "implicit_protocol", "load_dataset", "data_dir", "machine_info",
            "machine_info_markdown", "format_table", "timed", "Timer", "add_common_args",
-           "dataset_for", "QUICK_DATASET", "FULL_DATASET", "SEED"]
+           "dataset_for", "QUICK_DATASET", "FULL_DATASET", "SEED", "FILMS", "METRICS", "data_label",
+           "implicit_run_header", "available_anchors", "describe_config", "load_grid", "tuning_split",
+           "run_tuning_grid", "ranking_row", "popularity_row", "anchor_row", "alternating_fits",
+           "timing_row", "fresh_process_seconds", "compile_cost_section", "similar_movies",
+           "command_line", "results_markdown", "write_results"]
 
 #: the protocols' fixed seed
 SEED = 42
@@ -38,6 +46,12 @@ FULL_DATASET = "1m"
 QUICK_DATASET = "100k"
 
 _REPO = Path(__file__).resolve().parent.parent
+
+#: MovieLens ids of the five probe films whose neighbours the benchmarks print
+FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1240: "The Terminator", 1721: "Titanic"}
+
+#: the ranking metrics (@10) in the implicit benchmarks' tables, in column order
+METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
 
 
 # ---------------------------------------------------------------------- data
@@ -205,3 +219,190 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def dataset_for(args) -> str:
     """The dataset a parsed command line asks for: ML-100K with --quick, else ML-1M."""
     return QUICK_DATASET if getattr(args, "quick", False) else FULL_DATASET
+
+
+def data_label(args) -> str:
+    """The dataset's name for a run's header: ML-1M, or ML-100K flagged as a --quick smoke run."""
+    return "ML-100K (--quick, not a recorded result)" if getattr(args, "quick", False) else "ML-1M"
+
+
+def implicit_run_header(train, test, args) -> list:
+    """The two opening lines of an implicit-protocol benchmark (machine facts; data, split sizes
+    and threads), printed at once and returned so the script can keep them for its results file."""
+    out = [f"Machine: {machine_info_markdown()}",
+           f"Data: {data_label(args)} ratings >= 4, "
+           f"per-user 80/20 split seed {args.seed}: train {train.nnz:,} positives "
+           f"({train.n_users:,} users x {train.n_items:,} items), test {test.nnz:,}; threads={args.threads}"]
+    print("\n".join(out), flush=True)
+    return out
+
+
+def available_anchors(args, names: Sequence[str]) -> dict:
+    """``{name: version or None}`` for the anchor libraries ``names`` (empty with --no-anchors);
+    prints an ``[anchor skipped]`` line for each one not installed in this environment."""
+    if getattr(args, "no_anchors", False):
+        return {}
+    from anchors import anchor_versions  # benchmarks/anchors.py, beside this module
+    versions = anchor_versions()
+    for name in names:
+        if versions.get(name) is None:
+            print(f"[anchor skipped] {name} is not installed in this environment")
+    return versions
+
+
+# ---------------------------------------------------------------------- tuning
+def describe_config(config: dict, empty: str = "") -> str:
+    """A tuning configuration as ``"key=value, ..."`` (``empty`` for an empty one)."""
+    return ", ".join(f"{k}={v}" for k, v in config.items()) or empty
+
+
+def load_grid(path) -> list:
+    """A tuning grid from a JSON-lines file: one configuration (a JSON object) per line; blank
+    lines and lines starting with ``#`` are skipped."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def tuning_split(train, seed: int = 7, what: str = "tuning"):
+    """The validation split of the implicit benchmarks' tuning runs: ``per_user_split(train,
+    test_fraction=0.2, seed)``, carved from the TRAINING set so the test set is never looked at.
+    Prints what it made (``what`` names the run) and returns ``(fit_train, valid)``."""
+    from mfrec.data.split import per_user_split
+    fit_train, valid = per_user_split(train, test_fraction=0.2, seed=seed)
+    print(f"{what} on {fit_train} / validation {valid} (carved from the training set, seed {seed})", flush=True)
+    return fit_train, valid
+
+
+def run_tuning_grid(grid: Iterable, evaluate: Callable[[Any], dict]) -> list:
+    """``evaluate(config)`` for every configuration of ``grid``, in order; each returned row is
+    printed as one JSON line as soon as it is made (long grids show progress). Returns the rows."""
+    rows = []
+    for config in grid:
+        rows.append(evaluate(config))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------- rows of the ranking tables
+def ranking_row(label: str, scores: dict, seconds: float) -> dict:
+    """A row of an implicit benchmark's metrics table: the model's label, :data:`METRICS` from
+    ``scores`` (``evaluate_ranking`` or ``evaluate_vectors`` output) and the fit seconds."""
+    return {"model": label, **{m: scores.get(m) for m in METRICS}, "fit_s": seconds}
+
+
+def popularity_row(train, test) -> dict:
+    """The popularity baseline's row: ``Popularity`` fitted (and timed) on train, scored on test."""
+    from mfrec.evaluation import evaluate_ranking
+    from mfrec.models.popularity import Popularity
+    pop = Popularity()
+    with Timer() as timer:
+        pop.fit(train)
+    return ranking_row("popularity", evaluate_ranking(pop, test, k=10), timer.seconds)
+
+
+def anchor_row(label: str, vectors: tuple, train, test, threads: int, seconds: Optional[float] = None) -> dict:
+    """The row of an anchor that returned ``(user_vectors, item_vectors, fit_seconds)`` (the
+    adapters of benchmarks/anchors.py): its vectors scored by mfrec's metric code on the same
+    split (``evaluate_vectors``, @10); ``seconds`` replaces the fit time (e.g. a median)."""
+    from anchors import evaluate_vectors
+    users, items, fit_s = vectors
+    scores = evaluate_vectors(users, items, train, test, k=10, threads=threads)
+    return ranking_row(label, scores, fit_s if seconds is None else seconds)
+
+
+# ---------------------------------------------------------------------- fit-time comparisons
+def alternating_fits(make_model: Callable[[int], Any], train, repeats: int,
+                     fit_anchor: Optional[Callable[[int], tuple]] = None) -> tuple:
+    """Time ``max(1, repeats)`` mfrec fits, each followed by one anchor fit, so that a change in
+    the machine's load hits both libraries alike.
+
+    ``make_model(rep)`` gives the model of repetition ``rep`` (made outside the timed region);
+    only ``model.fit(train)`` is timed. ``fit_anchor(rep)`` (optional) fits the anchor and returns
+    ``(user_vectors, item_vectors, fit_seconds)`` as the anchors.py adapters do (they time their
+    own fit). Returns ``(mfrec_seconds, anchor_seconds, last_anchor_result)`` (lists; the anchor
+    ones empty / None without ``fit_anchor``)."""
+    times, anchor_times, anchor_result = [], [], None
+    for rep in range(max(1, repeats)):
+        model = make_model(rep)
+        with Timer() as timer:
+            model.fit(train)
+        times.append(timer.seconds)
+        if fit_anchor is not None:
+            anchor_result = fit_anchor(rep)
+            anchor_times.append(anchor_result[2])
+    return times, anchor_times, anchor_result
+
+
+def timing_row(config: str, times: Sequence[float], anchor_times: Sequence[float] = (), *, anchor: str,
+               extra: Optional[dict] = None, suffix: str = "_s", fmt: str = ".2f", sep: str = ", ") -> dict:
+    """A row of a fit-time table: ``config``; mfrec's median (key ``"mfrec" + suffix``) and every
+    time (``mfrec_all``, formatted with ``fmt``, joined by ``sep``); then ``extra``; then, when
+    ``anchor_times`` is not empty, the same two for the anchor (keys named by ``anchor``) and
+    ``ratio`` = mfrec median / anchor median."""
+    row = {"config": config, f"mfrec{suffix}": statistics.median(times),
+           "mfrec_all": sep.join(format(t, fmt) for t in times), **(extra or {})}
+    if anchor_times:
+        row.update({f"{anchor}{suffix}": statistics.median(anchor_times),
+                    f"{anchor}_all": sep.join(format(t, fmt) for t in anchor_times),
+                    "ratio": statistics.median(times) / statistics.median(anchor_times)})
+    return row
+
+
+# ---------------------------------------------------------------------- numba first-call cost
+def fresh_process_seconds(snippet: str, numba_cache_dir: str) -> list:
+    """Run ``snippet`` (Python source that prints numbers, e.g. seconds it measured) in a fresh
+    interpreter with ``NUMBA_CACHE_DIR=numba_cache_dir``; return the printed numbers as floats."""
+    result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True,
+                            env={**os.environ, "NUMBA_CACHE_DIR": numba_cache_dir}, check=True)
+    return [float(x) for x in result.stdout.split()]
+
+
+def compile_cost_section(rows: Sequence[dict]) -> list:
+    """The Markdown lines of the "numba first-call cost" section (rows of ``case`` / ``seconds``)."""
+    return ["", "### numba first-call cost (fresh processes)", "",
+            format_table(rows, ["case", ("seconds", "seconds", ".2f")])]
+
+
+# ---------------------------------------------------------------------- sanity output
+def similar_movies(model, n: int = 10, films: Optional[dict] = None) -> str:
+    """The ``n`` most similar movies (``model.similar_items``: cosine of item factors) of each
+    probe film (:data:`FILMS` by default), one Markdown paragraph per film with the scores."""
+    inter = model.interactions_
+    lines = []
+    for movie, name in (FILMS if films is None else films).items():
+        if movie not in inter.item_ids:
+            lines.append(f"- {name} ({movie}): not in the training data")
+            continue
+        ids, scores = model.similar_items(movie, n=n)
+        titles = inter.item_titles(inter.item_ids.indices(list(ids)))
+        query = inter.item_titles(inter.item_ids.indices([movie]))[0]
+        lines.append(f"**{query}** ({movie}): " + "; ".join(f"{t} ({s:.2f})" for t, s in zip(titles, scores)))
+    return "\n\n".join(lines)
+
+
+# ---------------------------------------------------------------------- results files
+def command_line() -> str:
+    """This run's command as it was typed (from the repository root), for results files."""
+    return "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+
+
+def results_markdown(title: str, out: Sequence[str], preamble: Sequence[str] = ()) -> str:
+    """A results file: ``# title``, the command and interpreter, each ``preamble`` line, then the
+    lines ``out`` the run printed; one blank line between the header paragraphs."""
+    head = [f"# {title}", "", f"Command: `{command_line()}` (interpreter: {sys.executable})", ""]
+    for line in preamble:
+        head += [line, ""]
+    return "\n".join([*head, *out, ""])
+
+
+def write_results(path, text: str, notes_marker: Optional[str] = None) -> None:
+    """Write ``text`` to ``path`` and say so. With ``notes_marker``, the marker line is appended and
+    whatever followed it in the existing file (hand-written notes) is kept."""
+    target = Path(path)
+    if notes_marker is not None:
+        kept = ""
+        if target.exists() and notes_marker in target.read_text():
+            kept = target.read_text().split(notes_marker, 1)[1]
+        text = text + "\n" + notes_marker + kept
+    target.write_text(text)
+    print(f"wrote {path}")
