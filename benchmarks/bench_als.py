@@ -28,7 +28,6 @@ Usage (from the repository root)::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -37,10 +36,10 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (METRICS, Timer, add_common_args, alternating_fits, anchor_row,  # noqa: E402
-                    available_anchors, command_line, compile_cost_section, dataset_for, describe_config,
-                    format_table, fresh_process_seconds, implicit_protocol, implicit_run_header, load_grid,
-                    machine_info_markdown, popularity_row, ranking_row, results_markdown, run_tuning_grid,
+from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
+                    benchmark_parser, command_line, compile_cost_section, describe_config, format_table,
+                    fresh_process_seconds, implicit_run_header, load_grid, machine_info_markdown,
+                    popularity_row, protocol_split, ranking_row, results_markdown, run_tuning_grid,
                     similar_movies, timing_row, tuning_split, write_results)
 
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
@@ -97,17 +96,12 @@ IMPLICIT_GRID = [dict(factors=f, regularization=r, alpha=a) for f in (64, 128)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(parser)
-    parser.add_argument("--tune", action="store_true", help="run the tuning grid on a validation split of train")
-    parser.add_argument("--grid", help="with --tune: a JSON-lines file of configurations instead of TUNE_GRID")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--tune-implicit", action="store_true",
                         help="tune implicit's ALS (IMPLICIT_GRID) on the same validation split")
-    parser.add_argument("--preset", default="ml-1m", help="tuned preset to benchmark (default %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="fits per timed row (median reported)")
-    parser.add_argument("--output", help="also write the results as Markdown to this file")
     args = parser.parse_args(argv)
-    split = implicit_protocol(args.seed, dataset=dataset_for(args), data_dir=args.data_dir)
+    split = protocol_split(args, "implicit")
     if args.tune:
         return tune(split.train, args)
     if args.tune_implicit:

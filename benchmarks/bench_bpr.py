@@ -27,16 +27,14 @@ Usage (from the repository root)::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (METRICS, Timer, add_common_args, alternating_fits, anchor_row,  # noqa: E402
-                    available_anchors, dataset_for, describe_config, format_table, implicit_protocol,
-                    implicit_run_header, load_grid, popularity_row, ranking_row, run_tuning_grid, timing_row,
-                    tuning_split)
+from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
+                    benchmark_parser, describe_config, format_table, implicit_run_header, load_grid,
+                    popularity_row, protocol_split, ranking_row, run_tuning_grid, timing_row, tuning_split)
 
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
 from mfrec.models.bpr import BPR, PRESETS  # noqa: E402
@@ -56,17 +54,12 @@ TUNE_GRID = [
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(parser)
-    parser.add_argument("--tune", action="store_true", help="run the tuning grid on a validation split of train")
-    parser.add_argument("--grid", help="with --tune: a JSON-lines file of configurations instead of TUNE_GRID")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--every", type=int, default=10, help="with --tune: validate every N epochs")
-    parser.add_argument("--preset", default="ml-1m", help="tuned preset to benchmark (default %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="fits per timing row (median reported)")
     parser.add_argument("--timing-epochs", type=int, default=20, help="epochs per timing fit")
-    parser.add_argument("--output", help="also write the results as Markdown to this file")
     args = parser.parse_args(argv)
-    split = implicit_protocol(args.seed, dataset=dataset_for(args), data_dir=args.data_dir)
+    split = protocol_split(args, "implicit")
     if args.tune:
         return tune(split.train, args)
     return benchmark(split, args)

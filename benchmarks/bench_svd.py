@@ -27,7 +27,6 @@ Usage (from the repository root)::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -38,9 +37,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (Timer, add_common_args, compile_cost_section, data_label, dataset_for,  # noqa: E402
-                    describe_config, explicit_protocol, format_table, fresh_process_seconds,
-                    machine_info_markdown, results_markdown, similar_movies, write_results)
+from common import (Timer, benchmark_parser, compile_cost_section, data_label, describe_config,  # noqa: E402
+                    format_table, fresh_process_seconds, machine_info_markdown, protocol_split,
+                    results_markdown, similar_movies, write_results)
 
 from mfrec.data.split import random_split  # noqa: E402
 from mfrec.evaluation import evaluate_ratings  # noqa: E402
@@ -126,17 +125,13 @@ TUNE_GRID = [
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(parser)
-    parser.add_argument("--tune", action="store_true", help="run the tuning grid on a validation split of train")
+    parser = benchmark_parser(__doc__, grid=False)
     parser.add_argument("--configs", help="with --tune: comma-separated 0-based indices into TUNE_GRID (default all)")
-    parser.add_argument("--preset", default="ml-1m", help="tuned preset to benchmark (default %(default)s)")
     parser.add_argument("--no-surprise-tuned", action="store_true", help="skip the slow tuned Surprise row")
     parser.add_argument("--repeat", type=int, default=3,
                         help="fits per model in the 100 x 20 speed comparison; the fastest counts (default 3)")
-    parser.add_argument("--output", help="also write the results as Markdown to this file")
     args = parser.parse_args(argv)
-    split = explicit_protocol(args.seed, dataset=dataset_for(args), data_dir=args.data_dir)
+    split = protocol_split(args, "explicit")
     if args.tune:
         return tune(split.train, args)
     return benchmark(split, args)

@@ -37,7 +37,7 @@ __all__ = ["explicit_protocol", "implicit_protocol", "load_dataset", "data_dir",
            "implicit_run_header", "available_anchors", "describe_config", "load_grid", "tuning_split",
            "run_tuning_grid", "ranking_row", "popularity_row", "anchor_row", "alternating_fits",
            "timing_row", "fresh_process_seconds", "compile_cost_section", "similar_movies",
-           "command_line", "results_markdown", "write_results"]
+           "command_line", "results_markdown", "write_results", "benchmark_parser", "protocol_split"]
 
 #: the protocols' fixed seed
 SEED = 42
@@ -219,6 +219,33 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def dataset_for(args) -> str:
     """The dataset a parsed command line asks for: ML-100K with --quick, else ML-1M."""
     return QUICK_DATASET if getattr(args, "quick", False) else FULL_DATASET
+
+
+def benchmark_parser(doc: str, *, grid: bool = True) -> argparse.ArgumentParser:
+    """The command line every bench_<model>.py script starts from: described by the first
+    paragraph of ``doc`` (the script's docstring), with :func:`add_common_args` and
+
+    --tune        run the tuning grid on a validation split of train instead of the benchmark
+    --grid FILE   (when ``grid``) with --tune, a JSON-lines file of configurations (:func:`load_grid`)
+    --preset P    the tuned preset to benchmark (default ml-1m)
+    --output F    also write the results as Markdown to F
+
+    The script adds its own options to the returned parser."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--tune", action="store_true", help="run the tuning grid on a validation split of train")
+    if grid:
+        parser.add_argument("--grid", help="with --tune: a JSON-lines file of configurations instead of TUNE_GRID")
+    parser.add_argument("--preset", default="ml-1m", help="tuned preset to benchmark (default %(default)s)")
+    parser.add_argument("--output", help="also write the results as Markdown to this file")
+    return parser
+
+
+def protocol_split(args, protocol: str):
+    """The split a parsed command line asks for: ``protocol`` "explicit" or "implicit" (see
+    :func:`explicit_protocol` / :func:`implicit_protocol`) with its --seed, --quick and --data-dir."""
+    make = {"explicit": explicit_protocol, "implicit": implicit_protocol}[protocol]
+    return make(args.seed, dataset=dataset_for(args), data_dir=args.data_dir)
 
 
 def data_label(args) -> str:
