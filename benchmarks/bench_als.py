@@ -28,7 +28,6 @@ Usage (from the repository root)::
 """
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -39,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
                     benchmark_parser, command_line, compile_cost_section, describe_config, format_table,
                     fresh_process_seconds, implicit_run_header, load_grid, machine_info_markdown,
-                    popularity_row, protocol_split, ranking_row, results_markdown, run_tuning_grid,
-                    similar_movies, timing_row, tuning_split, write_results)
+                    popularity_row, protocol_split, ranking_row, run_tuning_grid, similar_movies_section,
+                    timing_row, tuning_split, write_benchmark_results, write_results)
 
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
 from mfrec.models.als import PRESETS, ALS  # noqa: E402
@@ -212,14 +211,10 @@ def benchmark(split, args) -> int:
     out.append(f"\nAnchors that ran: {'implicit (ALS)' if have_implicit else 'none'}")
     print("\n".join(out[-5:]), flush=True)
 
-    out += ["", f"### 10 most similar movies (cosine of item factors, ALS.preset({args.preset!r}))", ""]
-    out.append(similar_movies(preset_model))
+    out += similar_movies_section(preset_model, f"ALS.preset({args.preset!r})")
     print(out[-1], flush=True)
 
-    if args.output:
-        write_results(args.output, results_markdown(
-            f"ALS benchmark ({'quick' if args.quick else 'implicit protocol'})", out,
-            preamble=[f"Preset `{args.preset}`: `{json.dumps(PRESETS.get(args.preset))}`"]))
+    write_benchmark_results(args, "ALS", "implicit", out, presets=PRESETS)
     return 0
 
 

@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (Timer, benchmark_parser, compile_cost_section, data_label, describe_config,  # noqa: E402
                     format_table, fresh_process_seconds, machine_info_markdown, protocol_split,
-                    results_markdown, similar_movies, write_results)
+                    similar_movies_section, write_benchmark_results)
 
 from mfrec.data.split import random_split  # noqa: E402
 from mfrec.evaluation import evaluate_ratings  # noqa: E402
@@ -228,13 +228,11 @@ def benchmark(split, args) -> int:
     out.append(f"\nAnchors that ran: {', '.join(anchors_ran) if anchors_ran else 'none'}")
     print("\n".join(out[-4:]), flush=True)
 
-    out += ["", f"### 10 most similar movies (cosine of item factors, SVD.preset({args.preset!r}))", ""]
-    out.append(similar_movies(preset_model))
+    out += similar_movies_section(preset_model, f"SVD.preset({args.preset!r})")
     print(out[-1], flush=True)
 
-    if args.output:  # hand-written notes after NOTES_MARKER survive a rerun
-        text = results_markdown(f"SVD benchmark ({'quick' if args.quick else 'explicit protocol'})", out)
-        write_results(args.output, text, notes_marker=NOTES_MARKER)
+    # hand-written notes after NOTES_MARKER survive a rerun
+    write_benchmark_results(args, "SVD", "explicit", out, notes_marker=NOTES_MARKER)
     return 0
 
 

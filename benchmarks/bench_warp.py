@@ -28,7 +28,6 @@ Usage (from the repository root)::
 """
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -36,8 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
                     benchmark_parser, describe_config, format_table, implicit_run_header, load_grid,
-                    popularity_row, protocol_split, ranking_row, results_markdown, run_tuning_grid,
-                    similar_movies, timing_row, tuning_split, write_results)
+                    popularity_row, protocol_split, ranking_row, run_tuning_grid, similar_movies_section,
+                    timing_row, tuning_split, write_benchmark_results)
 
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
 from mfrec.models.warp import PRESETS, WARP  # noqa: E402
@@ -152,14 +151,10 @@ def benchmark(split, args) -> int:
             fold_in_check(preset, train, test, args)]
     print(out[-1], flush=True)
 
-    out += ["", f"### 10 most similar movies (cosine of item factors, WARP.preset({args.preset!r}))", ""]
-    out.append(similar_movies(preset))
+    out += similar_movies_section(preset, f"WARP.preset({args.preset!r})")
     print(out[-1], flush=True)
 
-    if args.output:
-        write_results(args.output, results_markdown(
-            f"WARP benchmark ({'quick' if args.quick else 'implicit protocol'})", out,
-            preamble=[f"Preset `{args.preset}`: `{json.dumps(PRESETS.get(args.preset))}`"]))
+    write_benchmark_results(args, "WARP", "implicit", out, presets=PRESETS)
     return 0
 
 

@@ -37,7 +37,8 @@ __all__ = ["explicit_protocol", "implicit_protocol", "load_dataset", "data_dir",
            "implicit_run_header", "available_anchors", "describe_config", "load_grid", "tuning_split",
            "run_tuning_grid", "ranking_row", "popularity_row", "anchor_row", "alternating_fits",
            "timing_row", "fresh_process_seconds", "compile_cost_section", "similar_movies",
-           "command_line", "results_markdown", "write_results", "benchmark_parser", "protocol_split"]
+           "command_line", "results_markdown", "write_results", "benchmark_parser", "protocol_split",
+           "similar_movies_section", "write_benchmark_results"]
 
 #: the protocols' fixed seed
 SEED = 42
@@ -407,6 +408,12 @@ def similar_movies(model, n: int = 10, films: Optional[dict] = None) -> str:
     return "\n\n".join(lines)
 
 
+def similar_movies_section(model, what: str) -> list:
+    """The Markdown lines of the "10 most similar movies" section of a results file; ``what``
+    names the model in the heading (e.g. ``"ALS.preset('ml-1m')"``). The last line is the list."""
+    return ["", f"### 10 most similar movies (cosine of item factors, {what})", "", similar_movies(model)]
+
+
 # ---------------------------------------------------------------------- results files
 def command_line() -> str:
     """This run's command as it was typed (from the repository root), for results files."""
@@ -433,3 +440,16 @@ def write_results(path, text: str, notes_marker: Optional[str] = None) -> None:
         text = text + "\n" + notes_marker + kept
     target.write_text(text)
     print(f"wrote {path}")
+
+
+def write_benchmark_results(args, model: str, protocol: str, out: Sequence[str], presets: Optional[dict] = None,
+                            notes_marker: Optional[str] = None) -> None:
+    """With --output, write a benchmark's results file (nothing otherwise): heading
+    ``# <model> benchmark (<protocol> protocol)`` (``(quick)`` with --quick), the command, the
+    --preset's parameters when ``presets`` (the model module's PRESETS) is given, then ``out``;
+    ``notes_marker`` as in :func:`write_results`."""
+    if not args.output:
+        return
+    preamble = [] if presets is None else [f"Preset `{args.preset}`: `{json.dumps(presets.get(args.preset))}`"]
+    title = f"{model} benchmark ({'quick' if args.quick else protocol + ' protocol'})"
+    write_results(args.output, results_markdown(title, out, preamble=preamble), notes_marker=notes_marker)
