@@ -36,10 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
-                    benchmark_parser, command_line, compile_cost_section, describe_config, format_table,
-                    fresh_process_seconds, implicit_run_header, load_grid, machine_info_markdown,
-                    popularity_row, protocol_split, ranking_row, run_tuning_grid, similar_movies_section,
-                    timing_row, tuning_split, write_benchmark_results, write_results)
+                    benchmark_parser, command_line, compile_cost_section, describe_config, finish_benchmark,
+                    format_table, fresh_process_seconds, implicit_run_header, load_grid, machine_info_markdown,
+                    popularity_row, protocol_split, ranking_row, run_tuning_grid, timing_row, tuning_split,
+                    write_results)
 
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
 from mfrec.models.als import PRESETS, ALS  # noqa: E402
@@ -211,11 +211,7 @@ def benchmark(split, args) -> int:
     out.append(f"\nAnchors that ran: {'implicit (ALS)' if have_implicit else 'none'}")
     print("\n".join(out[-5:]), flush=True)
 
-    out += similar_movies_section(preset_model, f"ALS.preset({args.preset!r})")
-    print(out[-1], flush=True)
-
-    write_benchmark_results(args, "ALS", "implicit", out, presets=PRESETS)
-    return 0
+    return finish_benchmark(args, out, "ALS", "implicit", preset_model, presets=PRESETS)
 
 
 def _implicit(train, **params):

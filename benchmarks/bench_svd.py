@@ -38,8 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (Timer, benchmark_parser, compile_cost_section, data_label, describe_config,  # noqa: E402
-                    format_table, fresh_process_seconds, machine_info_markdown, protocol_split,
-                    similar_movies_section, write_benchmark_results)
+                    finish_benchmark, format_table, fresh_process_seconds, machine_info_markdown,
+                    protocol_split)
 
 from mfrec.data.split import random_split  # noqa: E402
 from mfrec.evaluation import evaluate_ratings  # noqa: E402
@@ -228,12 +228,8 @@ def benchmark(split, args) -> int:
     out.append(f"\nAnchors that ran: {', '.join(anchors_ran) if anchors_ran else 'none'}")
     print("\n".join(out[-4:]), flush=True)
 
-    out += similar_movies_section(preset_model, f"SVD.preset({args.preset!r})")
-    print(out[-1], flush=True)
-
     # hand-written notes after NOTES_MARKER survive a rerun
-    write_benchmark_results(args, "SVD", "explicit", out, notes_marker=NOTES_MARKER)
-    return 0
+    return finish_benchmark(args, out, "SVD", "explicit", preset_model, notes_marker=NOTES_MARKER)
 
 
 def run_mfrec(label, model, train, test, repeat: int = 1) -> dict:

@@ -34,9 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
-                    benchmark_parser, describe_config, format_table, implicit_run_header, load_grid,
-                    popularity_row, protocol_split, ranking_row, run_tuning_grid, similar_movies_section,
-                    timing_row, tuning_split, write_benchmark_results)
+                    benchmark_parser, describe_config, finish_benchmark, format_table, implicit_run_header,
+                    load_grid, popularity_row, protocol_split, ranking_row, run_tuning_grid, timing_row,
+                    tuning_split)
 
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
 from mfrec.models.warp import PRESETS, WARP  # noqa: E402
@@ -151,11 +151,7 @@ def benchmark(split, args) -> int:
             fold_in_check(preset, train, test, args)]
     print(out[-1], flush=True)
 
-    out += similar_movies_section(preset, f"WARP.preset({args.preset!r})")
-    print(out[-1], flush=True)
-
-    write_benchmark_results(args, "WARP", "implicit", out, presets=PRESETS)
-    return 0
+    return finish_benchmark(args, out, "WARP", "implicit", preset, presets=PRESETS)
 
 
 def _lightfm(train, **params):

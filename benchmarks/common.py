@@ -38,7 +38,7 @@ __all__ = ["explicit_protocol", "implicit_protocol", "load_dataset", "data_dir",
            "run_tuning_grid", "ranking_row", "popularity_row", "anchor_row", "alternating_fits",
            "timing_row", "fresh_process_seconds", "compile_cost_section", "similar_movies",
            "command_line", "results_markdown", "write_results", "benchmark_parser", "protocol_split",
-           "similar_movies_section", "write_benchmark_results"]
+           "similar_movies_section", "write_benchmark_results", "finish_benchmark"]
 
 #: the protocols' fixed seed
 SEED = 42
@@ -453,3 +453,14 @@ def write_benchmark_results(args, model: str, protocol: str, out: Sequence[str],
     preamble = [] if presets is None else [f"Preset `{args.preset}`: `{json.dumps(presets.get(args.preset))}`"]
     title = f"{model} benchmark ({'quick' if args.quick else protocol + ' protocol'})"
     write_results(args.output, results_markdown(title, out, preamble=preamble), notes_marker=notes_marker)
+
+
+def finish_benchmark(args, out: list, model: str, protocol: str, preset_model, presets: Optional[dict] = None,
+                     notes_marker: Optional[str] = None) -> int:
+    """The close of a benchmark run: append the "10 most similar movies" section of
+    ``preset_model`` (headed ``<model>.preset(<--preset>)``) to ``out`` and print it, then
+    :func:`write_benchmark_results`. Returns 0, the script's exit status."""
+    out += similar_movies_section(preset_model, f"{model}.preset({args.preset!r})")
+    print(out[-1], flush=True)
+    write_benchmark_results(args, model, protocol, out, presets=presets, notes_marker=notes_marker)
+    return 0
