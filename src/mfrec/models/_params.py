@@ -28,6 +28,14 @@ def nonnegative_float(name: str, value) -> float:
     return float(value)
 
 
+def decay(name: str, value) -> float:
+    """A multiplicative learning-rate decay per epoch: in (0, 1], 1 meaning constant."""
+    checked = positive_float(name, value)
+    if checked > 1:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return checked
+
+
 def fraction(name: str, value, *, inclusive_low: bool = False) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
         (0 <= value < 1) if inclusive_low else (0 < value < 1))

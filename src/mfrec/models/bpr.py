@@ -151,9 +151,7 @@ class BPR(Recommender):
         _params.positive_float("learning_rate", self.learning_rate)
         _params.nonnegative_float("regularization", self.regularization)
         _params.nonnegative_float("bias_regularization", self.bias_regularization)
-        decay = _params.positive_float("lr_decay", self.lr_decay)
-        if decay > 1.0:
-            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        _params.decay("lr_decay", self.lr_decay)
         _params.nonnegative_float("init_std", self.init_std)
         if self.samples_per_epoch is not None:
             _params.positive_int("samples_per_epoch", self.samples_per_epoch)

@@ -158,9 +158,7 @@ class SVD(Recommender):
             _params.positive_float("bias_learning_rate", self.bias_learning_rate)
         if self.bias_regularization is not None:
             _params.nonnegative_float("bias_regularization", self.bias_regularization)
-        decay = _params.positive_float("lr_decay", self.lr_decay)
-        if decay > 1:
-            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        _params.decay("lr_decay", self.lr_decay)
         _params.positive_float("init_std", self.init_std)
         _params.choice("shuffle", self.shuffle, SHUFFLES)
         if self.early_stopping_rounds is not None:

@@ -156,9 +156,7 @@ class WARP(Recommender):
             check.positive_int("k_os_rank", self.k_os_rank)
             if self.k_os_rank > self.k_os:
                 raise ValueError(f"k_os_rank must be between 1 and k_os = {self.k_os}, got {self.k_os_rank!r}")
-        check.positive_float("lr_decay", self.lr_decay)
-        if self.lr_decay > 1:
-            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        check.decay("lr_decay", self.lr_decay)
         check.positive_float("init_std", self.init_std)
         check.seed("seed", self.seed)
         check.threads("threads", self.threads)
