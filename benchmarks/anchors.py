@@ -27,7 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["AnchorMissing", "anchor_versions", "run_anchor", "surprise_svd", "implicit_als", "implicit_bpr",
+__all__ = ["AnchorMissing", "anchor_versions", "run_anchor", "surprise_svd", "surprise_svd_vectors", "implicit_als", "implicit_bpr",
            "lightfm_warp", "vector_score_fn", "evaluate_vectors"]
 
 _PACKAGES = {"surprise": "scikit-surprise", "implicit": "implicit", "lightfm": "lightfm"}
@@ -135,6 +135,32 @@ def surprise_svd(train, test, **params) -> dict:
     return {"fit_time": fit_time, "rmse": rmse(tr, clipped), "mae": mae(tr, clipped),
             "rmse_unclipped": rmse(tr, raw), "mae_unclipped": mae(tr, raw), "n": int(len(tr)),
             "impossible": impossible}
+
+
+def surprise_svd_vectors(train, **params):
+    """Surprise's SVD fitted on ``train``'s ratings; returns ``(user_factors p_u, item_factors
+    q_i, fit_time)`` in ``train``'s dense index order (for similar items: Surprise has no
+    similar-items call for SVD, so cosine of q_i is what a user would compute). Rows of users or
+    items Surprise did not see stay zero. ``params`` as for :func:`surprise_svd`."""
+    surprise = _require("surprise")
+    import pandas as pd
+
+    u, i, r = train.to_coo()
+    scale = train.rating_scale or (float(r.min()), float(r.max()))
+    frame = pd.DataFrame({"user": u.astype(np.int64), "item": i.astype(np.int64), "rating": r.astype(np.float64)})
+    trainset = surprise.Dataset.load_from_df(frame, surprise.Reader(rating_scale=tuple(scale))).build_full_trainset()
+    params.setdefault("random_state", 42)
+    algo = surprise.SVD(**params)
+    start = time.perf_counter()
+    algo.fit(trainset)
+    fit_time = time.perf_counter() - start
+    users = np.zeros((train.n_users, algo.pu.shape[1]), dtype=np.float32)
+    items = np.zeros((train.n_items, algo.qi.shape[1]), dtype=np.float32)
+    for inner in range(trainset.n_users):
+        users[trainset.to_raw_uid(inner)] = algo.pu[inner]
+    for inner in range(trainset.n_items):
+        items[trainset.to_raw_iid(inner)] = algo.qi[inner]
+    return users, items, fit_time
 
 
 # ---------------------------------------------------------------------- implicit library

@@ -41,9 +41,11 @@ def genre_matrix(interactions) -> Optional[sp.csr_matrix]:
                          shape=(len(genres), len(vocab)))
 
 
-def genre_coherence(model, k: int = 10, min_count: int = 50) -> Optional[dict]:
+def genre_coherence(model, k: int = 10, min_count: int = 50, *, neighbours=None) -> Optional[dict]:
     """coherence@k, its chance level and the number of query items (see the module docstring),
-    or None when the model's data carry no genres."""
+    or None when the model's data carry no genres. ``neighbours(item_indices, k)`` replaces the
+    model's ``similar_items`` (see :mod:`mfrec.evaluation.similar_items`)."""
+    from .similar_items import model_neighbours
     inter = model.interactions_
     genres = genre_matrix(inter)
     if genres is None:
@@ -52,11 +54,10 @@ def genre_coherence(model, k: int = 10, min_count: int = 50) -> Optional[dict]:
     queries = np.flatnonzero((inter.item_counts() >= min_count) & has_genre)
     if len(queries) == 0:
         return None
-    results = model.similar_items(model.item_ids_.to_raw(queries), n=k)
+    top = (neighbours or model_neighbours(model))(queries, k)
     shares = np.empty(len(queries))
-    for pos, (q, (ids, _)) in enumerate(zip(queries, results)):
-        neighbours = model.item_ids_.indices(ids)
-        shared = (genres[neighbours] @ genres[q].T).toarray().ravel() > 0
+    for pos, (q, row) in enumerate(zip(queries, top)):
+        shared = (genres[row[row >= 0]] @ genres[q].T).toarray().ravel() > 0
         shares[pos] = shared.mean() if len(shared) else 0.0
     # chance: share of all other items that share a genre with q
     overlap = (genres[queries] @ genres.T).toarray() > 0          # (queries, items)
