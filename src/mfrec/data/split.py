@@ -40,7 +40,7 @@ import pandas as pd
 from ..errors import DataError
 from .interactions import Interactions
 
-__all__ = ["Split", "random_split", "per_user_split", "leave_one_out", "temporal_split", "kfold"]
+__all__ = ["Split", "random_split", "per_user_split", "leave_one_out", "leave_one_out_mask", "temporal_split", "kfold"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,22 @@ def leave_one_out(inter: Interactions, *, by: str = "time", seed=0, min_train: i
     Entries without a timestamp count as earlier than any timed entry and are never held out; a
     user with no timed entry keeps everything in train. Raises DataError without timestamps.
     """
+    mask, untimed = leave_one_out_mask(inter, by=by, seed=seed, min_train=min_train)
+    return _make_split(inter, mask, f"leave_one_out(by={by!r}, min_train={min_train}, seed={seed!r})",
+                       untimed=untimed)
+
+
+def leave_one_out_mask(inter: Interactions, *, by: str = "time", seed=0, min_train: int = 1) -> tuple:
+    """The held-out entries of :func:`leave_one_out` as a boolean mask over the CSR entries, with
+    nothing compacted or dropped: ``(mask, untimed)``, where ``untimed`` counts the entries without
+    a timestamp (always 0 for ``by="random"``).
+
+    Same rules as :func:`leave_one_out` (leave-latest-out for ``by="time"``): the latest timed entry
+    per user, ties broken by the seed; entries without a timestamp count as earlier than every
+    timed entry and are never held out; a user with no timed entry, or with ``<= min_train``
+    entries, holds nothing out. Used where the catalogue must stay whole (e.g. the sampled-negatives
+    protocol of :mod:`mfrec.ncf`, whose negatives may be items seen only in the test set).
+    """
     _check_inter(inter)
     if by not in ("time", "random"):
         raise ValueError(f"by must be 'time' or 'random', got {by!r}")
@@ -163,8 +179,7 @@ def leave_one_out(inter: Interactions, *, by: str = "time", seed=0, min_train: i
     if untimed_mask is not None:
         mask &= ~untimed_mask  # a user whose latest entry is untimed has no timed entry: nothing held out
         untimed = int(untimed_mask.sum())
-    return _make_split(inter, mask, f"leave_one_out(by={by!r}, min_train={min_train}, seed={seed!r})",
-                       untimed=untimed)
+    return mask, untimed
 
 
 def temporal_split(inter: Interactions, cutoff) -> Split:
