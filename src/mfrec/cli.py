@@ -32,6 +32,11 @@ ParamOpt = typer.Option(None, "--param", "-p", help="A hyperparameter as name=va
                         "e.g. -p factors=128 -p regularization=0.05.")
 ThresholdOpt = typer.Option(experiment.DEFAULT_THRESHOLD, "--threshold",
                             help="Implicit models: ratings >= this count as positives.")
+ProtocolOpt = typer.Option(None, "--protocol", help="ncf: NCF's ML-1M protocol (He et al. 2017): "
+                           "leave-latest-out, the held-out item ranked among 99 negatives, HR@10 and NDCG@10; "
+                           "NCF's own test files when found, else built from the ratings with seeded negatives.")
+NegativesSeedOpt = typer.Option(None, "--negatives-seed", help="--protocol ncf: draw the 99 negatives per test "
+                                "pair with this seed instead of using NCF's listed ones.")
 
 
 # ---------------------------------------------------------------------------- datasets
@@ -112,10 +117,13 @@ def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or
              test_fraction: Optional[float] = typer.Option(None, help="Share held out (default 0.1 ratings, 0.2 implicit)."),
              seed: int = typer.Option(42, help="Seed of the split (and of the model if it takes one)."),
              k: int = typer.Option(10, "-k", help="Cut-off of the ranking metrics."),
-             threads: Optional[int] = typer.Option(None, help="Threads (0 = all cores, 1 = reproducible).")):
+             threads: Optional[int] = typer.Option(None, help="Threads (0 = all cores, 1 = reproducible)."),
+             protocol_name: Optional[str] = ProtocolOpt, negatives_seed: Optional[int] = NegativesSeedOpt):
     """Hold out part of the data, train, and print rating and/or ranking metrics."""
     from .evaluation import evaluate_ranking, evaluate_ratings
     estimator = _build_model(model, preset, param, threads, seed)
+    if _check_protocol(protocol_name, negatives_seed):
+        return _evaluate_ncf([estimator], dataset, data_dir, negatives_seed, k, threads or 0)
     protocol = experiment.default_protocol(estimator.feedback)
     if split:
         protocol.split = split
@@ -158,12 +166,18 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
             report: Path = typer.Option(Path("mfrec-report.html"), "--report", "-r", help="HTML report to write."),
             export: Optional[Path] = typer.Option(None, "--export", help="Folder for TensorBoard projector TSVs "
                                                   "(one sub-folder per model)."),
-            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")):
+            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+            protocol_name: Optional[str] = ProtocolOpt, negatives_seed: Optional[int] = NegativesSeedOpt):
     """Train SVD, ALS, BPR, WARP and the popularity baseline on one split, print one table of
-    metrics and fit times, write an HTML report (and optionally projector exports)."""
+    metrics and fit times, write an HTML report (and optionally projector exports).
+    With --protocol ncf: the NCF protocol's table instead (implicit models only, no report)."""
     from .compare import check_models, run_comparison
     from .report import format_value, write_report
     names = check_models(models.split(","))
+    if _check_protocol(protocol_name, negatives_seed):
+        return _evaluate_ncf([_build_model(n, preset if preset in experiment.model_class(n).PRESETS else None,
+                                           None, threads, seed) for n in names],
+                             dataset, data_dir, negatives_seed, k, threads)
     _check_writable(report)
     result = run_comparison(dataset, names, split=split, test_fraction=test_fraction, seed=seed, k=k,
                             threshold=threshold, preset=preset, threads=threads, data_dir=data_dir,
@@ -190,6 +204,49 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
                 continue
             paths = export_projector(run.model, export / run.name)
             console.print(f"Projector files for {run.name} in {paths['config'].parent}")
+
+
+# ---------------------------------------------------------------------------- the NCF protocol
+def _check_protocol(name: Optional[str], negatives_seed: Optional[int]) -> bool:
+    """True for --protocol ncf; False without --protocol; anything else is an error."""
+    if name is None:
+        if negatives_seed is not None:
+            raise ValueError("--negatives-seed needs --protocol ncf")
+        return False
+    if name.lower() != "ncf":
+        raise ValueError(f"unknown protocol {name!r} (protocols: ncf)")
+    return True
+
+
+def _evaluate_ncf(estimators, dataset: str, data_dir, negatives_seed, k: int, threads: int) -> None:
+    """Fit each implicit model on the NCF protocol's training set; print sampled and full metrics."""
+    from . import ncf
+    usable = [e for e in estimators if e.feedback != "explicit"]
+    for skipped in (e for e in estimators if e.feedback == "explicit"):
+        console.print(f"[dim]{skipped.name}: skipped, the NCF protocol is for implicit-feedback models[/dim]")
+    if not usable:
+        raise ValueError("the NCF protocol needs an implicit-feedback model (popularity, als, bpr, warp)")
+    protocol = ncf.load_protocol(dataset, data_dir=data_dir, negatives_seed=negatives_seed,
+                                 log=lambda text: console.print(f"[yellow]note:[/yellow] {text}"))
+    console.print(protocol.description)
+    rows = []
+    for estimator in usable:
+        console.print(f"{estimator!r}")
+        estimator.fit(protocol.train, show_progress=True)
+        rows.append((estimator, protocol.evaluate(estimator, k=k, threads=threads)))
+    table = Table(title=f"NCF protocol on {dataset}, @{k}")
+    table.add_column("metric")
+    for estimator, _ in rows:
+        table.add_column(estimator.name, justify="right")
+    labels = {f"hr@{k}": f"HR@{k} (sampled)", f"ndcg@{k}": f"NDCG@{k} (sampled)", "mrr": "MRR (sampled)",
+              f"full_hit_rate@{k}": f"HR@{k} (full ranking)", f"full_ndcg@{k}": f"NDCG@{k} (full ranking)",
+              "full_mrr": "MRR (full ranking)", "n_pairs": "test pairs"}
+    for key, label in labels.items():
+        values = [r.get(key) for _, r in rows]
+        table.add_row(label, *["-" if v is None else f"{v:.4f}" if isinstance(v, float) else f"{v:,}" for v in values])
+    table.add_row("fit time (s)", *[f"{e.fit_time_:.2f}" for e, _ in rows])
+    console.print(table)
+    console.print(f"[yellow]note:[/yellow] {ncf.KRICHENE_RENDLE_NOTE}")
 
 
 def _check_writable(path: Path) -> None:

@@ -243,3 +243,26 @@ def official_protocol(data_dir=None, *, negatives_seed: Optional[int] = None) ->
 def _candidate_dirs(data_dir) -> list:
     from .data.movielens import _search_dirs
     return _search_dirs(data_dir)
+
+
+# ---------------------------------------------------------------------- the command line's entry
+def load_protocol(dataset: str = "ml-1m", *, data_dir=None, negatives_seed: Optional[int] = None,
+                  log=None) -> SampledProtocol:
+    """The protocol ``mfrec evaluate/compare --protocol ncf`` uses.
+
+    For ML-1M (``dataset`` "ml-1m" or "1m"): NCF's official files when they are found
+    (:func:`find_official_files`), their listed negatives, or a seeded redraw with
+    ``negatives_seed``; without the files, the protocol built from ML-1M's ratings. For any other
+    data set: :func:`protocol_from_ratings` with ``negatives_seed`` (default 0). ``log`` (a
+    callable taking a str) hears which one was chosen.
+    """
+    from .experiment import load_dataset
+    say = log or (lambda text: None)
+    if dataset.lower().removeprefix("ml-") == "1m":
+        if find_official_files(data_dir) is not None:
+            return official_protocol(data_dir, negatives_seed=negatives_seed)
+        say(f"NCF's ML-1M test files ({OFFICIAL_FOLDER}/) were not found: building the protocol from "
+            "ML-1M's ratings with seeded negatives; figures will not be comparable with NCF's table")
+    seed = 0 if negatives_seed is None else negatives_seed
+    data = load_dataset(dataset, data_dir=data_dir, show_progress=log is not None)
+    return protocol_from_ratings(data, seed=seed, source=dataset)
