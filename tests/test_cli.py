@@ -72,3 +72,29 @@ def test_unknown_user_and_corrupted_model(tmp_path):
     broken.write_bytes(model.read_bytes()[:100])
     result = mfrec("similar", str(broken), "1")
     assert result.returncode == 2 and "not a readable mfrec model file" in result.stderr
+
+
+@pytest.mark.skipif(not (Path(DATA_DIR) / "ncf-ml-1m" / "ml-1m.test.negative").is_file(),
+                    reason="NCF's ML-1M test files not in the data folder")
+def test_protocol_ncf_on_the_official_files():
+    result = mfrec("evaluate", "popularity", "--protocol", "ncf")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "NCF ML-1M files" in out and "6,040 test pairs" in out
+    assert "HR@10 (sampled)" in out and "NDCG@10 (full ranking)" in out and "Krichene & Rendle 2020" in out
+    row = next(line for line in out.splitlines() if "HR@10 (sampled)" in line)
+    assert abs(float(row.split()[-2]) - 0.454) < 0.002  # NCF's ItemPop row
+    # compare: implicit models only; a seeded redraw of the negatives for the same test pairs
+    result = mfrec("compare", "--protocol", "ncf", "-m", "popularity,svd", "--negatives-seed", "5", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "svd: skipped" in result.stdout and "negatives redrawn (seed 5" in result.stdout
+
+
+def test_protocol_ncf_from_a_ratings_file_and_bad_protocols():
+    result = mfrec("evaluate", "popularity", "--protocol", "ncf", "--dataset", "ml-100k", "--negatives-seed", "1")
+    assert result.returncode == 0, result.stderr
+    assert "NCF-style protocol built from ml-100k: 943 test pairs" in result.stdout.replace("\n", " ")
+    bad = mfrec("evaluate", "als", "--protocol", "bogus")
+    assert bad.returncode == 2 and "unknown protocol 'bogus'" in bad.stderr
+    bad = mfrec("evaluate", "svd", "--protocol", "ncf", "--dataset", "ml-100k")
+    assert bad.returncode == 2 and "implicit-feedback model" in bad.stderr
