@@ -150,7 +150,6 @@ def _anchor_rows(protocol, redraw, threads: int) -> tuple[list, list]:
             continue
         model = _Vectors(protocol.train, users, items)
         from mfrec.evaluation import evaluate_ranking
-        test = protocol.evaluate.__func__  # noqa: F841  (same code path below)
         from mfrec.evaluation.sampled import evaluate_sampled
         t = evaluate_sampled(model, protocol.users, protocol.items, protocol.negatives)
         full = evaluate_ranking(model, protocol.test_interactions(), k=10, threads=threads)
@@ -168,7 +167,11 @@ def benchmark(args) -> None:
     redraw = protocol.with_negatives(REDRAW_SEED)
     valid = None if args.no_validation else protocol.validation(seed=VALIDATION_SEED)
     print(protocol.description, flush=True)
-    rows = _mfrec_rows(protocol, redraw, valid, args.threads)
+    from mfrec.models.popularity import Popularity
+    pop = Popularity().fit(protocol.train)
+    rows = [_row("popularity (item counts)", protocol.evaluate(pop, threads=args.threads),
+                 redraw.evaluate(pop, full_ranking=False), pop.fit_time_)]
+    rows += _mfrec_rows(protocol, redraw, valid, args.threads)
     anchor_rows, skipped = ([], ["anchors not run (--no-anchors)"]) if args.no_anchors else _anchor_rows(
         protocol, redraw, args.threads)
     rows += anchor_rows

@@ -114,7 +114,9 @@ def test_official_files_and_rebuilt_training_file(official):
 
 @needs_official
 def test_item_popularity_matches_ncf_itempop_row(official):
-    # NCF's Table 3 ItemPop row on ML-1M: HR@10 0.454, NDCG@10 0.254 (a deterministic model)
+    # ItemPop, deterministic: NCF's Figure 4 shows it at HR@10 ~0.45 on ML-1M; 0.454 / 0.254 are the
+    # figures commonly quoted for it (not re-checked against the paper here). A tie or duplicate rule
+    # other than NCF's moves these (item counts tie often).
     protocol = official
     out = protocol.evaluate(Popularity().fit(protocol.train), full_ranking=False)
     assert out["hr@10"] == pytest.approx(0.454, abs=0.002)
