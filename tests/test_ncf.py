@@ -171,3 +171,14 @@ def test_validation_is_carved_from_the_training_set_only():
     assert v.train.matrix[p.users, p.items].A1.sum() == 0 and p.train.matrix[v.users, v.items].A1.all()
     # validation pairs are each user's latest remaining entry (4th of 5)
     assert v.items.tolist() == [((5 * u + 3) * 11) % 140 for u in v.users.tolist()]
+
+
+@pytest.mark.parametrize("name", ["als", "bpr", "warp"])
+def test_ncf_presets_set_every_training_parameter(name):
+    # explicit presets: a later change of a default cannot move the benchmark's figures
+    from mfrec.experiment import model_class
+    cls = model_class(name)
+    preset = cls.PRESETS["ncf"]
+    free = {"seed", "threads", "calculate_loss"}
+    assert set(cls._param_names()) - free <= set(preset)
+    cls.preset("ncf")._check_params()
