@@ -57,7 +57,8 @@ PUBLISHED = [
      "He, Liao, Zhang, Nie, Hu & Chua 2017, \"Neural Collaborative Filtering\", WWW, Table 2"),
     ("iALS tuned (Rendle et al.)", 0.731, 0.452,
      "Rendle, Krichene, Zhang & Koren 2022, \"Revisiting the Performance of iALS on Item Recommendation "
-     "Benchmarks\", RecSys (arXiv:2110.14037), Table 2; independently reproduced by the irspack project"),
+     "Benchmarks\", RecSys (arXiv:2110.14037); independently reproduced by the irspack project. Both rows as quoted in "
+     "shared/data/ncf-ml-1m/README.md; their table numbers were not re-checked against the papers here"),
 ]
 
 
