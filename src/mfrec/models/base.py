@@ -24,6 +24,7 @@ from ..data.interactions import Interactions
 from ..errors import DataError, ModelFileError, NotFittedError, TrainingDivergedError
 from ..ids import IdMap
 from ..retrieval import normalize_rows, top_k
+from ..similarity import SIMILARITIES, ItemSimilarity
 
 MODEL_REGISTRY: dict[str, type] = {}
 
@@ -233,11 +234,34 @@ class Recommender:
                             exclude_rows=user_index, allowed_items=allowed, banned_items=banned)
         return self._package(idx, scores, self.item_ids_, single)
 
-    def similar_items(self, items, n: int = 10, *, min_interactions: int = 0):
-        """The n items most similar to each given item (cosine of item factors), itself excluded.
-        ``min_interactions`` keeps only neighbours with at least that many training interactions
-        (rarely rated items have noisy factors)."""
-        return self._similar(items, n, "item", min_interactions)
+    def similar_items(self, items, n: int = 10, *, min_interactions: int = 0, similarity: str = "shrunk"):
+        """The n items most similar to each given item, itself excluded.
+
+        ``similarity="shrunk"`` (default): cosine of the whitened item factors, shrunk by the
+        number of users the two items share (:mod:`mfrec.similarity`); ``"cosine"``: plain
+        cosine of the item factors. ``min_interactions`` keeps only neighbours with at least that
+        many training interactions. A model without item factors (Popularity) has its own similarity."""
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}; got {similarity!r}")
+        self._require_fitted()
+        if similarity == "cosine" or self.item_factors_.shape[1] == 0:  # no factors: Popularity's own
+            return self._similar(items, n, "item", min_interactions)
+        self._require_fitted()
+        single, index = self._lookup(items, self.item_ids_)
+        n = _check_n(n)
+        allowed = self._min_interactions_filter(min_interactions, "item")
+        idx, scores = self._item_similarity().top(index, n, allowed)
+        return self._package(idx, scores, self.item_ids_, single)
+
+    def _item_similarity(self) -> ItemSimilarity:
+        """The default item similarity, built once per fitted state (factors and training data)."""
+        key = (id(self.item_factors_), id(self.interactions_.matrix))
+        cached = getattr(self, "_item_similarity_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, ItemSimilarity(self.item_factors_, self.interactions_.matrix))
+            if not getattr(self, "_training", False):
+                self._item_similarity_cache = cached
+        return cached[1]
 
     def similar_users(self, users, n: int = 10, *, min_interactions: int = 0):
         """The n users most similar to each given user (cosine of user factors), itself excluded."""
@@ -248,17 +272,21 @@ class Recommender:
         ids = self.item_ids_ if which == "item" else self.user_ids_
         single, index = self._lookup(raw_ids, ids)
         n = _check_n(n)
-        if isinstance(min_interactions, bool) or not isinstance(min_interactions, (int, np.integer)) \
-                or min_interactions < 0:
-            raise ValueError(f"min_interactions must be a non-negative integer, got {min_interactions!r}")
-        allowed = None
-        if min_interactions > 0:
-            matrix = self.interactions_.matrix
-            counts = self.interactions_.item_counts() if which == "item" else np.diff(matrix.indptr)
-            allowed = np.flatnonzero(counts >= min_interactions)
+        allowed = self._min_interactions_filter(min_interactions, which)
         queries, candidates = self._similarity_vectors(which)
         idx, scores = top_k(queries[index], candidates, n, self_items=index, allowed_items=allowed)
         return self._package(idx, scores, ids, single)
+
+    def _min_interactions_filter(self, min_interactions, which: str):
+        """Indices of the items (or users) with >= min_interactions training interactions, or None."""
+        if isinstance(min_interactions, bool) or not isinstance(min_interactions, (int, np.integer)) \
+                or min_interactions < 0:
+            raise ValueError(f"min_interactions must be a non-negative integer, got {min_interactions!r}")
+        if min_interactions == 0:
+            return None
+        matrix = self.interactions_.matrix
+        counts = self.interactions_.item_counts() if which == "item" else np.diff(matrix.indptr)
+        return np.flatnonzero(counts >= min_interactions)
 
     def predict(self, users, items):
         """Scores of (user, item) pairs given as raw ids (scalars, or two equal-length sequences).
@@ -288,14 +316,18 @@ class Recommender:
                 raise ValueError(f"recommend_new_user() got {len(item_index)} items but {len(vals)} values")
             if not np.all(np.isfinite(vals)):
                 raise ValueError("recommend_new_user(): values contain NaN/inf")
-        factors, bias = self._fold_in(item_index, vals)
-        vector = self._user_parts(np.asarray(factors, dtype=np.float32)[None, :],
-                                  None if bias is None else np.array([bias], dtype=np.float32))
+        vector = self._new_user_vector(item_index, vals)
         seen = sp.csr_matrix((np.ones(len(item_index)), item_index, [0, len(item_index)]),
                              shape=(1, len(self.item_ids_)))
         idx, scores = top_k(vector, self._item_vectors(), n, exclude=seen if exclude_seen else None,
                             exclude_rows=np.array([0]))
         return self._package(idx, scores, self.item_ids_, True)
+
+    def _new_user_vector(self, item_index: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(1, d) ranking vector of a new user, matching _item_vectors (from _fold_in)."""
+        factors, bias = self._fold_in(item_index, values)
+        return self._user_parts(np.asarray(factors, dtype=np.float32)[None, :],
+                                None if bias is None else np.array([bias], dtype=np.float32))
 
     def _fold_in(self, item_index: np.ndarray, values: np.ndarray):
         """Return (user_factors 1-D, user_bias or None) for a new user; item factors stay fixed."""

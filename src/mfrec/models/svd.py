@@ -13,6 +13,9 @@ from . import _params
 from .base import Recommender
 
 SHUFFLES = ("users", "ratings")
+RANKINGS = ("blend", "rating")
+#: the exposure model of ranking="blend": an implicit ALS of which items each user rated
+EXPOSURE_PARAMS = dict(factors=64, iterations=15)
 
 #: Tuned hyperparameter sets, used by :meth:`SVD.preset`. See benchmarks/results/svd.md for how
 #: they were chosen (on a validation split carved from the training set, never the test set).
@@ -130,11 +133,13 @@ class SVD(Recommender):
     #: predict() clips to the rating scale, recommend() ranks by the raw score
     clips_predictions = True
     _extra_scalars = ("best_epoch_", "best_val_rmse_")
+    _extra_arrays = ("exposure_user_factors_", "exposure_item_factors_")
 
     def __init__(self, *, factors: int = 100, epochs: int = 40, learning_rate: float = 0.02,
                  regularization: float = 0.05, bias_learning_rate=None, bias_regularization=0.01,
                  lr_decay: float = 0.95, init_std: float = 0.01, shuffle: str = "users",
-                 early_stopping_rounds=None, seed=None, threads: int = 1):
+                 early_stopping_rounds=None, ranking: str = "blend", ranking_weight: float = 0.2,
+                 seed=None, threads: int = 1):
         self.factors = factors
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -145,6 +150,8 @@ class SVD(Recommender):
         self.init_std = init_std
         self.shuffle = shuffle
         self.early_stopping_rounds = early_stopping_rounds
+        self.ranking = ranking
+        self.ranking_weight = ranking_weight
         self.seed = seed
         self.threads = threads
 
@@ -163,6 +170,8 @@ class SVD(Recommender):
         _params.choice("shuffle", self.shuffle, SHUFFLES)
         if self.early_stopping_rounds is not None:
             _params.positive_int("early_stopping_rounds", self.early_stopping_rounds)
+        _params.choice("ranking", self.ranking, RANKINGS)
+        _params.nonnegative_float("ranking_weight", self.ranking_weight)
         _params.seed("seed", self.seed)
         _params.threads("threads", self.threads)
 
@@ -238,6 +247,15 @@ class SVD(Recommender):
         if best is not None:
             self.best_val_rmse_, self.best_epoch_ = float(best[0]), int(best[1])
             (self.user_biases_, self.item_biases_, self.user_factors_, self.item_factors_) = best[2]
+        if self.ranking == "blend":
+            exposure = self._exposure_model().fit(interactions.to_implicit(threshold=None), show_progress=False)
+            self.exposure_user_factors_ = exposure.user_factors_
+            self.exposure_item_factors_ = exposure.item_factors_
+
+    def _exposure_model(self):
+        """The ALS behind ranking="blend" (unfitted; its factors are this model's exposure_*)."""
+        from .als import ALS
+        return ALS(**EXPOSURE_PARAMS, seed=self.seed, threads=self.threads)
 
     def _snapshot(self):
         return (self.user_biases_.copy(), self.item_biases_.copy(), self.user_factors_.copy(),
@@ -269,7 +287,49 @@ class SVD(Recommender):
 
     def _predict_indices(self, user_index, item_index):
         low, high = self._clip_range()
-        return np.clip(super()._predict_indices(user_index, item_index), low, high).astype(np.float32)
+        return kernels.predict_pairs(np.ascontiguousarray(user_index, dtype=np.int32),
+                                     np.ascontiguousarray(item_index, dtype=np.int32), self.global_mean_,
+                                     self.user_biases_, self.item_biases_, self.user_factors_,
+                                     self.item_factors_, low, high)
+
+    # Ranking (recommend, evaluate_ranking) with ranking="blend" scores
+    #     s_ui = x_u . y_i + w (b_i + p_u . q_i)
+    # (x, y: the exposure factors; w: ranking_weight), which orders items as
+    # x_u . y_i + w (r_hat(u, i) - mu - b_u) does: the ranking vectors are [x_u, w p_u, w] and
+    # [y_i, q_i, b_i]. See the class docstring.
+    def _blends(self) -> bool:
+        return self.ranking == "blend" and getattr(self, "exposure_item_factors_", None) is not None
+
+    def _user_vectors(self, user_index=None):
+        if not self._blends():
+            return super()._user_vectors(user_index)
+        idx = slice(None) if user_index is None else user_index
+        return self._blend_user_vector(self.exposure_user_factors_[idx], self.user_factors_[idx])
+
+    def _blend_user_vector(self, exposure, factors):
+        w = np.float32(self.ranking_weight)
+        return np.hstack([exposure, w * factors, np.full((len(factors), 1), w, dtype=np.float32)]).astype(np.float32)
+
+    def _item_vectors(self):
+        if not self._blends():
+            return super()._item_vectors()
+        cached = getattr(self, "_item_vectors_cache", None)
+        if cached is not None:
+            return cached
+        vectors = np.hstack([self.exposure_item_factors_, self.item_factors_,
+                             self.item_biases_[:, None]]).astype(np.float32)
+        if not getattr(self, "_training", False):
+            self._item_vectors_cache = vectors
+        return vectors
+
+    def _new_user_vector(self, item_index, values):
+        if not self._blends():
+            return super()._new_user_vector(item_index, values)
+        factors, _ = self._fold_in(item_index, values)
+        exposure = self._exposure_model()
+        exposure.item_factors_ = self.exposure_item_factors_
+        exposure_vector, _ = exposure._fold_in(item_index, np.ones(len(item_index)))
+        return self._blend_user_vector(exposure_vector[None, :], np.asarray(factors, dtype=np.float32)[None, :])
 
     def _fold_in(self, item_index, values):
         """Exact ridge solve for a new user's (bias, factors); see the class docstring."""
