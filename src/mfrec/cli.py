@@ -270,12 +270,14 @@ def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec
             item: str = typer.Argument(..., help="Raw item id, or part of a title (e.g. 'Toy Story')."),
             n: int = typer.Option(10, "-n", help="How many items."),
             min_ratings: int = typer.Option(0, "--min-ratings", help="Only neighbours with at least this many "
-                                            "training interactions (rarely rated items have noisy factors).")):
-    """The n items most similar to an item (cosine similarity of the item factors), with titles."""
+                                            "training interactions (rarely rated items have noisy factors)."),
+            similarity: str = typer.Option("shrunk", help="shrunk (default: whitened cosine of the item factors, "
+                                           "shrunk by the users two items share) or cosine (plain cosine).")):
+    """The n items most similar to an item, with titles (see mfrec.similarity)."""
     model = _load_model(model_file)
     raw = _find_item(model, item)
     label = model.interactions_.item_titles([model.item_ids_.index(raw)])[0]
-    ids, scores = model.similar_items(raw, n=n, min_interactions=min_ratings)
+    ids, scores = model.similar_items(raw, n=n, min_interactions=min_ratings, similarity=similarity)
     console.print(_items_table(f"{model.name}: items similar to {label} ({raw})", model, ids, scores))
 
 
