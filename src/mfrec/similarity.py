@@ -63,8 +63,9 @@ class ItemSimilarity:
     def __init__(self, item_factors: np.ndarray, train_matrix: sp.spmatrix,
                  beta: float = SUPPORT_SHRINKAGE, ridge: float = WHITENING_RIDGE):
         self.unit = whitened_unit_vectors(item_factors, ridge)
-        pattern = sp.csr_matrix(train_matrix, copy=True)
-        pattern.data = np.ones_like(pattern.data, dtype=np.float32)
+        csr = sp.csr_matrix(train_matrix)
+        # the same index arrays with every stored value 1 (no copy of the indices)
+        pattern = sp.csr_matrix((np.ones(csr.nnz, dtype=np.float32), csr.indices, csr.indptr), shape=csr.shape)
         self._users_by_item = pattern.T.tocsr()        # items x users
         self._items_by_user = pattern                  # users x items
         self.beta = float(beta)
