@@ -34,3 +34,12 @@ class TrainingDivergedError(MfrecError, FloatingPointError):
 
 class DatasetNotAvailableError(MfrecError, OSError):
     """A data set is not on disk and cannot be downloaded."""
+
+
+class InvalidParameterError(MfrecError, ValueError):
+    """A hyperparameter, argument or option with a wrong type or value (the message names it)."""
+
+
+class InsufficientMemoryError(MfrecError, MemoryError):
+    """A fit would need more memory than the machine has; refused before allocating."""
+

@@ -35,7 +35,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, DatasetNotAvailableError
+from ..errors import DataError, DatasetNotAvailableError, InvalidParameterError
 from .interactions import Interactions
 from .readers import read_ratings
 
@@ -190,7 +190,7 @@ def _variant(variant) -> Variant:
     key = {"10m100k": "10m", "latestsmall": "latest-small", "latest_small": "latest-small",
            "small": "latest-small"}.get(key, key)
     if key not in VARIANTS:
-        raise ValueError(f"unknown MovieLens variant {variant!r}; choose one of {list(VARIANTS)}")
+        raise InvalidParameterError(f"unknown MovieLens variant {variant!r}; choose one of {list(VARIANTS)}")
     return VARIANTS[key]
 
 

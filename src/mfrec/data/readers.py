@@ -28,7 +28,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 from .interactions import DUPLICATE_RULES, Interactions
 
 __all__ = ["read_ratings"]
@@ -102,7 +102,7 @@ def read_ratings(path, *, sep: Optional[str] = None, header: Union[str, bool] = 
         bad timestamp: every message names the file, the line and the field.
     """
     if duplicates not in DUPLICATE_RULES:
-        raise ValueError(f"duplicates must be one of {DUPLICATE_RULES}, got {duplicates!r}")
+        raise InvalidParameterError(f"duplicates must be one of {DUPLICATE_RULES}, got {duplicates!r}")
     if rating_scale is not None:
         rating_scale = _check_scale(rating_scale)
     if isinstance(path, pd.DataFrame):
@@ -153,7 +153,7 @@ def _parse_file(path: Path, *, sep, header, names, cols, encoding):
     if sep is None:
         sep = _detect_separator(first_text, source)
     elif not isinstance(sep, str) or sep == "":
-        raise ValueError(f"sep must be a non-empty string, got {sep!r}")
+        raise InvalidParameterError(f"sep must be a non-empty string, got {sep!r}")
     first_fields = _split_line(first_text, sep)
 
     if header == "infer":
@@ -161,7 +161,7 @@ def _parse_file(path: Path, *, sep, header, names, cols, encoding):
         second_text = _decode(second[0], source, encoding, second[1]) if second else None
         header = _looks_like_header(first_fields, second_text, sep)
     elif header not in (True, False):
-        raise ValueError(f"header must be 'infer', True or False, got {header!r}")
+        raise InvalidParameterError(f"header must be 'infer', True or False, got {header!r}")
 
     n_fields = len(first_fields)
     if header:
@@ -248,7 +248,7 @@ def _decode(raw: bytes, source: str, encoding: str, line_no: int) -> str:
         raise DataError(f"{source} line {line_no}: cannot decode as {encoding}; pass encoding="
                         f"'latin-1' or the file's encoding") from None
     except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}") from None
+        raise InvalidParameterError(f"unknown encoding {encoding!r}") from None
 
 
 def _detect_separator(line: str, source: str) -> str:
@@ -404,7 +404,7 @@ def _resolve_columns(file_names: list, named: bool, user_col, item_col, rating_c
     def pick(role, spec, aliases, default_pos, required):
         if spec is False:
             if required:
-                raise ValueError(f"{role}_col cannot be False")
+                raise InvalidParameterError(f"{role}_col cannot be False")
             return None
         if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
             if not 0 <= spec < len(file_names):
@@ -418,7 +418,7 @@ def _resolve_columns(file_names: list, named: bool, user_col, item_col, rating_c
                 return canon.index(_canon(spec))
             raise DataError(f"{source}: no column {spec!r} for {role}_col (columns: {file_names})")
         if spec is not None:
-            raise ValueError(f"{role}_col must be a column name, a position, None or False; got {spec!r}")
+            raise InvalidParameterError(f"{role}_col must be a column name, a position, None or False; got {spec!r}")
         for alias in aliases:
             if alias in canon:
                 return canon.index(alias)
@@ -590,7 +590,7 @@ def _check_scale(scale) -> tuple:
     try:
         low, high = (float(v) for v in scale)
     except (TypeError, ValueError):
-        raise ValueError(f"rating_scale must be a pair (low, high), got {scale!r}") from None
+        raise InvalidParameterError(f"rating_scale must be a pair (low, high), got {scale!r}") from None
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"rating_scale must satisfy low < high (finite), got {scale!r}")
+        raise InvalidParameterError(f"rating_scale must satisfy low < high (finite), got {scale!r}")
     return (low, high)

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._threads import numba_threads
-from ..errors import DataError, TrainingDivergedError
+from ..errors import DataError, InvalidParameterError, TrainingDivergedError
 from ..kernels import als as kernels
 from . import _params
 from .base import Recommender
@@ -166,7 +166,7 @@ class ALS(Recommender):
         _params.seed("seed", self.seed)
         _params.threads("threads", self.threads)
         if not isinstance(self.calculate_loss, (bool, np.bool_)):
-            raise ValueError(f"calculate_loss must be True or False, got {self.calculate_loss!r}")
+            raise InvalidParameterError(f"calculate_loss must be True or False, got {self.calculate_loss!r}")
 
     # ------------------------------------------------------------------ maths helpers
     def _confidences(self, values: np.ndarray) -> np.ndarray:
@@ -262,7 +262,7 @@ class ALS(Recommender):
         item_index = np.asarray(item_index, dtype=np.int64)
         values = np.asarray(values, dtype=np.float64)
         if np.any(~(values > 0)):
-            raise ValueError("recommend_new_user(): values must be positive (counts or confidences)")
+            raise InvalidParameterError("recommend_new_user(): values must be positive (counts or confidences)")
         uniq, inverse = np.unique(item_index, return_inverse=True)
         summed = np.bincount(inverse, weights=values)  # repeated items add up their values
         Y = np.ascontiguousarray(self.item_factors_, dtype=np.float32)

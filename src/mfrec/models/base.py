@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from .. import persistence
 from ..data.interactions import Interactions
-from ..errors import DataError, ModelFileError, NotFittedError, TrainingDivergedError
+from ..errors import DataError, InvalidParameterError, ModelFileError, NotFittedError, TrainingDivergedError
 from ..ids import IdMap
 from ..retrieval import normalize_rows, top_k
 
@@ -66,7 +66,7 @@ class Recommender:
         valid = self._param_names()
         for key, value in params.items():
             if key not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
+                raise InvalidParameterError(f"{type(self).__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
             setattr(self, key, value)
         return self
 
@@ -76,7 +76,7 @@ class Recommender:
         e.g. ``ALS.preset("ml-1m", threads=1)``."""
         if name not in cls.PRESETS:
             known = ", ".join(sorted(cls.PRESETS)) or "none"
-            raise ValueError(f"{cls.__name__} has no preset {name!r} (presets: {known})")
+            raise InvalidParameterError(f"{cls.__name__} has no preset {name!r} (presets: {known})")
         return cls(**{**cls.PRESETS[name], **overrides})
 
     from_preset = preset
@@ -250,7 +250,7 @@ class Recommender:
         n = _check_n(n)
         if isinstance(min_interactions, bool) or not isinstance(min_interactions, (int, np.integer)) \
                 or min_interactions < 0:
-            raise ValueError(f"min_interactions must be a non-negative integer, got {min_interactions!r}")
+            raise InvalidParameterError(f"min_interactions must be a non-negative integer, got {min_interactions!r}")
         allowed = None
         if min_interactions > 0:
             matrix = self.interactions_.matrix
@@ -267,7 +267,7 @@ class Recommender:
         single_u, u = self._lookup(users, self.user_ids_)
         single_i, i = self._lookup(items, self.item_ids_)
         if len(u) != len(i):
-            raise ValueError(f"predict() got {len(u)} users but {len(i)} items")
+            raise InvalidParameterError(f"predict() got {len(u)} users but {len(i)} items")
         out = self._predict_indices(u, i)
         return float(out[0]) if single_u and single_i else out
 
@@ -279,15 +279,15 @@ class Recommender:
         n = _check_n(n)
         item_index = self.item_ids_.indices(_as_list(items))
         if len(item_index) == 0:
-            raise ValueError("recommend_new_user() needs at least one item")
+            raise InvalidParameterError("recommend_new_user() needs at least one item")
         if values is None:
             vals = np.ones(len(item_index), dtype=np.float32)
         else:
             vals = np.asarray(values, dtype=np.float32).ravel()
             if len(vals) != len(item_index):
-                raise ValueError(f"recommend_new_user() got {len(item_index)} items but {len(vals)} values")
+                raise InvalidParameterError(f"recommend_new_user() got {len(item_index)} items but {len(vals)} values")
             if not np.all(np.isfinite(vals)):
-                raise ValueError("recommend_new_user(): values contain NaN/inf")
+                raise InvalidParameterError("recommend_new_user(): values contain NaN/inf")
         factors, bias = self._fold_in(item_index, vals)
         vector = self._user_parts(np.asarray(factors, dtype=np.float32)[None, :],
                                   None if bias is None else np.array([bias], dtype=np.float32))
@@ -444,7 +444,7 @@ class TrainingMonitor:
 
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise InvalidParameterError(f"n must be a positive integer, got {n!r}")
     return int(n)
 
 
