@@ -29,7 +29,8 @@ class NotFittedError(MfrecError, RuntimeError):
 
 
 class TrainingDivergedError(MfrecError, FloatingPointError):
-    """Training produced NaN/inf or an exploding loss; the model is left unfitted."""
+    """Training produced NaN/inf, an exploding loss or overflowing scores; the model is left as it
+    was before fit() (unfitted, or its previous fit)."""
 
 
 class DatasetNotAvailableError(MfrecError, OSError):

@@ -6,7 +6,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, UnknownIdError
+from .errors import DataError, InvalidParameterError, UnknownIdError
 
 
 class IdMap:
@@ -80,7 +80,10 @@ class IdMap:
 
 
 def _key(raw_id):
-    """Normalize a raw id so 42, np.int64(42) and 42.0 all find the same entry."""
+    """Normalize a raw id so 42, np.int64(42) and 42.0 all find the same entry. A boolean is
+    refused: True == 1 in Python, so it would silently stand for id 1."""
+    if isinstance(raw_id, (bool, np.bool_)):
+        raise InvalidParameterError(f"id {raw_id!r} is a boolean; ids are integers or strings")
     if isinstance(raw_id, (np.integer,)):
         return int(raw_id)
     if isinstance(raw_id, (float, np.floating)) and float(raw_id).is_integer():

@@ -540,6 +540,12 @@ def _check_finite_ratings(values: np.ndarray, col: pd.Series, name, where: _Loca
         r = int(bad[0])
         raise DataError(f"{where(r)}, field {name!r}: rating {values[r]} is not a finite number "
                         "(NaN/inf not allowed)")
+    limit = float(np.finfo(np.float32).max)
+    big = np.flatnonzero(np.abs(values) > limit)
+    if len(big):
+        r = int(big[0])
+        raise DataError(f"{where(r)}, field {name!r}: rating {values[r]:g} is beyond the float32 range "
+                        f"(|x| <= {limit:.4g}) that models compute in")
 
 
 def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:

@@ -222,7 +222,13 @@ def evaluate_ratings(model, test: Interactions, *, clip: bool = False) -> dict:
     after dropping pairs whose user or item the model does not know. ``clip=True`` clips the
     predictions to the training rating scale (when declared) before scoring.
     """
-    if isinstance(test, Interactions) and not test.is_explicit:
+    if getattr(model, "feedback", None) != "explicit":
+        raise InvalidParameterError(
+            f"evaluate_ratings(): {type(model).__name__} is a ranking model; its scores are not predicted "
+            "ratings, so RMSE/MAE would mean nothing (use evaluate_ranking)")
+    if not isinstance(test, Interactions):
+        raise DataError(f"evaluate_ratings() needs an mfrec Interactions test set, got {type(test).__name__}")
+    if not test.is_explicit:
         raise DataError("evaluate_ratings() needs explicit test ratings; this test set is implicit "
                         "(use evaluate_ranking for implicit feedback)")
     aligned, dropped, dropped_users = _aligned_test(model, test)

@@ -1,6 +1,7 @@
 """Small checks for model hyperparameters, raising InvalidParameterError (a ValueError) with the parameter's name."""
 from __future__ import annotations
 
+import math
 import numbers
 
 from ..errors import InvalidParameterError
@@ -61,3 +62,19 @@ def seed(name: str, value):
 def threads(name: str, value) -> int:
     """0 means all cores."""
     return nonnegative_int(name, value)
+
+
+def init_std(name: str, value, factors, *, allow_zero: bool = False) -> float:
+    """Standard deviation of the initial factors: finite, and small enough that the initial
+    scores fit in float32. With entries ~ N(0, s^2) a draw stays below 6 s in magnitude (for up to
+    ~1e9 draws), so |p . q| < k (6 s)^2 must stay below the largest float32, 3.4e38."""
+    checked = (nonnegative_float if allow_zero else positive_float)(name, value)
+    k = factors if isinstance(factors, numbers.Integral) and factors > 0 else 1
+    limit = math.sqrt(_FLOAT32_MAX / (36.0 * k))
+    if checked > limit:
+        raise InvalidParameterError(f"{name}={value!r} is so large that the initial scores overflow float32 "
+                                    f"(with factors={k} it must be at most {limit:.3g}; typical values are 0.01-0.1)")
+    return checked
+
+
+_FLOAT32_MAX = 3.4028234663852886e38

@@ -159,7 +159,7 @@ class SVD(Recommender):
         if self.bias_regularization is not None:
             _params.nonnegative_float("bias_regularization", self.bias_regularization)
         _params.decay("lr_decay", self.lr_decay)
-        _params.positive_float("init_std", self.init_std)
+        _params.init_std("init_std", self.init_std, self.factors)
         _params.choice("shuffle", self.shuffle, SHUFFLES)
         if self.early_stopping_rounds is not None:
             _params.positive_int("early_stopping_rounds", self.early_stopping_rounds)

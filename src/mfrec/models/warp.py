@@ -113,6 +113,7 @@ class WARP(Recommender):
     """
 
     name = "warp"
+    _bias_names = ("item_biases_",)
     feedback = "implicit"
     PRESETS = PRESETS
 
@@ -157,7 +158,7 @@ class WARP(Recommender):
             if self.k_os_rank > self.k_os:
                 raise InvalidParameterError(f"k_os_rank must be between 1 and k_os = {self.k_os}, got {self.k_os_rank!r}")
         check.decay("lr_decay", self.lr_decay)
-        check.positive_float("init_std", self.init_std)
+        check.init_std("init_std", self.init_std, self.factors)
         check.seed("seed", self.seed)
         check.threads("threads", self.threads)
 
