@@ -34,7 +34,7 @@ def write_archive(path, header: dict, arrays: dict) -> Path:
     the rename survives a crash. On any failure, Ctrl-C included, the temporary file is removed
     and the original error is raised (an OSError as a ModelFileError naming the path).
     """
-    path = _target_path(path)
+    path = target_path(path)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **header}
     try:
         text = json.dumps(header, allow_nan=False)
@@ -70,7 +70,7 @@ def write_archive(path, header: dict, arrays: dict) -> Path:
     return path
 
 
-def _target_path(path) -> Path:
+def target_path(path) -> Path:
     """The file a model is saved to: ``.npz`` added when missing; a folder is refused."""
     text = os.fspath(path)
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
@@ -84,6 +84,20 @@ def _target_path(path) -> Path:
     if not path.parent.is_dir():
         raise ModelFileError(f"cannot write model file {path}: folder {path.parent} does not exist")
     return path
+
+
+def check_writable_folder(folder, what: str) -> None:
+    """Raise ModelFileError unless a new file can be created in ``folder``. Tried for real (a
+    temporary file, removed at once): permission bits say nothing for root or a read-only mount."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"cannot write {what}: {folder} is not a folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".mfrec-write-test.", dir=folder)
+    except OSError as exc:
+        raise ModelFileError(f"cannot write {what}: {folder} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    _remove_quietly(Path(name))
 
 
 def _umask() -> int:

@@ -493,7 +493,8 @@ class Recommender:
         columns = info.get("metadata_columns") or []
         if columns:
             import pandas as pd
-            meta = pd.DataFrame({c: _array(arrays, f"meta:{c}", kinds="iufU", shape=(len(item_ids),))
+            meta = pd.DataFrame({c: _array(arrays, f"meta:{c}", kinds="iufU", shape=(len(item_ids),),
+                                        finite=False)  # metadata may be missing (NaN year)
                                  for c in columns}, index=pd.Index(item_ids.raw, name="item"))
         model.interactions_ = Interactions(matrix, user_ids, item_ids, item_metadata=meta, kind=kind,
                                            rating_scale=scale)
@@ -556,8 +557,9 @@ class Recommender:
                 raise ModelFileError(f"{name} has shape {value.shape}, expected ({n},)")
 
 
-def _array(arrays: dict, key: str, *, kinds: str, ndim: Optional[int] = None, shape=None) -> np.ndarray:
-    """A stored array of one of the dtype kinds, with the given ndim/shape."""
+def _array(arrays: dict, key: str, *, kinds: str, ndim: Optional[int] = None, shape=None,
+           finite: bool = True) -> np.ndarray:
+    """A stored array of one of the dtype kinds, with the given ndim/shape (and finite values)."""
     if key not in arrays:
         raise ModelFileError(f"array {key!r} is missing")
     value = arrays[key]
@@ -565,7 +567,7 @@ def _array(arrays: dict, key: str, *, kinds: str, ndim: Optional[int] = None, sh
         raise ModelFileError(f"array {key!r} has dtype {value.dtype}")
     if (ndim is not None and value.ndim != ndim) or (shape is not None and value.shape != tuple(shape)):
         raise ModelFileError(f"array {key!r} has shape {value.shape}")
-    if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+    if finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
         raise ModelFileError(f"array {key!r} contains NaN/inf")
     return value
 
