@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import mfrec.errors as errors_module
@@ -564,9 +564,12 @@ FIELDS = st.sampled_from(["1", "2", "-3", "4.5", "0", "1e300", "-1e400", "nan", 
                           '"1,2"', "True", "1.5e3", "2001-02-03", "9" * 30, "\x00", "user", "item", "rating"])
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.lists(FIELDS, min_size=0, max_size=5), max_size=8),
        sep=st.sampled_from([",", "\t", "::", ";", " ", "|"]), header=st.sampled_from(["infer", True, False]))
+@example(rows=[["1", "1", "1", '"1,2"']], sep=",", header="infer")  # a date in year 1 overflowed pandas' ns range
+@example(rows=[["1e300", "1", "4"], ["2", "1", "4"]], sep=",", header=False)  # an id cast to a garbage int64
 def test_read_ratings_gives_interactions_or_an_mfrec_error(tmp_path, rows, sep, header):
     path = tmp_path / "r.txt"
     path.write_text("\n".join(sep.join(r) for r in rows), encoding="utf-8")

@@ -497,10 +497,12 @@ def _id_column(col: pd.Series, role: str, name, where: _Locator) -> np.ndarray:
     if values.dtype.kind in "iu":
         return values
     if values.dtype.kind == "f":  # integral floats are fine ids ("12.0"); others are an error
-        frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+        with np.errstate(invalid="ignore"):
+            frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0 ** 63))
         if len(frac):
             r = int(frac[0])
-            raise DataError(f"{where(r)}, field {name!r}: {role} id {_show(values[r])} is not an integer or a string")
+            raise DataError(f"{where(r)}, field {name!r}: {role} id {_show(values[r])} is not an integer "
+                            "(within int64) or a string")
         return values.astype(np.int64)
     if values.dtype.kind == "b":
         raise DataError(f"{where(0)}, field {name!r}: {role} ids must be integers or strings, got booleans")
@@ -562,8 +564,7 @@ def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
             parsed = ~dates.isna().to_numpy()
             numbers = ~np.isnan(values)
             if (parsed | raw_missing).all() and not numbers.any():
-                seconds = (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-                return seconds.to_numpy(dtype=np.float64)
+                return _epoch_seconds(dates)
             undated = np.flatnonzero(bad & ~parsed)
             r = int(undated[0] if len(undated) else np.flatnonzero(bad)[0])
             raise DataError(f"{where(r)}, field {name!r}: timestamp {col.iloc[r]!r} is not a number "
@@ -575,6 +576,16 @@ def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
         r = int(inf[0])
         raise DataError(f"{where(r)}, field {name!r}: timestamp {values[r]} is not finite")
     return values
+
+
+def _epoch_seconds(dates: pd.Series) -> np.ndarray:
+    """UTC dates as seconds since 1970 (NaN for NaT), also for dates outside pandas' nanosecond
+    range (years before 1677 or after 2262), which the subtraction would overflow."""
+    try:
+        return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        micro = dates.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+        return np.where(np.isnat(micro), np.nan, micro.astype(np.int64) / 1e6)
 
 
 def _check_no_duplicates(users: np.ndarray, items: np.ndarray, where: _Locator) -> None:
