@@ -265,17 +265,22 @@ def test_single_thread_is_reproducible_with_a_seed(noisy_split):
 
 
 # ---------------------------------------------------------------------- failures
-def test_divergence_raises_and_leaves_the_model_unfitted(noisy_split):
+def test_divergence_raises_and_leaves_the_model_as_it_was(noisy_split):
     train, _ = noisy_split
+    fresh = SVD(factors=5, epochs=5, seed=0, learning_rate=20.0)
+    with pytest.raises(TrainingDivergedError, match="learning_rate"):
+        fresh.fit(train)
+    assert not fresh.is_fitted and not hasattr(fresh, "user_factors_")
+    with pytest.raises(NotFittedError):
+        fresh.predict(0, 0)
+    # a diverged refit keeps the previous fit (issue 12: a failed fit changes nothing)
     model = SVD(factors=5, epochs=5, seed=0).fit(train)
-    assert model.is_fitted
+    factors, prediction = model.user_factors_.copy(), model.predict(0, 0)
     model.set_params(learning_rate=20.0)
     with pytest.raises(TrainingDivergedError, match="learning_rate"):
         model.fit(train)
-    assert not model.is_fitted
-    assert not hasattr(model, "user_factors_")
-    with pytest.raises(NotFittedError):
-        model.predict(0, 0)
+    assert model.is_fitted and np.array_equal(model.user_factors_, factors)
+    assert model.predict(0, 0) == prediction
 
 
 def test_exploding_but_finite_loss_also_stops(noisy_split, monkeypatch):

@@ -250,8 +250,9 @@ def _where_message(spec: Variant, data_dir, reason: str) -> str:
     """One line: what is missing, why, and how to point mfrec at local files."""
     dirs = _search_dirs(data_dir)
     return (f"{spec.title} ('{spec.name}') is not on this machine and was not downloaded ({reason}); "
-            f"to use local files set {ENV_VAR} (or --data-dir) to a folder holding {spec.folder}/ "
-            f"(unzipped from {spec.url}) or {spec.archive} (searched: {', '.join(str(d) for d in dirs)})")
+            f"to use local files set {ENV_VAR} (or --data-dir) to a folder holding {spec.folder}/ with "
+            f"{', '.join(spec.required_files)} (unzipped from {spec.url}) or {spec.archive} "
+            f"(searched: {', '.join(str(d) for d in dirs)})")
 
 
 # ---------------------------------------------------------------------------- download + unpack
