@@ -283,6 +283,8 @@ def test_values_beyond_float32_are_named_not_blamed_on_training(tmp_path):
         Interactions.from_arrays([1, 2], [1, 2], [3.0, 1e300])
     with pytest.raises(DataError, match="beyond the float32 range"):
         Interactions.from_csr(sp.csr_matrix(np.array([[1.0, 1e300]])))
+    with pytest.raises(DataError, match="confidence .* beyond the float32 range"):
+        EXPLICIT.to_implicit(threshold=None, confidence="linear", alpha=1e38)
     path = tmp_path / "r.csv"
     path.write_text("user,item,rating\n1,1,4\n2,2,-1e300\n")
     with pytest.raises(DataError, match="line 3, field 'rating': rating -1e\\+300 is beyond the float32"):

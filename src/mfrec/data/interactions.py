@@ -259,7 +259,7 @@ class Interactions:
         out = self if threshold is None else self.select(self.matrix.data >= threshold)
         if out.nnz == 0:
             raise DataError(f"no rating is >= {threshold}: the implicit data set would be empty")
-        ratings = out.matrix.data
+        ratings = out.matrix.data.astype(np.float64)  # float64: alpha * rating may exceed float32
         if confidence is None:
             values = np.ones_like(ratings)
         elif confidence == "linear":
@@ -268,6 +268,8 @@ class Interactions:
             values = 1.0 + alpha * np.log1p(ratings)
         else:
             raise DataError(f"confidence must be None, 'linear' or 'log', got {confidence!r}")
+        values = np.asarray(values, dtype=np.float64)
+        _check_float32_range(values, f"confidence (alpha={alpha})", "to_implicit()")
         m = sp.csr_matrix((values.astype(np.float32), out.matrix.indices, out.matrix.indptr), shape=out.shape)
         m.has_sorted_indices = True
         return Interactions(m, self.user_ids, self.item_ids, timestamps=out.timestamps,
