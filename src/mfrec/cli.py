@@ -220,7 +220,7 @@ def _check_writable(path: Path) -> None:
     if not folder.is_dir():
         raise MfrecError(f"cannot write the report to {path}: {folder} is not a writable folder")
     from . import persistence
-    persistence.check_writable_folder(folder, f"the report to {path}")
+    persistence.check_writable_folder(folder, f"the report to {path}", MfrecError)
 
 
 def _check_writable_folder(path: Path, what: str) -> None:
@@ -234,7 +234,7 @@ def _check_writable_folder(path: Path, what: str) -> None:
     folder = path.resolve()
     while not folder.exists():
         folder = folder.parent
-    persistence.check_writable_folder(folder, f"{what} ({path})")
+    persistence.check_writable_folder(folder, f"{what} ({path})", MfrecError)
 
 
 def _check_model_output(path: Path) -> Path:

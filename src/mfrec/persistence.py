@@ -86,16 +86,17 @@ def target_path(path) -> Path:
     return path
 
 
-def check_writable_folder(folder, what: str) -> None:
-    """Raise ModelFileError unless a new file can be created in ``folder``. Tried for real (a
-    temporary file, removed at once): permission bits say nothing for root or a read-only mount."""
+def check_writable_folder(folder, what: str, error: type = ModelFileError) -> None:
+    """Raise ``error`` (an MfrecError) unless a new file can be created in ``folder``. Tried for
+    real (a temporary file, removed at once): permission bits say nothing for root or a read-only
+    mount."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ModelFileError(f"cannot write {what}: {folder} is not a folder")
+        raise error(f"cannot write {what}: {folder} is not a folder")
     try:
         fd, name = tempfile.mkstemp(prefix=".mfrec-write-test.", dir=folder)
     except OSError as exc:
-        raise ModelFileError(f"cannot write {what}: {folder} is not writable ({exc.strerror or exc})") from None
+        raise error(f"cannot write {what}: {folder} is not writable ({exc.strerror or exc})") from None
     os.close(fd)
     _remove_quietly(Path(name))
 
