@@ -267,17 +267,22 @@ def test_single_thread_is_reproducible_with_a_seed(noisy_split):
 
 
 # ---------------------------------------------------------------------- failures
-def test_divergence_raises_and_leaves_the_model_unfitted(noisy_split):
+def test_divergence_raises_and_leaves_the_model_as_it_was(noisy_split):
     train, _ = noisy_split
+    fresh = SVD(factors=5, epochs=5, seed=0, learning_rate=20.0)
+    with pytest.raises(TrainingDivergedError, match="learning_rate"):
+        fresh.fit(train)
+    assert not fresh.is_fitted and not hasattr(fresh, "user_factors_")
+    with pytest.raises(NotFittedError):
+        fresh.predict(0, 0)
+    # a diverged refit keeps the previous fit (issue 12: a failed fit changes nothing)
     model = SVD(factors=5, epochs=5, seed=0).fit(train)
-    assert model.is_fitted
+    factors, prediction = model.user_factors_.copy(), model.predict(0, 0)
     model.set_params(learning_rate=20.0)
     with pytest.raises(TrainingDivergedError, match="learning_rate"):
         model.fit(train)
-    assert not model.is_fitted
-    assert not hasattr(model, "user_factors_")
-    with pytest.raises(NotFittedError):
-        model.predict(0, 0)
+    assert model.is_fitted and np.array_equal(model.user_factors_, factors)
+    assert model.predict(0, 0) == prediction
 
 
 def test_exploding_but_finite_loss_also_stops(noisy_split, monkeypatch):
@@ -482,3 +487,15 @@ def test_blend_survives_save_load_and_folds_in_new_users(blended, tmp_path):
     expected[index] = -np.inf
     ids, scores = blended.recommend_new_user(items, ratings, n=3)
     np.testing.assert_allclose(scores, np.sort(expected)[::-1][:3], rtol=1e-4, atol=1e-5)
+
+
+def test_load_rejects_exposure_factors_of_the_wrong_shape(blended, tmp_path):
+    from mfrec.errors import ModelFileError
+    path = blended.save(tmp_path / "svd.npz")
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    arrays["fitted:exposure_item_factors_"] = arrays["fitted:exposure_item_factors_"][:-1]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ModelFileError, match="exposure"):
+        SVD.load(bad)

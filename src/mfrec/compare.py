@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from . import experiment
 from .data.interactions import Interactions
-from .errors import DataError
+from .errors import DataError, InvalidParameterError
 from .evaluation import evaluate_ranking, evaluate_ratings
 from .evaluation.coherence import genre_coherence
 from .evaluation.franchise import franchise_check
@@ -72,7 +72,7 @@ def check_models(names: Sequence[str]) -> list[str]:
     """Validate model names early (before loading data), keeping the user's order."""
     names = [n.strip().lower() for n in names if n.strip()]
     if not names:
-        raise ValueError("no model to compare")
+        raise InvalidParameterError("no model to compare")
     for name in names:
         experiment.model_class(name)
     return list(dict.fromkeys(names))
@@ -92,11 +92,11 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
     """
     names = check_models(models)
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
     say = progress_callback or (lambda message: None)
     data = experiment.load_dataset(dataset, data_dir=data_dir, show_progress=show_progress)
     if k > data.n_items:
-        raise ValueError(f"k={k} is larger than the catalogue ({data.n_items} items)")
+        raise InvalidParameterError(f"k={k} is larger than the catalogue ({data.n_items} items)")
     protocol = experiment.Protocol(split, test_fraction, seed)
     train, test = protocol.apply(data)
     comparison = Comparison(dataset, protocol, k, threshold, data, train, test)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._threads import numba_threads
-from ..errors import TrainingDivergedError
+from ..errors import ModelFileError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from . import _params
 from .base import Recommender
@@ -185,7 +185,7 @@ class SVD(Recommender):
         if self.bias_regularization is not None:
             _params.nonnegative_float("bias_regularization", self.bias_regularization)
         _params.decay("lr_decay", self.lr_decay)
-        _params.positive_float("init_std", self.init_std)
+        _params.init_std("init_std", self.init_std, self.factors)
         _params.choice("shuffle", self.shuffle, SHUFFLES)
         if self.early_stopping_rounds is not None:
             _params.positive_int("early_stopping_rounds", self.early_stopping_rounds)
@@ -270,6 +270,17 @@ class SVD(Recommender):
             exposure = self._exposure_model().fit(interactions.to_implicit(threshold=None), show_progress=False)
             self.exposure_user_factors_ = exposure.user_factors_
             self.exposure_item_factors_ = exposure.item_factors_
+
+    def _check_loaded(self) -> None:
+        super()._check_loaded()
+        users, items = (getattr(self, n, None) for n in self._extra_arrays)
+        if (users is None) != (items is None):
+            raise ModelFileError("the file holds only one of exposure_user_factors_ / exposure_item_factors_")
+        if users is not None and (users.ndim != 2 or items.ndim != 2 or users.shape[1] != items.shape[1]
+                                  or users.shape[0] != self.interactions_.n_users
+                                  or items.shape[0] != self.interactions_.n_items):
+            raise ModelFileError(f"exposure factors of shapes {users.shape} / {items.shape} do not match the "
+                                 f"training data ({self.interactions_.n_users} users x {self.interactions_.n_items} items)")
 
     def _exposure_model(self):
         """The ALS behind ranking="blend" (unfitted; its factors are this model's exposure_*)."""
