@@ -5,9 +5,11 @@ Data (benchmarks/common.py protocols, ML-1M): the implicit models (mfrec ALS/BPR
 ALS and BPR, LightFM's WARP) train on the implicit protocol's training set (ratings >= 4,
 per-user 80/20, seed 42); the rating models (mfrec SVD, Surprise's SVD) on the explicit
 protocol's training set (random 90/10, seed 42). Each model's similar items are what its library
-gives a user: mfrec's ``similar_items``; implicit's ``similar_items`` (cosine of its item factors,
-for BPR including the bias column it keeps there); cosine of LightFM's item embeddings and of
-Surprise's q_i (neither library has a similar-items call). The measures are defined in
+gives a user: mfrec's ``similar_items`` (default similarity, :mod:`mfrec.similarity`: whitened
+cosine shrunk by co-support); implicit's ``similar_items`` (cosine of its item factors, for BPR
+including the bias column it keeps there); cosine of LightFM's item embeddings and of Surprise's
+q_i (neither library has a similar-items call). Two extra rows per model separate training from
+lookup: mfrec's factors under plain cosine, and each anchor's factors under mfrec's similarity. The measures are defined in
 :mod:`mfrec.evaluation.similar_items` (obscure share: neighbours with < 20 training interactions,
 over query items with >= 50); the franchise groups are those of the model's training data.
 
@@ -26,14 +28,17 @@ from common import (Timer, available_anchors, benchmark_parser, format_table, ma
                     protocol_split, results_markdown, similar_movies, write_results)
 
 from mfrec.evaluation import evaluate_ranking  # noqa: E402
-from mfrec.evaluation.similar_items import cosine_neighbours, similar_items_quality  # noqa: E402
+from mfrec.evaluation.similar_items import cosine_neighbours, model_neighbours, similar_items_quality  # noqa: E402
+from mfrec.similarity import ItemSimilarity  # noqa: E402
 from mfrec.models import ALS, BPR, SVD, WARP  # noqa: E402
 
 K = 10
+#: hand-written notes below this line in the results file survive a re-run
+NOTES_MARKER = "<!-- notes: kept when the benchmark is re-run -->"
 MFREC_MODELS = {"svd": SVD, "als": ALS, "bpr": BPR, "warp": WARP}
 COLUMNS = ["model", ("data", "trained on"), (f"franchise_hit_rate@{K}", "franchise hit@10"),
            (f"franchise_recall@{K}", "franchise recall@10"), (f"obscure@{K}", "obscure@10"),
-           (f"coherence@{K}", "genre coherence@10"), ("quality", "NDCG@10 / RMSE"), ("fit_s", "fit (s)", ".1f")]
+           (f"coherence@{K}", "genre coherence@10"), ("top3", "top-3 axes' share"), ("quality", "NDCG@10 / RMSE"), ("fit_s", "fit (s)", ".1f")]
 
 
 def anchor_runs(versions: dict, threads: int, seed: int) -> list:
@@ -75,19 +80,28 @@ def main(argv=None) -> int:
         with Timer() as timer:
             model.fit(train)
         row = {"model": f"mfrec {name} (defaults)", "data": protocol, "fit_s": timer.seconds,
-               **similar_items_quality(model, k=K)}
+               "top3": top_variance_share(model.item_factors_), **similar_items_quality(model, k=K)}
         row["quality"] = _quality(model, test, protocol)
         rows.append(row)
         examples.append((f"mfrec {name}", model))
+        print(rows[-1], flush=True)
+        # the same factors under plain cosine: what the default similarity adds
+        rows.append({"model": f"mfrec {name}, plain cosine", "data": protocol, "fit_s": None, "quality": "",
+                     **similar_items_quality(model, k=K, neighbours=model_neighbours(model, "cosine"))})
         print(rows[-1], flush=True)
     for label, protocol, fit, select in anchor_runs(versions, args.threads, args.seed):
         train, test = splits[protocol]
         users, items, fit_s = fit(train)
         host = _VectorHost(train)
-        row = {"model": label, "data": protocol, "fit_s": fit_s,
+        row = {"model": label, "data": protocol, "fit_s": fit_s, "top3": top_variance_share(select(items)),
                **similar_items_quality(host, k=K, neighbours=cosine_neighbours(select(items)))}
         row["quality"] = _anchor_quality(users, items, train, test, protocol)
         rows.append(row)
+        print(rows[-1], flush=True)
+        # the anchor's factors under mfrec's default similarity: how much comes from the lookup
+        shrunk = ItemSimilarity(select(items), train.matrix)
+        rows.append({"model": f"{label}, mfrec similarity", "data": protocol, "fit_s": None, "quality": "",
+                     **similar_items_quality(host, k=K, neighbours=lambda idx, k: shrunk.top(idx, k)[0])})
         print(rows[-1], flush=True)
     groups = next((r for r in rows if "franchise_groups" in r), {})
     out += ["", f"Franchise groups in the implicit training data: {groups.get('franchise_groups')} groups, "
@@ -99,8 +113,18 @@ def main(argv=None) -> int:
         out += ["", f"### {label}: 10 most similar movies", "", similar_movies(model)]
     out += ["", f"Finished: {machine_info_markdown()}"]
     if args.output:
-        write_results(args.output, results_markdown("Similar items benchmark (ML-1M, defaults)", out))
+        write_results(args.output, results_markdown("Similar items benchmark (ML-1M, defaults)", out),
+                      notes_marker=NOTES_MARKER)
     return 0
+
+
+def top_variance_share(item_vectors, top: int = 3) -> float:
+    """Share of the item factors' second moment along its ``top`` leading directions: how much a
+    few axes dominate the geometry (and hence a plain cosine)."""
+    import numpy as np
+    v = np.asarray(item_vectors, dtype=np.float64)
+    eigenvalues = np.linalg.eigvalsh(v.T @ v)
+    return float(eigenvalues[-top:].sum() / eigenvalues.sum())
 
 
 class _VectorHost:

@@ -393,7 +393,7 @@ def compile_cost_section(rows: Sequence[dict]) -> list:
 
 # ---------------------------------------------------------------------- sanity output
 def similar_movies(model, n: int = 10, films: Optional[dict] = None) -> str:
-    """The ``n`` most similar movies (``model.similar_items``: cosine of item factors) of each
+    """The ``n`` most similar movies (``model.similar_items``, its default similarity) of each
     probe film (:data:`FILMS` by default), one Markdown paragraph per film with the scores."""
     inter = model.interactions_
     lines = []
@@ -411,7 +411,7 @@ def similar_movies(model, n: int = 10, films: Optional[dict] = None) -> str:
 def similar_movies_section(model, what: str) -> list:
     """The Markdown lines of the "10 most similar movies" section of a results file; ``what``
     names the model in the heading (e.g. ``"ALS.preset('ml-1m')"``). The last line is the list."""
-    return ["", f"### 10 most similar movies (cosine of item factors, {what})", "", similar_movies(model)]
+    return ["", f"### 10 most similar movies ({what}, default similarity)", "", similar_movies(model)]
 
 
 # ---------------------------------------------------------------------- results files

@@ -25,6 +25,12 @@ def model(train):
     return Popularity().fit(train)
 
 
+class _CountRater(Popularity):
+    """Popularity posing as a rating model ("predicts" the item count), to test the plumbing of
+    evaluate_ratings, which refuses real ranking models."""
+    feedback = "explicit"
+
+
 def test_evaluate_ranking_popularity_by_hand(model):
     # catalogue (train items) = i1 (count 3), i2 (2), i3 (1); scores = counts.
     # a: train {i1, i2} -> candidates {i3}; test {i3} -> top-2 = [i3]: hit at rank 1
@@ -91,8 +97,9 @@ def test_evaluate_ranking_k_and_empty_errors(model, train):
         evaluate_ranking(Popularity(), test)
 
 
-def test_evaluate_ratings_by_hand(model):
-    # Popularity "predicts" the item count: i1 -> 3, i2 -> 2, i3 -> 1 (plumbing only)
+def test_evaluate_ratings_by_hand(train):
+    model = _CountRater().fit(train)
+    # _CountRater "predicts" the item count: i1 -> 3, i2 -> 2, i3 -> 1 (plumbing only)
     test = Interactions.from_arrays(["a", "b", "c", "c", "d"], ["i3", "i2", "i1", "i9", "i1"], [2, 5, 3, 4, 1],
                                     rating_scale=(1, 5))
     res = evaluate_ratings(model, test)
@@ -106,17 +113,17 @@ def test_evaluate_ratings_by_hand(model):
 def test_evaluate_ratings_clip():
     train = Interactions.from_arrays(["a"] * 7 + ["b"], [f"i{j}" for j in range(7)] + ["i0"], [5] * 8,
                                      rating_scale=(1, 5))
-    model = Popularity().fit(train)             # i0 count 2, others 1
+    model = _CountRater().fit(train)            # i0 count 2, others 1
     test = Interactions.from_arrays(["a"], ["i0"], [5], rating_scale=(1, 5))
     assert evaluate_ratings(model, test)["mae"] == pytest.approx(3.0)            # |2 - 5|
     big = Interactions.from_arrays([f"u{n}" for n in range(7)], ["i0"] * 7, [5] * 7, rating_scale=(1, 5))
-    model = Popularity().fit(big)              # i0 count 7 > scale top 5
+    model = _CountRater().fit(big)             # i0 count 7 > scale top 5
     test = Interactions.from_arrays(["u0"], ["i0"], [4], rating_scale=(1, 5))
     assert evaluate_ratings(model, test)["mae"] == pytest.approx(3.0)            # |7 - 4|
     assert evaluate_ratings(model, test, clip=True)["mae"] == pytest.approx(1.0)  # |5 - 4|
 
 
-class _NaNModel(Popularity):
+class _NaNModel(_CountRater):
     def _predict_indices(self, user_index, item_index):
         return np.full(len(user_index), np.nan, dtype=np.float32)
 
@@ -124,9 +131,11 @@ class _NaNModel(Popularity):
 def test_evaluate_ratings_errors(model, train):
     implicit = Interactions.from_arrays(["a"], ["i1"])
     with pytest.raises(DataError, match="explicit"):
-        evaluate_ratings(model, implicit)
+        evaluate_ratings(_CountRater().fit(train), implicit)
     with pytest.raises(NotFittedError):
-        evaluate_ratings(Popularity(), train)
+        evaluate_ratings(_CountRater(), train)
+    with pytest.raises(ValueError, match="Popularity is a ranking model"):
+        evaluate_ratings(model, train)
     with pytest.raises(ValueError, match="predicted nan for user 'a', item 'i1'"):
         evaluate_ratings(_NaNModel().fit(train), train)
 

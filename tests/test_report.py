@@ -36,6 +36,8 @@ def test_comparison_has_one_row_per_model(comparison):
     for row in rows:
         assert 0 <= row["ndcg@10"] <= 1 and row["fit time (s)"] > 0
         assert 0 <= row["genre coherence@10"] <= 1
+        assert 0 <= row["franchise hit@10"] <= 1 and 0 <= row["franchise recall@10"] <= row["franchise hit@10"]
+        assert 0 <= row["obscure@10"] <= 1
         assert (row["rmse"] is not None) == (row["model"] == "svd")
     chance = [note for note in comparison.notes if "chance level" in note]
     assert len(chance) == 1 and f"{comparison.runs[0].coherence['chance']:.4f}" in chance[0]
@@ -100,7 +102,8 @@ def test_dataset_without_titles_or_genres(tmp_path):
     ratings.write_text("\n".join(lines) + "\n")
     result = run_comparison(str(ratings), ["popularity"], k=5, threads=1)
     assert any("no genres" in note for note in result.notes)
-    assert result.runs[0].coherence is None
+    assert result.runs[0].coherence is None and result.runs[0].franchise is None
+    assert result.table_rows()[0]["franchise hit@5"] is None
     path = write_report(result, tmp_path / "r.html")
     assert "mfrec comparison" in path.read_text()
 

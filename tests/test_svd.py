@@ -227,7 +227,9 @@ def test_every_hyperparameter_changes_the_result(noisy_split):
     changes = dict(factors=11, epochs=29, learning_rate=0.02, regularization=0.05, bias_learning_rate=0.01,
                    bias_regularization=0.3, lr_decay=0.9, init_std=0.2, shuffle="ratings", early_stopping_rounds=1,
                    seed=1)
-    assert set(changes) | {"threads"} == set(SVD().get_params()), "a parameter is missing from this test"
+    ranking_only = {"ranking", "ranking_weight"}  # change what recommend ranks by, not predictions
+    assert set(changes) | {"threads"} | ranking_only == set(SVD().get_params()), \
+        "a parameter is missing from this test"
     for name, value in changes.items():
         changed, _ = outcome(**{name: value})
         assert not np.array_equal(changed, base), f"changing {name} did not change the model"
@@ -265,17 +267,22 @@ def test_single_thread_is_reproducible_with_a_seed(noisy_split):
 
 
 # ---------------------------------------------------------------------- failures
-def test_divergence_raises_and_leaves_the_model_unfitted(noisy_split):
+def test_divergence_raises_and_leaves_the_model_as_it_was(noisy_split):
     train, _ = noisy_split
+    fresh = SVD(factors=5, epochs=5, seed=0, learning_rate=20.0)
+    with pytest.raises(TrainingDivergedError, match="learning_rate"):
+        fresh.fit(train)
+    assert not fresh.is_fitted and not hasattr(fresh, "user_factors_")
+    with pytest.raises(NotFittedError):
+        fresh.predict(0, 0)
+    # a diverged refit keeps the previous fit (issue 12: a failed fit changes nothing)
     model = SVD(factors=5, epochs=5, seed=0).fit(train)
-    assert model.is_fitted
+    factors, prediction = model.user_factors_.copy(), model.predict(0, 0)
     model.set_params(learning_rate=20.0)
     with pytest.raises(TrainingDivergedError, match="learning_rate"):
         model.fit(train)
-    assert not model.is_fitted
-    assert not hasattr(model, "user_factors_")
-    with pytest.raises(NotFittedError):
-        model.predict(0, 0)
+    assert model.is_fitted and np.array_equal(model.user_factors_, factors)
+    assert model.predict(0, 0) == prediction
 
 
 def test_exploding_but_finite_loss_also_stops(noisy_split, monkeypatch):
@@ -325,14 +332,15 @@ def test_presets():
 # ---------------------------------------------------------------------- predictions
 def test_predictions_are_clipped_to_the_rating_scale():
     data = low_rank_ratings(n_users=60, n_items=40, density=0.5, noise=0.2, seed=4, rating_scale=(1, 5))
-    model = SVD(factors=4, epochs=40, learning_rate=0.02, regularization=0.0, **CLASSIC, seed=0).fit(data)
+    model = SVD(factors=4, epochs=40, learning_rate=0.02, regularization=0.0, **CLASSIC, seed=0,
+                ranking="rating").fit(data)  # the base class then computes the raw rating
     users = np.repeat(np.arange(data.n_users), data.n_items)
     items = np.tile(np.arange(data.n_items), data.n_users)
     raw = Recommender._predict_indices(model, users, items)
     clipped = model._predict_indices(users, items)
     assert raw.max() > 5 and raw.min() < 1, "this data set should produce out-of-scale raw scores"
     assert clipped.min() >= 1 and clipped.max() <= 5
-    np.testing.assert_allclose(clipped, np.clip(raw, 1, 5))
+    np.testing.assert_allclose(clipped, np.clip(raw, 1, 5), rtol=1e-6)  # kernel vs BLAS summation order
     # public API with raw ids
     value = model.predict(data.user_ids.to_raw(np.array([users[raw.argmax()]]))[0],
                           data.item_ids.to_raw(np.array([items[raw.argmax()]]))[0])
@@ -374,7 +382,8 @@ def test_early_stopping_keeps_the_best_epoch(noisy_split, tmp_path):
 # ---------------------------------------------------------------------- fold-in
 def test_fold_in_is_the_exact_minimizer_and_recommends_sensibly():
     data = low_rank_ratings(n_users=200, n_items=80, rank=2, density=0.4, noise=0.2, seed=8, rating_scale=(1, 5))
-    model = SVD(factors=2, epochs=60, learning_rate=0.01, regularization=0.02, **CLASSIC, seed=0).fit(data)
+    model = SVD(factors=2, epochs=60, learning_rate=0.01, regularization=0.02, **CLASSIC, seed=0,
+                ranking="rating").fit(data)  # the rating fold-in alone (blend: see below)
     # a new user who agrees with an existing user's tastes: ratings from the model's own predictions
     rng = np.random.default_rng(0)
     rated = rng.choice(data.n_items, 25, replace=False)
@@ -417,3 +426,76 @@ class TestSVDDefaultsHogwildConformance(ConformanceTests):
 
     def make_model(self):
         return SVD(seed=1, threads=0)
+
+
+# ---------------------------------------------------------------- top-N ranking (ranking="blend")
+@pytest.fixture(scope="module")
+def blended(noisy_split):
+    train, _ = noisy_split
+    return SVD(factors=6, epochs=10, seed=3).fit(train)
+
+
+def test_blend_ranking_scores_are_exposure_plus_weighted_rating(blended):
+    """s_ui = x_u . y_i + w (b_i + p_u . q_i): ranks like x_u . y_i + w (r_hat(u, i) - mu - b_u)."""
+    m = blended
+    users = np.arange(5)
+    expected = (m.exposure_user_factors_[users] @ m.exposure_item_factors_.T
+                + m.ranking_weight * (m.item_biases_[None, :] + m.user_factors_[users] @ m.item_factors_.T))
+    np.testing.assert_allclose(m._score_users(users), expected, rtol=1e-5, atol=1e-6)
+    ids, scores = m.recommend(m.user_ids_.raw[0], n=5, exclude_seen=False)
+    np.testing.assert_allclose(scores, np.sort(expected[0])[::-1][:5], rtol=1e-5, atol=1e-6)
+
+
+def test_exposure_factors_are_an_als_of_which_items_were_rated(blended):
+    from mfrec import ALS
+    from mfrec.models.svd import EXPOSURE_PARAMS
+    als = ALS(**EXPOSURE_PARAMS, seed=3, threads=1).fit(blended.interactions_.to_implicit(threshold=None))
+    np.testing.assert_allclose(blended.exposure_item_factors_, als.item_factors_, rtol=1e-4, atol=1e-5)
+
+
+def test_ranking_mode_changes_recommendations_not_predictions(noisy_split, blended):
+    train, valid = noisy_split
+    u, i, _ = valid.to_coo()
+    by_rating = SVD(factors=6, epochs=10, seed=3, ranking="rating").fit(train)
+    np.testing.assert_array_equal(by_rating._predict_indices(u, i), blended._predict_indices(u, i))
+    assert getattr(by_rating, "exposure_item_factors_", None) is None
+    # ranking="rating" ranks by the (unclipped) predicted rating
+    scores = by_rating._score_users(np.arange(3))
+    rating = (by_rating.global_mean_ + by_rating.user_biases_[:3, None] + by_rating.item_biases_[None, :]
+              + by_rating.user_factors_[:3] @ by_rating.item_factors_.T)
+    np.testing.assert_allclose(scores, rating, rtol=1e-5, atol=1e-5)
+    assert not np.array_equal(np.argsort(-blended._score_users(np.arange(3))), np.argsort(-scores))
+    with pytest.raises(ValueError, match="ranking"):
+        SVD(ranking="popular").fit(train)
+
+
+def test_blend_survives_save_load_and_folds_in_new_users(blended, tmp_path):
+    loaded = SVD.load(blended.save(tmp_path / "svd.npz"))
+    np.testing.assert_array_equal(loaded.exposure_item_factors_, blended.exposure_item_factors_)
+    user = blended.user_ids_.raw[1]
+    np.testing.assert_array_equal(loaded.recommend(user, n=5)[0], blended.recommend(user, n=5)[0])
+    # fold-in: the new user's vector is [x, w p, w] with x the exposure ALS's fold-in, p SVD's
+    items = blended.item_ids_.raw[:4]
+    ratings = np.array([5.0, 4.0, 1.0, 3.0])
+    index = blended.item_ids_.indices(list(items))
+    p, _ = blended._fold_in(index, ratings.astype(np.float32))
+    exposure = blended._exposure_model()
+    exposure.item_factors_ = blended.exposure_item_factors_
+    x, _ = exposure._fold_in(index, np.ones(4))
+    expected = x @ blended.exposure_item_factors_.T + blended.ranking_weight * (blended.item_biases_
+                                                                               + p @ blended.item_factors_.T)
+    expected[index] = -np.inf
+    ids, scores = blended.recommend_new_user(items, ratings, n=3)
+    np.testing.assert_allclose(scores, np.sort(expected)[::-1][:3], rtol=1e-4, atol=1e-5)
+
+
+def test_load_rejects_exposure_factors_of_the_wrong_shape(blended, tmp_path):
+    from mfrec.errors import ModelFileError
+    path = blended.save(tmp_path / "svd.npz")
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    arrays["fitted:exposure_item_factors_"] = arrays["fitted:exposure_item_factors_"][:-1]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ModelFileError, match="exposure"):
+        SVD.load(bad)

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import experiment
@@ -23,6 +24,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                        "mfrec fit als -o als.npz; mfrec similar als.npz 1")
 datasets_app = typer.Typer(no_args_is_help=True, help="List or download the MovieLens data sets.")
 app.add_typer(datasets_app, name="datasets")
+
+#: --debug: show the traceback of user errors too (real bugs always show theirs)
+_DEBUG = False
+
+
+@app.callback()
+def _global_options(debug: bool = typer.Option(False, "--debug", help="Show a traceback for user errors too.")):
+    global _DEBUG
+    _DEBUG = debug
 
 DatasetOpt = typer.Option("ml-1m", "--dataset", "-d", help="MovieLens name (ml-100k, ml-1m, ml-10m, ml-20m, "
                           "ml-25m, ml-latest-small) or a ratings file (CSV/TSV/'::').")
@@ -97,11 +107,12 @@ def fit(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp
         seed: Optional[int] = typer.Option(None, help="Random seed.")):
     """Train a model on a whole data set and save it for `recommend` and `similar`."""
     estimator = _build_model(model, preset, param, threads, seed)
+    output = _check_model_output(output or Path(f"{estimator.name}.npz"))  # before minutes of training
     data = experiment.training_view(experiment.load_dataset(dataset, data_dir=data_dir, show_progress=True),
                                     estimator.feedback, threshold)
     console.print(f"Training {estimator!r} on {data}")
     estimator.fit(data, show_progress=True)
-    path = estimator.save(output or Path(f"{estimator.name}.npz"))
+    path = estimator.save(output)
     last = estimator.loss_history_[-1] if estimator.loss_history_ else {}
     figures = "  ".join(f"{k}={v:.4g}" for k, v in last.items() if k != "epoch")
     console.print(f"Fitted in {estimator.fit_time_:.2f} s {figures}\nSaved to [bold]{path}[/bold]")
@@ -130,6 +141,7 @@ def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or
     if test_fraction is not None:
         protocol.test_fraction = test_fraction
     protocol.seed = seed
+    _check_run_options(k=k, split=protocol.split, test_fraction=protocol.test_fraction, threshold=threshold)
     data = experiment.training_view(experiment.load_dataset(dataset, data_dir=data_dir, show_progress=True),
                                     estimator.feedback, threshold)
     split_result = protocol.apply(data)
@@ -174,11 +186,14 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
     from .compare import check_models, run_comparison
     from .report import format_value, write_report
     names = check_models(models.split(","))
+    _check_run_options(k=k, split=split, test_fraction=test_fraction, threshold=threshold)
     if _check_protocol(protocol_name, negatives_seed):
         return _evaluate_ncf([_build_model(n, preset if preset in experiment.model_class(n).PRESETS else None,
                                            None, threads, seed) for n in names],
                              dataset, data_dir, negatives_seed, k, threads)
     _check_writable(report)
+    if export is not None:
+        _check_writable_folder(export, "the projector export")
     result = run_comparison(dataset, names, split=split, test_fraction=test_fraction, seed=seed, k=k,
                             threshold=threshold, preset=preset, threads=threads, data_dir=data_dir,
                             show_progress=not quiet, progress_callback=None if quiet else console.print)
@@ -209,23 +224,27 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
 # ---------------------------------------------------------------------------- the NCF protocol
 def _check_protocol(name: Optional[str], negatives_seed: Optional[int]) -> bool:
     """True for --protocol ncf; False without --protocol; anything else is an error."""
+    from .errors import InvalidParameterError
     if name is None:
         if negatives_seed is not None:
-            raise ValueError("--negatives-seed needs --protocol ncf")
+            raise InvalidParameterError("--negatives-seed needs --protocol ncf")
         return False
     if name.lower() != "ncf":
-        raise ValueError(f"unknown protocol {name!r} (protocols: ncf)")
+        raise InvalidParameterError(f"unknown protocol {name!r} (protocols: ncf)")
     return True
 
 
 def _evaluate_ncf(estimators, dataset: str, data_dir, negatives_seed, k: int, threads: int) -> None:
     """Fit each implicit model on the NCF protocol's training set; print sampled and full metrics."""
     from . import ncf
+    from .errors import InvalidParameterError
+    if k < 1:
+        raise InvalidParameterError(f"-k must be a positive integer, got {k}")
     usable = [e for e in estimators if e.feedback != "explicit"]
     for skipped in (e for e in estimators if e.feedback == "explicit"):
         console.print(f"[dim]{skipped.name}: skipped, the NCF protocol is for implicit-feedback models[/dim]")
     if not usable:
-        raise ValueError("the NCF protocol needs an implicit-feedback model (popularity, als, bpr, warp)")
+        raise InvalidParameterError("the NCF protocol needs an implicit-feedback model (popularity, als, bpr, warp)")
     protocol = ncf.load_protocol(dataset, data_dir=data_dir, negatives_seed=negatives_seed,
                                  log=lambda text: console.print(f"[yellow]note:[/yellow] {text}"))
     console.print(protocol.description)
@@ -259,8 +278,48 @@ def _check_writable(path: Path) -> None:
     folder = path.resolve().parent
     while not folder.exists():
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
+    if not folder.is_dir():
         raise MfrecError(f"cannot write the report to {path}: {folder} is not a writable folder")
+    from . import persistence
+    persistence.check_writable_folder(folder, f"the report to {path}", MfrecError)
+
+
+def _check_writable_folder(path: Path, what: str) -> None:
+    """Fail before training when ``path`` cannot become a writable folder (missing folders are
+    created later, so the nearest existing one must accept a new file)."""
+    from . import persistence
+    from .errors import MfrecError
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise MfrecError(f"cannot write {what} to {path}: it is a file, not a folder")
+    folder = path.resolve()
+    while not folder.exists():
+        folder = folder.parent
+    persistence.check_writable_folder(folder, f"{what} ({path})", MfrecError)
+
+
+def _check_model_output(path: Path) -> Path:
+    """The model file ``fit -o`` will write, checked before loading data and training."""
+    from . import persistence
+    target = persistence.target_path(path.expanduser())
+    persistence.check_writable_folder(target.parent, f"the model file {target}")
+    return target
+
+
+def _check_run_options(*, k: int, split: str, test_fraction: float, threshold: float) -> None:
+    """Options of evaluate/compare that are checked only after training otherwise."""
+    import math
+
+    from .data import split as splits
+    from .errors import InvalidParameterError
+    if k < 1:
+        raise InvalidParameterError(f"-k must be a positive integer, got {k}")
+    if split not in ("per-user", "random", "leave-one-out"):
+        raise InvalidParameterError(f"unknown split {split!r} (splits: per-user, random, leave-one-out)")
+    if split != "leave-one-out":
+        splits._check_fraction("--test-fraction", test_fraction)
+    if not math.isfinite(threshold):
+        raise InvalidParameterError(f"--threshold must be a finite number, got {threshold}")
 
 
 def _load_model(path: Path):
@@ -280,6 +339,9 @@ def _parse_id(text: str, ids):
 
 def _find_item(model, text: str):
     """An item by raw id, or else by (part of) its title when the model knows titles."""
+    if not text.strip():
+        from .errors import InvalidParameterError
+        raise InvalidParameterError("the item is empty: give a raw item id or part of a title")
     raw = _parse_id(text, model.item_ids_)
     if raw in model.item_ids_:
         return raw
@@ -327,12 +389,14 @@ def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec
             item: str = typer.Argument(..., help="Raw item id, or part of a title (e.g. 'Toy Story')."),
             n: int = typer.Option(10, "-n", help="How many items."),
             min_ratings: int = typer.Option(0, "--min-ratings", help="Only neighbours with at least this many "
-                                            "training interactions (rarely rated items have noisy factors).")):
-    """The n items most similar to an item (cosine similarity of the item factors), with titles."""
+                                            "training interactions (rarely rated items have noisy factors)."),
+            similarity: str = typer.Option("shrunk", help="shrunk (default: whitened cosine of the item factors, "
+                                           "shrunk by the users two items share) or cosine (plain cosine).")):
+    """The n items most similar to an item, with titles (see mfrec.similarity)."""
     model = _load_model(model_file)
     raw = _find_item(model, item)
     label = model.interactions_.item_titles([model.item_ids_.index(raw)])[0]
-    ids, scores = model.similar_items(raw, n=n, min_interactions=min_ratings)
+    ids, scores = model.similar_items(raw, n=n, min_interactions=min_ratings, similarity=similarity)
     console.print(_items_table(f"{model.name}: items similar to {label} ({raw})", model, ids, scores))
 
 
@@ -340,9 +404,11 @@ def main() -> None:
     """Entry point: runs the app and turns user mistakes into one-line errors (exit code 2)."""
     try:
         app()
-    except (MfrecError, ValueError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        err_console.print(f"[bold red]error:[/bold red] {message}")
+    except MfrecError as exc:  # a user mistake: one line; anything else is a bug and shows its traceback
+        if _DEBUG:
+            err_console.print_exception()
+        message = " ".join(str(exc).split())
+        err_console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -15,9 +15,11 @@ from typing import Optional, Sequence
 
 from . import experiment
 from .data.interactions import Interactions
-from .errors import DataError
+from .errors import DataError, InvalidParameterError
 from .evaluation import evaluate_ranking, evaluate_ratings
 from .evaluation.coherence import genre_coherence
+from .evaluation.franchise import franchise_check
+from .evaluation.similar_items import model_neighbours, obscure_share
 from .models.base import Recommender
 
 DEFAULT_MODELS = ("popularity", "svd", "als", "bpr", "warp")
@@ -30,6 +32,8 @@ class ModelRun:
     model: Recommender
     metrics: dict                       # ranking (and rating) metrics, fit_time
     coherence: Optional[dict] = None    # genre coherence (None without genres)
+    franchise: Optional[dict] = None    # franchise check of similar items (None without titles)
+    obscure: Optional[dict] = None      # obscure-neighbour share of similar items
 
 
 @dataclass
@@ -55,6 +59,9 @@ class Comparison:
                         f"hit_rate@{self.k}", "mrr", "auc", f"coverage@{self.k}"):
                 row[key] = m.get(key)
             row[f"genre coherence@{self.k}"] = run.coherence[f"coherence@{self.k}"] if run.coherence else None
+            row[f"franchise hit@{self.k}"] = run.franchise[f"franchise_hit_rate@{self.k}"] if run.franchise else None
+            row[f"franchise recall@{self.k}"] = run.franchise[f"franchise_recall@{self.k}"] if run.franchise else None
+            row[f"obscure@{self.k}"] = run.obscure[f"obscure@{self.k}"] if run.obscure else None
             row["rmse"] = m.get("rmse")
             row["mae"] = m.get("mae")
             rows.append(row)
@@ -65,7 +72,7 @@ def check_models(names: Sequence[str]) -> list[str]:
     """Validate model names early (before loading data), keeping the user's order."""
     names = [n.strip().lower() for n in names if n.strip()]
     if not names:
-        raise ValueError("no model to compare")
+        raise InvalidParameterError("no model to compare")
     for name in names:
         experiment.model_class(name)
     return list(dict.fromkeys(names))
@@ -85,11 +92,11 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
     """
     names = check_models(models)
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
     say = progress_callback or (lambda message: None)
     data = experiment.load_dataset(dataset, data_dir=data_dir, show_progress=show_progress)
     if k > data.n_items:
-        raise ValueError(f"k={k} is larger than the catalogue ({data.n_items} items)")
+        raise InvalidParameterError(f"k={k} is larger than the catalogue ({data.n_items} items)")
     protocol = experiment.Protocol(split, test_fraction, seed)
     train, test = protocol.apply(data)
     comparison = Comparison(dataset, protocol, k, threshold, data, train, test)
@@ -115,9 +122,17 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
         metrics.update(evaluate_ranking(model, test_positives, k=k, exclude=train))
         if cls.feedback == "explicit":
             metrics.update(evaluate_ratings(model, test))
-        coherence = genre_coherence(model, k=k, min_count=coherence_min_count)
-        comparison.runs.append(ModelRun(name, model, metrics, coherence))
+        neighbours = model_neighbours(model)
+        coherence = genre_coherence(model, k=k, min_count=coherence_min_count, neighbours=neighbours)
+        franchise = franchise_check(model, k=k, neighbours=neighbours)
+        obscure = obscure_share(model, k=k, neighbours=neighbours)
+        comparison.runs.append(ModelRun(name, model, metrics, coherence, franchise, obscure))
         say(f"{name}: ndcg@{k} = {metrics[f'ndcg@{k}']:.4f} (fit {model.fit_time_:.1f} s)")
+    groups = next((run.franchise for run in comparison.runs if run.franchise), None)
+    if groups is not None:
+        comparison.notes.append(f"franchise check: {groups['groups']} title groups, {groups['pairs']} pairs "
+                                "among the items with >= 20 training interactions of the first model's training data "
+                                "(each model is checked on the groups of its own training data)")
     if not comparison.runs:
         raise DataError("no model could be trained on this data set")
     chance = next((run.coherence["chance"] for run in comparison.runs if run.coherence), None)

@@ -29,8 +29,18 @@ class NotFittedError(MfrecError, RuntimeError):
 
 
 class TrainingDivergedError(MfrecError, FloatingPointError):
-    """Training produced NaN/inf or an exploding loss; the model is left unfitted."""
+    """Training produced NaN/inf, an exploding loss or overflowing scores; the model is left as it
+    was before fit() (unfitted, or its previous fit)."""
 
 
 class DatasetNotAvailableError(MfrecError, OSError):
     """A data set is not on disk and cannot be downloaded."""
+
+
+class InvalidParameterError(MfrecError, ValueError):
+    """A hyperparameter, argument or option with a wrong type or value (the message names it)."""
+
+
+class InsufficientMemoryError(MfrecError, MemoryError):
+    """A fit would need more memory than the machine has; refused before allocating."""
+

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from .data.interactions import Interactions
-from .errors import DataError, MfrecError
+from .errors import DataError, InvalidParameterError, MfrecError
 from .models.base import MODEL_REGISTRY, Recommender
 
 #: default positive threshold for implicit feedback from ratings (MovieLens: rating >= 4)
@@ -45,9 +45,9 @@ def parse_params(assignments, cls: type) -> dict:
         key, sep, raw = text.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise ValueError(f"parameter {text!r} must look like name=value")
+            raise InvalidParameterError(f"parameter {text!r} must look like name=value")
         if key not in valid:
-            raise ValueError(f"{cls.__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
+            raise InvalidParameterError(f"{cls.__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
         raw = raw.strip()
         if raw.lower() in ("none", "null"):
             out[key] = None
@@ -104,7 +104,7 @@ class Protocol:
             return splits.random_split(data, test_fraction=self.test_fraction, seed=self.seed)
         if self.split == "leave-one-out":
             return splits.leave_one_out(data, by="time", seed=self.seed)
-        raise ValueError(f"unknown split {self.split!r} (splits: per-user, random, leave-one-out)")
+        raise InvalidParameterError(f"unknown split {self.split!r} (splits: per-user, random, leave-one-out)")
 
 
 def default_protocol(feedback: str) -> Protocol:

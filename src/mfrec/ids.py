@@ -6,7 +6,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, UnknownIdError
+from .errors import DataError, InvalidParameterError, UnknownIdError
 
 
 class IdMap:
@@ -80,7 +80,10 @@ class IdMap:
 
 
 def _key(raw_id):
-    """Normalize a raw id so 42, np.int64(42) and 42.0 all find the same entry."""
+    """Normalize a raw id so 42, np.int64(42) and 42.0 all find the same entry. A boolean is
+    refused: True == 1 in Python, so it would silently stand for id 1."""
+    if isinstance(raw_id, (bool, np.bool_)):
+        raise InvalidParameterError(f"id {raw_id!r} is a boolean; ids are integers or strings")
     if isinstance(raw_id, (np.integer,)):
         return int(raw_id)
     if isinstance(raw_id, (float, np.floating)) and float(raw_id).is_integer():
@@ -97,15 +100,20 @@ def _as_raw_array(values, kind: str, allow_duplicates: bool = False) -> np.ndarr
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))][0]
-            raise DataError(f"{kind} id {bad!r} is not an integer or a string")
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0 ** 63)
+        if not np.all(ok):
+            bad = arr[~ok][0]
+            raise DataError(f"{kind} id {bad!r} is not an integer (within int64) or a string")
         return arr.astype(np.int64)
     if arr.dtype.kind in "OUS":
         if arr.dtype.kind == "O":
             if any(v is None or (isinstance(v, float) and v != v) for v in arr.tolist()):
                 raise DataError(f"missing {kind} id (None/NaN) in input")
             if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr.tolist()):
+                big = [v for v in arr.tolist() if not -2 ** 63 <= v < 2 ** 63]
+                if big:
+                    raise DataError(f"{kind} id {big[0]!r} does not fit in a 64-bit integer; give it as a string")
                 return arr.astype(np.int64)
         return arr.astype(str)
     if arr.dtype.kind == "b":

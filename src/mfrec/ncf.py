@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from .data import ncf as ncf_files
 from .data.interactions import Interactions
-from .errors import DataError, DatasetNotAvailableError
+from .errors import DataError, DatasetNotAvailableError, InvalidParameterError
 from .evaluation.sampled import KRICHENE_RENDLE_NOTE, evaluate_sampled
 from .ids import IdMap
 
@@ -137,7 +137,7 @@ def sample_negatives(train: Interactions, users, items, n_negatives: int, seed) 
     and the ``n_negatives`` smallest keys win (``numpy.random.default_rng(seed)``).
     """
     if isinstance(n_negatives, bool) or not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
-        raise ValueError(f"n_negatives must be a positive integer, got {n_negatives!r}")
+        raise InvalidParameterError(f"n_negatives must be a positive integer, got {n_negatives!r}")
     rng = np.random.default_rng(seed)
     u = train.user_ids.indices(np.asarray(users))
     i = train.item_ids.indices(np.asarray(items))

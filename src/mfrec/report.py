@@ -207,7 +207,11 @@ def render_html(comparison: Comparison) -> str:
     parts.append(_table(header, metric_rows, "metrics"))
     parts.append(f'<p class="meta">Ranking metrics @{k} over all items, training items excluded; relevant = held-out '
                  f'ratings &ge; {comparison.threshold:g}. Genre coherence@{k}: share of the top-{k} similar items '
-                 'sharing a genre with the query, over items with &ge; 50 training interactions.</p>')
+                 'sharing a genre with the query, over items with &ge; 50 training interactions. '
+                 f'Franchise hit@{k} / recall@{k}: does an item&rsquo;s top-{k} hold its sequels and companions '
+                 '(groups found from the titles; share of queries with one, and share of companions found). '
+                 f'Obscure@{k}: share of the top-{k} similar items with fewer than 20 training interactions, over '
+                 'items with &ge; 50.</p>')
     curves = learning_curves_png(comparison)
     parts.append("<h2>Learning curves</h2>")
     parts.append(_img(curves, "learning curves") if curves else

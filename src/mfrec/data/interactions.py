@@ -7,6 +7,7 @@ float64 array aligned with the CSR entries (NaN where a timestamp is missing).
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Optional
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 from ..ids import IdMap
 
 DUPLICATE_RULES = ("last", "first", "mean", "max", "sum", "error")
@@ -39,6 +40,8 @@ class Interactions:
     def __init__(self, matrix, user_ids: IdMap, item_ids: IdMap, *, timestamps=None,
                  item_metadata: Optional[pd.DataFrame] = None, kind: str = "explicit",
                  rating_scale: Optional[tuple] = None):
+        if sp.issparse(matrix) and matrix.dtype.kind == "f":
+            _check_float32_range(np.asarray(matrix.data), "value", "matrix")
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
         if matrix.shape != (len(user_ids), len(item_ids)):
             raise DataError(f"matrix shape {matrix.shape} does not match {len(user_ids)} users x {len(item_ids)} items")
@@ -86,6 +89,7 @@ class Interactions:
             if len(values) != n:
                 raise DataError(f"{source}: {n} ids but {len(values)} ratings")
             _check_finite(values, "rating", source)
+            _check_float32_range(values, "rating", source)
             kind = kind or "explicit"
         if rating_scale is not None:
             low, high = rating_scale
@@ -133,9 +137,13 @@ class Interactions:
         """Wrap a scipy sparse users x items matrix; raw ids default to 0..n-1."""
         if not sp.issparse(matrix):
             raise DataError("from_csr needs a scipy sparse matrix")
-        matrix = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+        if matrix.dtype.kind not in "iufb":
+            raise DataError(f"matrix: values must be numbers, got dtype {matrix.dtype}")
+        matrix = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
         matrix.sum_duplicates()
         _check_finite(matrix.data, "value", "matrix")
+        _check_float32_range(matrix.data, "value", "matrix")
+        matrix = sp.csr_matrix(matrix, dtype=np.float32)
         if matrix.nnz == 0:
             raise DataError("matrix: the data set is empty (no interactions)")
         n_users, n_items = matrix.shape
@@ -243,10 +251,15 @@ class Interactions:
         """
         if not self.is_explicit:
             raise DataError("to_implicit() needs explicit ratings; these interactions are already implicit")
+        if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real)
+                                      or not np.isfinite(threshold)):
+            raise InvalidParameterError(f"threshold must be a finite number or None, got {threshold!r}")
+        if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real) or not np.isfinite(alpha):
+            raise InvalidParameterError(f"alpha must be a finite number, got {alpha!r}")
         out = self if threshold is None else self.select(self.matrix.data >= threshold)
         if out.nnz == 0:
             raise DataError(f"no rating is >= {threshold}: the implicit data set would be empty")
-        ratings = out.matrix.data
+        ratings = out.matrix.data.astype(np.float64)  # float64: alpha * rating may exceed float32
         if confidence is None:
             values = np.ones_like(ratings)
         elif confidence == "linear":
@@ -255,6 +268,8 @@ class Interactions:
             values = 1.0 + alpha * np.log1p(ratings)
         else:
             raise DataError(f"confidence must be None, 'linear' or 'log', got {confidence!r}")
+        values = np.asarray(values, dtype=np.float64)
+        _check_float32_range(values, f"confidence (alpha={alpha})", "to_implicit()")
         m = sp.csr_matrix((values.astype(np.float32), out.matrix.indices, out.matrix.indptr), shape=out.shape)
         m.has_sorted_indices = True
         return Interactions(m, self.user_ids, self.item_ids, timestamps=out.timestamps,
@@ -317,6 +332,18 @@ def _check_finite(values: np.ndarray, field: str, source: str) -> None:
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         raise DataError(f"{source}: {field} at row {int(bad[0])} is {values[bad[0]]} (NaN/inf not allowed)")
+
+
+#: the largest finite float32: models store values in float32, so larger ones would become inf
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(values: np.ndarray, field: str, source: str) -> None:
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(np.abs(values) > FLOAT32_MAX)
+    if len(bad):
+        raise DataError(f"{source}: {field} {values[bad[0]]:g} at row {int(bad[0])} is beyond the float32 range "
+                        f"(|x| <= {FLOAT32_MAX:.4g}) that models compute in")
 
 
 def _resolve_duplicates(u, i, values, ts, n_items, rule, user_map, item_map, source):

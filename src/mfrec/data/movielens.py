@@ -35,7 +35,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, DatasetNotAvailableError
+from ..errors import DataError, DatasetNotAvailableError, InvalidParameterError
 from .interactions import Interactions
 from .readers import read_ratings
 
@@ -190,7 +190,7 @@ def _variant(variant) -> Variant:
     key = {"10m100k": "10m", "latestsmall": "latest-small", "latest_small": "latest-small",
            "small": "latest-small"}.get(key, key)
     if key not in VARIANTS:
-        raise ValueError(f"unknown MovieLens variant {variant!r}; choose one of {list(VARIANTS)}")
+        raise InvalidParameterError(f"unknown MovieLens variant {variant!r}; choose one of {list(VARIANTS)}")
     return VARIANTS[key]
 
 
@@ -247,13 +247,12 @@ def _obtain(spec: Variant, data_dir, *, download: bool, show_progress: bool) -> 
 
 
 def _where_message(spec: Variant, data_dir, reason: str) -> str:
+    """One line: what is missing, why, and how to point mfrec at local files."""
     dirs = _search_dirs(data_dir)
-    files = ", ".join(spec.required_files)
-    return (f"{spec.title} ('{spec.name}') is not on this machine and was not downloaded ({reason}).\n"
-            f"To use it offline, download {spec.url} and unzip it into a data directory, so that "
-            f"<dir>/{spec.folder}/ contains {files} (or put {spec.archive} itself in <dir>). "
-            f"<dir> is the data_dir argument, the {ENV_VAR} environment variable, or the cache "
-            f"directory {cache_dir()}. Searched: {', '.join(str(d) for d in dirs)}.")
+    return (f"{spec.title} ('{spec.name}') is not on this machine and was not downloaded ({reason}); "
+            f"to use local files set {ENV_VAR} (or --data-dir) to a folder holding {spec.folder}/ with "
+            f"{', '.join(spec.required_files)} (unzipped from {spec.url}) or {spec.archive} "
+            f"(searched: {', '.join(str(d) for d in dirs)})")
 
 
 # ---------------------------------------------------------------------------- download + unpack

@@ -28,7 +28,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 from .interactions import DUPLICATE_RULES, Interactions
 
 __all__ = ["read_ratings"]
@@ -102,7 +102,7 @@ def read_ratings(path, *, sep: Optional[str] = None, header: Union[str, bool] = 
         bad timestamp: every message names the file, the line and the field.
     """
     if duplicates not in DUPLICATE_RULES:
-        raise ValueError(f"duplicates must be one of {DUPLICATE_RULES}, got {duplicates!r}")
+        raise InvalidParameterError(f"duplicates must be one of {DUPLICATE_RULES}, got {duplicates!r}")
     if rating_scale is not None:
         rating_scale = _check_scale(rating_scale)
     if isinstance(path, pd.DataFrame):
@@ -153,7 +153,7 @@ def _parse_file(path: Path, *, sep, header, names, cols, encoding):
     if sep is None:
         sep = _detect_separator(first_text, source)
     elif not isinstance(sep, str) or sep == "":
-        raise ValueError(f"sep must be a non-empty string, got {sep!r}")
+        raise InvalidParameterError(f"sep must be a non-empty string, got {sep!r}")
     first_fields = _split_line(first_text, sep)
 
     if header == "infer":
@@ -161,7 +161,7 @@ def _parse_file(path: Path, *, sep, header, names, cols, encoding):
         second_text = _decode(second[0], source, encoding, second[1]) if second else None
         header = _looks_like_header(first_fields, second_text, sep)
     elif header not in (True, False):
-        raise ValueError(f"header must be 'infer', True or False, got {header!r}")
+        raise InvalidParameterError(f"header must be 'infer', True or False, got {header!r}")
 
     n_fields = len(first_fields)
     if header:
@@ -248,7 +248,7 @@ def _decode(raw: bytes, source: str, encoding: str, line_no: int) -> str:
         raise DataError(f"{source} line {line_no}: cannot decode as {encoding}; pass encoding="
                         f"'latin-1' or the file's encoding") from None
     except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}") from None
+        raise InvalidParameterError(f"unknown encoding {encoding!r}") from None
 
 
 def _detect_separator(line: str, source: str) -> str:
@@ -404,7 +404,7 @@ def _resolve_columns(file_names: list, named: bool, user_col, item_col, rating_c
     def pick(role, spec, aliases, default_pos, required):
         if spec is False:
             if required:
-                raise ValueError(f"{role}_col cannot be False")
+                raise InvalidParameterError(f"{role}_col cannot be False")
             return None
         if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
             if not 0 <= spec < len(file_names):
@@ -418,7 +418,7 @@ def _resolve_columns(file_names: list, named: bool, user_col, item_col, rating_c
                 return canon.index(_canon(spec))
             raise DataError(f"{source}: no column {spec!r} for {role}_col (columns: {file_names})")
         if spec is not None:
-            raise ValueError(f"{role}_col must be a column name, a position, None or False; got {spec!r}")
+            raise InvalidParameterError(f"{role}_col must be a column name, a position, None or False; got {spec!r}")
         for alias in aliases:
             if alias in canon:
                 return canon.index(alias)
@@ -497,10 +497,12 @@ def _id_column(col: pd.Series, role: str, name, where: _Locator) -> np.ndarray:
     if values.dtype.kind in "iu":
         return values
     if values.dtype.kind == "f":  # integral floats are fine ids ("12.0"); others are an error
-        frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+        with np.errstate(invalid="ignore"):
+            frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0 ** 63))
         if len(frac):
             r = int(frac[0])
-            raise DataError(f"{where(r)}, field {name!r}: {role} id {_show(values[r])} is not an integer or a string")
+            raise DataError(f"{where(r)}, field {name!r}: {role} id {_show(values[r])} is not an integer "
+                            "(within int64) or a string")
         return values.astype(np.int64)
     if values.dtype.kind == "b":
         raise DataError(f"{where(0)}, field {name!r}: {role} ids must be integers or strings, got booleans")
@@ -540,6 +542,12 @@ def _check_finite_ratings(values: np.ndarray, col: pd.Series, name, where: _Loca
         r = int(bad[0])
         raise DataError(f"{where(r)}, field {name!r}: rating {values[r]} is not a finite number "
                         "(NaN/inf not allowed)")
+    limit = float(np.finfo(np.float32).max)
+    big = np.flatnonzero(np.abs(values) > limit)
+    if len(big):
+        r = int(big[0])
+        raise DataError(f"{where(r)}, field {name!r}: rating {values[r]:g} is beyond the float32 range "
+                        f"(|x| <= {limit:.4g}) that models compute in")
 
 
 def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
@@ -556,8 +564,7 @@ def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
             parsed = ~dates.isna().to_numpy()
             numbers = ~np.isnan(values)
             if (parsed | raw_missing).all() and not numbers.any():
-                seconds = (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-                return seconds.to_numpy(dtype=np.float64)
+                return _epoch_seconds(dates)
             undated = np.flatnonzero(bad & ~parsed)
             r = int(undated[0] if len(undated) else np.flatnonzero(bad)[0])
             raise DataError(f"{where(r)}, field {name!r}: timestamp {col.iloc[r]!r} is not a number "
@@ -569,6 +576,16 @@ def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
         r = int(inf[0])
         raise DataError(f"{where(r)}, field {name!r}: timestamp {values[r]} is not finite")
     return values
+
+
+def _epoch_seconds(dates: pd.Series) -> np.ndarray:
+    """UTC dates as seconds since 1970 (NaN for NaT), also for dates outside pandas' nanosecond
+    range (years before 1677 or after 2262), which the subtraction would overflow."""
+    try:
+        return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        micro = dates.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+        return np.where(np.isnat(micro), np.nan, micro.astype(np.int64) / 1e6)
 
 
 def _check_no_duplicates(users: np.ndarray, items: np.ndarray, where: _Locator) -> None:
@@ -590,7 +607,7 @@ def _check_scale(scale) -> tuple:
     try:
         low, high = (float(v) for v in scale)
     except (TypeError, ValueError):
-        raise ValueError(f"rating_scale must be a pair (low, high), got {scale!r}") from None
+        raise InvalidParameterError(f"rating_scale must be a pair (low, high), got {scale!r}") from None
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"rating_scale must satisfy low < high (finite), got {scale!r}")
+        raise InvalidParameterError(f"rating_scale must satisfy low < high (finite), got {scale!r}")
     return (low, high)

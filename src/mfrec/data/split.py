@@ -37,7 +37,7 @@ from typing import Iterator, Optional, Union
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 from .interactions import Interactions
 
 __all__ = ["Split", "random_split", "per_user_split", "leave_one_out", "leave_one_out_mask", "temporal_split", "kfold"]
@@ -163,7 +163,7 @@ def leave_one_out_mask(inter: Interactions, *, by: str = "time", seed=0, min_tra
     """
     _check_inter(inter)
     if by not in ("time", "random"):
-        raise ValueError(f"by must be 'time' or 'random', got {by!r}")
+        raise InvalidParameterError(f"by must be 'time' or 'random', got {by!r}")
     _check_int("min_train", min_train, 0)
     rng = _rng(seed)
     untimed_mask = None
@@ -215,7 +215,7 @@ def kfold(inter: Interactions, k: int = 5, seed=0) -> Iterator[Split]:
     _check_inter(inter)
     _check_int("k", k, 2)
     if k > inter.nnz:
-        raise ValueError(f"k={k} is larger than the number of entries ({inter.nnz})")
+        raise InvalidParameterError(f"k={k} is larger than the number of entries ({inter.nnz})")
     rng = _rng(seed)
     fold = np.empty(inter.nnz, dtype=np.int64)
     fold[rng.permutation(inter.nnz)] = np.arange(inter.nnz) % k
@@ -306,12 +306,12 @@ def _check_inter(inter) -> None:
 
 def _check_fraction(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < float(value) < 1.0:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+        raise InvalidParameterError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
 
 
 def _check_int(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _rng(seed) -> np.random.Generator:
@@ -320,30 +320,30 @@ def _rng(seed) -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
+        raise InvalidParameterError(f"seed must be None or a non-negative integer, got {seed!r}")
     return np.random.default_rng(int(seed))
 
 
 def _cutoff_seconds(cutoff: Union[int, float, str, _dt.datetime, np.datetime64, pd.Timestamp]) -> float:
     """Seconds since the Unix epoch of a cutoff given as a number, datetime, datetime64 or ISO string."""
     if isinstance(cutoff, bool):
-        raise ValueError(f"cutoff must be seconds since the epoch, a datetime or an ISO date string, got {cutoff!r}")
+        raise InvalidParameterError(f"cutoff must be seconds since the epoch, a datetime or an ISO date string, got {cutoff!r}")
     if isinstance(cutoff, numbers.Real):
         value = float(cutoff)
         if not np.isfinite(value):
-            raise ValueError(f"cutoff must be finite, got {cutoff!r}")
+            raise InvalidParameterError(f"cutoff must be finite, got {cutoff!r}")
         return value
     if isinstance(cutoff, (str, _dt.datetime, _dt.date, np.datetime64, pd.Timestamp)):
         try:
             stamp = pd.Timestamp(cutoff)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"cutoff {cutoff!r} is not a date/time (expected e.g. '2000-12-01' "
+            raise InvalidParameterError(f"cutoff {cutoff!r} is not a date/time (expected e.g. '2000-12-01' "
                              f"or '2000-12-01T12:00:00Z'): {exc}") from None
         if stamp is pd.NaT:
-            raise ValueError(f"cutoff {cutoff!r} is not a date/time")
+            raise InvalidParameterError(f"cutoff {cutoff!r} is not a date/time")
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         return stamp.value / 1e9
-    raise ValueError(f"cutoff must be seconds since the epoch, a datetime or an ISO date string, "
+    raise InvalidParameterError(f"cutoff must be seconds since the epoch, a datetime or an ISO date string, "
                      f"got {type(cutoff).__name__}")
 
 

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from .._threads import numba_threads
 from ..data.interactions import Interactions
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch
 from .metrics import mae, rmse
 
@@ -29,7 +29,7 @@ ScoreFn = Callable[[np.ndarray], np.ndarray]
 
 def _check_k(k) -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
     return int(k)
 
 
@@ -77,7 +77,7 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
     """
     k = _check_k(k)
     if not callable(score_fn):
-        raise TypeError(f"score_fn must be callable, got {type(score_fn).__name__}")
+        raise InvalidParameterError(f"score_fn must be callable, got {type(score_fn).__name__}")
     train = _as_csr(train_matrix, "train_matrix")
     test = _as_csr(test_matrix, "test_matrix")
     if train.shape != test.shape:
@@ -89,7 +89,7 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
     if batch_size is None:
         batch_size = max(1, _BATCH_FLOATS // n_items)
     elif isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
     evaluated, overlap = _users_to_evaluate(train, test, users)
 
     metrics = np.empty((len(evaluated), len(METRIC_COLUMNS)), dtype=np.float64)
@@ -105,7 +105,7 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
                                   top[start:start + len(idx)], bad)
             if bad.any():
                 user = int(idx[np.flatnonzero(bad)[0]])
-                raise ValueError(f"score_fn returned NaN scores for user index {user}")
+                raise InvalidParameterError(f"score_fn returned NaN scores for user index {user}")
 
     names = _metric_names(k)
     result = {name: float(metrics[:, c].mean()) for c, name in enumerate(names[:-1])}
@@ -134,10 +134,10 @@ def _users_to_evaluate(train: sp.csr_matrix, test: sp.csr_matrix, users) -> tupl
     if users is not None:
         chosen = np.unique(np.asarray(users).ravel())
         if chosen.dtype.kind not in "iu":
-            raise ValueError(f"users must be integer user indices, got dtype {chosen.dtype}")
+            raise InvalidParameterError(f"users must be integer user indices, got dtype {chosen.dtype}")
         if len(chosen) and (chosen[0] < 0 or chosen[-1] >= n_users):
             bad = chosen[0] if chosen[0] < 0 else chosen[-1]
-            raise ValueError(f"users: index {int(bad)} is out of range for {n_users} users")
+            raise InvalidParameterError(f"users: index {int(bad)} is out of range for {n_users} users")
         mask = np.zeros(n_users, dtype=bool)
         mask[chosen] = True
         eligible &= mask
@@ -163,10 +163,10 @@ def _batch_scores(score_fn: ScoreFn, idx: np.ndarray, n_items: int) -> np.ndarra
         scores = scores.toarray()
     scores = np.asarray(scores)
     if scores.shape != (len(idx), n_items):
-        raise ValueError(f"score_fn returned shape {scores.shape} for {len(idx)} users; "
+        raise InvalidParameterError(f"score_fn returned shape {scores.shape} for {len(idx)} users; "
                          f"expected ({len(idx)}, {n_items})")
     if scores.dtype.kind not in "fiub":
-        raise ValueError(f"score_fn returned non-numeric scores (dtype {scores.dtype})")
+        raise InvalidParameterError(f"score_fn returned non-numeric scores (dtype {scores.dtype})")
     return np.ascontiguousarray(scores, dtype=np.float32)
 
 
@@ -222,7 +222,13 @@ def evaluate_ratings(model, test: Interactions, *, clip: bool = False) -> dict:
     after dropping pairs whose user or item the model does not know. ``clip=True`` clips the
     predictions to the training rating scale (when declared) before scoring.
     """
-    if isinstance(test, Interactions) and not test.is_explicit:
+    if getattr(model, "feedback", None) != "explicit":
+        raise InvalidParameterError(
+            f"evaluate_ratings(): {type(model).__name__} is a ranking model; its scores are not predicted "
+            "ratings, so RMSE/MAE would mean nothing (use evaluate_ranking)")
+    if not isinstance(test, Interactions):
+        raise DataError(f"evaluate_ratings() needs an mfrec Interactions test set, got {type(test).__name__}")
+    if not test.is_explicit:
         raise DataError("evaluate_ratings() needs explicit test ratings; this test set is implicit "
                         "(use evaluate_ranking for implicit feedback)")
     aligned, dropped, dropped_users = _aligned_test(model, test)
@@ -234,7 +240,7 @@ def evaluate_ratings(model, test: Interactions, *, clip: bool = False) -> dict:
         predictions[start:stop] = model._predict_indices(users[start:stop], items[start:stop])
     if not np.all(np.isfinite(predictions)):
         bad = int(np.flatnonzero(~np.isfinite(predictions))[0])
-        raise ValueError(f"{type(model).__name__} predicted {predictions[bad]} for user "
+        raise InvalidParameterError(f"{type(model).__name__} predicted {predictions[bad]} for user "
                          f"{aligned.user_ids.raw[users[bad]].item()!r}, item {aligned.item_ids.raw[items[bad]].item()!r}")
     scale = model.interactions_.rating_scale
     if clip and scale is not None:

@@ -42,7 +42,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 
 __all__ = ["rmse", "mae", "rank_candidates", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k",
            "hit_rate_at_k", "reciprocal_rank", "auc", "coverage_at_k"]
@@ -95,7 +95,7 @@ def _hits(ranked: Sequence[int], relevant, k: int) -> list:
 def _check_relevant(relevant) -> set:
     rel = set(int(i) for i in relevant)
     if not rel:
-        raise ValueError("relevant (the user's test items) is empty: the metric is undefined")
+        raise InvalidParameterError("relevant (the user's test items) is empty: the metric is undefined")
     return rel
 
 
@@ -157,7 +157,7 @@ def auc(scores, relevant, exclude: Iterable[int] = ()) -> float:
     banned = set(int(i) for i in exclude)
     pos = [i for i in _check_relevant(relevant) if i not in banned]
     if not pos:
-        raise ValueError("every relevant item is excluded: the metric is undefined")
+        raise InvalidParameterError("every relevant item is excluded: the metric is undefined")
     pos_set = set(pos)
     neg = [i for i in range(len(scores)) if i not in banned and i not in pos_set]
     if not neg:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 
 __all__ = ["sampled_ranks", "sampled_metrics", "evaluate_sampled", "DUPLICATES", "TIES", "KRICHENE_RENDLE_NOTE"]
 
@@ -53,7 +53,7 @@ KRICHENE_RENDLE_NOTE = ("sampled metrics (1 positive among sampled negatives) ca
 
 def _check_choice(name: str, value, options) -> None:
     if value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+        raise InvalidParameterError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
 
 
 def sampled_ranks(positive_scores, negative_scores, positive_items=None, negative_items=None, *,
@@ -69,7 +69,7 @@ def sampled_ranks(positive_scores, negative_scores, positive_items=None, negativ
     pos = np.asarray(positive_scores, dtype=np.float64)
     neg = np.asarray(negative_scores, dtype=np.float64)
     if pos.ndim != 1 or neg.ndim != 2 or neg.shape[0] != pos.shape[0]:
-        raise ValueError(f"positive_scores must be (n,) and negative_scores (n, m); got {pos.shape} and {neg.shape}")
+        raise InvalidParameterError(f"positive_scores must be (n,) and negative_scores (n, m); got {pos.shape} and {neg.shape}")
     if np.isnan(pos).any() or np.isnan(neg).any():
         raise DataError("sampled evaluation: the model produced NaN scores")
     n, m = neg.shape
@@ -77,11 +77,11 @@ def sampled_ranks(positive_scores, negative_scores, positive_items=None, negativ
     before = np.ones((n, m), dtype=bool)         # ... and come before the positive in NCF's order
     if duplicates == "collapse":
         if positive_items is None or negative_items is None:
-            raise ValueError("duplicates='collapse' needs positive_items and negative_items")
+            raise InvalidParameterError("duplicates='collapse' needs positive_items and negative_items")
         pitems = np.asarray(positive_items).reshape(n, 1)
         nitems = np.asarray(negative_items)
         if nitems.shape != (n, m):
-            raise ValueError(f"negative_items must have shape {(n, m)}, got {nitems.shape}")
+            raise InvalidParameterError(f"negative_items must have shape {(n, m)}, got {nitems.shape}")
         # first occurrence of each id in its row: later copies are not candidates
         order = np.argsort(nitems, axis=1, kind="stable")
         sorted_ids = np.take_along_axis(nitems, order, axis=1)
@@ -106,7 +106,7 @@ def sampled_ranks(positive_scores, negative_scores, positive_items=None, negativ
 def sampled_metrics(ranks, k: int = 10) -> dict:
     """HR@k, NDCG@k and MRR (means over pairs) of 0-based ranks."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
     r = np.asarray(ranks, dtype=np.float64)
     if r.size == 0:
         raise DataError("sampled evaluation: no test pairs")
@@ -130,7 +130,7 @@ def evaluate_sampled(model, users, items, negatives, k: int = 10, *, duplicates:
     users = np.asarray(users)
     items = np.asarray(items)
     if negatives.ndim != 2 or negatives.shape[0] != len(users) or len(items) != len(users):
-        raise ValueError(f"need n users, n items and (n, m) negatives; got {len(users)}, {len(items)}, {negatives.shape}")
+        raise InvalidParameterError(f"need n users, n items and (n, m) negatives; got {len(users)}, {len(items)}, {negatives.shape}")
     u = model.user_ids_.indices(users)
     i = model.item_ids_.indices(items)
     neg = model.item_ids_.indices(negatives.ravel()).reshape(negatives.shape)

@@ -29,11 +29,14 @@ QUERY_MIN_COUNT = 50
 Neighbours = Callable[[np.ndarray, int], np.ndarray]
 
 
-def model_neighbours(model) -> Neighbours:
-    """``neighbours(item_indices, k)`` from a fitted model's ``similar_items``."""
+def model_neighbours(model, similarity: Optional[str] = None) -> Neighbours:
+    """``neighbours(item_indices, k)`` from a fitted model's ``similar_items`` (with its default
+    similarity, or the one named)."""
+    options = {} if similarity is None else {"similarity": similarity}
+
     def neighbours(item_index: np.ndarray, k: int) -> np.ndarray:
         out = np.full((len(item_index), k), -1, dtype=np.int64)
-        lists = model.similar_items(model.item_ids_.to_raw(np.asarray(item_index)), n=k)
+        lists = model.similar_items(model.item_ids_.to_raw(np.asarray(item_index)), n=k, **options)
         for row, (ids, _) in enumerate(lists):
             found = model.item_ids_.indices(ids)
             out[row, :len(found)] = found

@@ -25,9 +25,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._config import FASTMATH
+
 BLOCK = 64  # rows per parallel work unit
 # fast-math without the no-NaN/no-inf assumptions, so positive-definiteness checks stay honest
-FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -282,7 +283,8 @@ def solve_one_row(items, conf, Y, gram, alpha0, reg):
     """Exact solve of one row (fold-in of a new user): returns x (float64, length k).
 
     ``items``/``conf``: the row's item indices and confidences; same equations as a half step.
-    Returns zeros when the system is not positive definite.
+    Returns NaNs when the system is not positive definite (the caller reports it; a zero
+    vector would pass for a valid, if useless, answer).
     """
     k = Y.shape[1]
     a = np.empty((k, k), dtype=np.float64)
@@ -290,5 +292,5 @@ def solve_one_row(items, conf, Y, gram, alpha0, reg):
     yrow = np.empty(k, dtype=np.float64)
     _build_system(0, len(items), items, conf, Y, gram, alpha0, reg, a, b, yrow, k)
     if not _cholesky_solve_inplace(a, b, k):
-        return np.zeros(k, dtype=np.float64)
+        return np.full(k, np.nan, dtype=np.float64)
     return b

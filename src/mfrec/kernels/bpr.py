@@ -30,11 +30,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._config import FASTMATH
 from .sampling import rand_int, row_of_entry, sample_negative
 
-#: fast-math flags of the per-step loops: only re-association and fused multiply-add, so that
-#: LLVM can vectorise the dot-product reductions; NaN/inf semantics are kept (divergence checks).
-FASTMATH = {"reassoc", "contract"}
+# FASTMATH (kernels/_config.py): re-association and fused multiply-add let LLVM vectorise the
+# dot-product reductions; NaN/inf semantics are kept (divergence checks).
 
 SAMPLE_PAIR = 0   # (u, i) uniform over the eligible positive pairs
 SAMPLE_USER = 1   # u uniform over the eligible users, then i uniform over u's positives

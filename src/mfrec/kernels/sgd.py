@@ -27,8 +27,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._config import FASTMATH
 
-@njit(cache=True, nogil=True, fastmath=True)
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
               item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
     """SGD steps over the entries in array order; returns the sum of squared errors (each measured
@@ -62,7 +64,7 @@ def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user
     return sse
 
 
-@njit(cache=True, nogil=True, fastmath=True, parallel=True)
+@njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=True)
 def predict_pairs(users, items, global_mean, user_biases, item_biases, user_factors, item_factors, low, high):
     """Predicted ratings of the (users[n], items[n]) pairs, clipped to [low, high] (float32)."""
     n_pairs = len(users)

@@ -7,10 +7,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._threads import numba_threads
-from ..errors import DataError, TrainingDivergedError
+from ..errors import DataError, InvalidParameterError, TrainingDivergedError
 from ..kernels import als as kernels
 from . import _params
-from .base import Recommender
+from .base import FLOAT32_MAX, Recommender
 
 CONFIDENCE_SCALINGS = ("linear", "log")
 REGULARIZATION_SCALINGS = ("none", "frequency")
@@ -135,6 +135,7 @@ class ALS(Recommender):
 
     feedback = "implicit"
     name = "als"
+    _bias_names = ()
     PRESETS = PRESETS
 
     def __init__(self, *, factors: int = 64, iterations: int = 15, regularization: float = 0.015,
@@ -171,11 +172,25 @@ class ALS(Recommender):
         _params.nonnegative_float("regularization_exponent", self.regularization_exponent)
         _params.choice("solver", self.solver, SOLVERS)
         _params.positive_int("cg_steps", self.cg_steps)
-        _params.positive_float("init_std", self.init_std)
+        _params.init_std("init_std", self.init_std, self.factors)
         _params.seed("seed", self.seed)
         _params.threads("threads", self.threads)
         if not isinstance(self.calculate_loss, (bool, np.bool_)):
-            raise ValueError(f"calculate_loss must be True or False, got {self.calculate_loss!r}")
+            raise InvalidParameterError(f"calculate_loss must be True or False, got {self.calculate_loss!r}")
+
+    def _memory_needed(self, interactions) -> int:
+        """The base estimate plus the k x k matrices of a half step: the Gramian and its float32
+        and float64 copies (24 k^2 bytes), one k x k float64 system per thread for Cholesky, and
+        float64 copies of the factors when the loss is computed."""
+        import numba
+        k = int(self.factors)
+        needed = super()._memory_needed(interactions) + 24 * k * k + 48 * interactions.nnz
+        if self.solver == "cholesky":
+            threads = int(self.threads) or numba.config.NUMBA_NUM_THREADS
+            needed += 8 * k * k * min(threads, numba.config.NUMBA_NUM_THREADS)
+        if self.calculate_loss:
+            needed += 8 * k * (interactions.n_users + interactions.n_items)
+        return needed
 
     # ------------------------------------------------------------------ maths helpers
     def _confidences(self, values: np.ndarray) -> np.ndarray:
@@ -226,7 +241,11 @@ class ALS(Recommender):
         if len(bad):
             raise DataError(f"ALS needs positive finite interaction values (counts or confidences); "
                             f"found {values[bad[0]]!r} in {len(bad)} entries")
-        conf = sp.csr_matrix((self._confidences(values), m.indices, m.indptr), shape=m.shape)
+        confidences = self._confidences(values)
+        if np.any(confidences > FLOAT32_MAX):
+            raise DataError(f"ALS: the confidences 1 + alpha * value (alpha={self.alpha}) reach {confidences.max():.3g}, "
+                            "beyond the float32 range; scale the interaction values down or lower alpha")
+        conf = sp.csr_matrix((confidences, m.indices, m.indptr), shape=m.shape)
         conf_t = conf.T.tocsr()
         conf_t.sort_indices()
         n_users, n_items = m.shape
@@ -271,13 +290,20 @@ class ALS(Recommender):
         item_index = np.asarray(item_index, dtype=np.int64)
         values = np.asarray(values, dtype=np.float64)
         if np.any(~(values > 0)):
-            raise ValueError("recommend_new_user(): values must be positive (counts or confidences)")
+            raise InvalidParameterError("recommend_new_user(): values must be positive (counts or confidences)")
         uniq, inverse = np.unique(item_index, return_inverse=True)
         summed = np.bincount(inverse, weights=values)  # repeated items add up their values
         Y = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
         reg = self._row_regularization(np.array([len(uniq)]), Y.shape[0])[0]
-        x = kernels.solve_one_row(uniq.astype(np.int32), self._confidences(summed), Y, self._gram(Y),
+        conf = self._confidences(summed)
+        if not np.all(np.isfinite(conf)) or np.any(conf > FLOAT32_MAX):
+            raise DataError(f"recommend_new_user(): the confidences 1 + alpha * value (alpha={self.alpha}) reach "
+                            f"{conf.max():.3g}, beyond the float32 range; give smaller values")
+        x = kernels.solve_one_row(uniq.astype(np.int32), conf, Y, self._gram(Y),
                                   float(self.unobserved_weight), float(reg))
+        if not np.all(np.isfinite(x)) or np.any(np.abs(x) > FLOAT32_MAX):
+            raise DataError(f"recommend_new_user(): the fold-in system has no finite solution for these values "
+                            f"(largest confidence {conf.max():.3g}); give smaller values")
         return x.astype(np.float32), None
 
 

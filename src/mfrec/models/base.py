@@ -19,13 +19,17 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from .. import persistence
+from .. import _memory, persistence
 from ..data.interactions import Interactions
-from ..errors import DataError, ModelFileError, NotFittedError, TrainingDivergedError
+from ..errors import DataError, InvalidParameterError, ModelFileError, NotFittedError, TrainingDivergedError
 from ..ids import IdMap
 from ..retrieval import normalize_rows, top_k
+from ..similarity import SIMILARITIES, ItemSimilarity
 
 MODEL_REGISTRY: dict[str, type] = {}
+
+#: the largest finite float32; scores, factors and values beyond it are inf in the kernels
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 Callback = Callable[[int, dict], None]
 
@@ -47,6 +51,9 @@ class Recommender:
     _extra_arrays: tuple = ()
     #: fitted scalar attributes saved in model files
     _extra_scalars: tuple = ()
+    #: the bias vectors this model fits (besides user_factors_/item_factors_): part of the
+    #: allow-list of arrays that load() restores
+    _bias_names: tuple = ("user_biases_", "item_biases_")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -66,7 +73,7 @@ class Recommender:
         valid = self._param_names()
         for key, value in params.items():
             if key not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
+                raise InvalidParameterError(f"{type(self).__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
             setattr(self, key, value)
         return self
 
@@ -76,7 +83,7 @@ class Recommender:
         e.g. ``ALS.preset("ml-1m", threads=1)``."""
         if name not in cls.PRESETS:
             known = ", ".join(sorted(cls.PRESETS)) or "none"
-            raise ValueError(f"{cls.__name__} has no preset {name!r} (presets: {known})")
+            raise InvalidParameterError(f"{cls.__name__} has no preset {name!r} (presets: {known})")
         return cls(**{**cls.PRESETS[name], **overrides})
 
     from_preset = preset
@@ -108,28 +115,78 @@ class Recommender:
             raise DataError(f"{type(self).__name__} trains on implicit feedback; convert ratings first, e.g. "
                             "interactions.to_implicit(threshold=4)")
         self._check_params()
-        if validation is not None and not (validation.user_ids is interactions.user_ids
-                                           and validation.item_ids is interactions.item_ids):
-            validation, _ = validation.align_to(interactions)
+        if validation is not None:
+            validation = self._check_validation(validation, interactions)
+        if callback is not None and not callable(callback):
+            raise InvalidParameterError(f"callback must be callable, got {type(callback).__name__}")
+        self._check_memory(interactions)
+        # Atomic fit: train into a cleared model; on any failure (Ctrl-C included) put back
+        # exactly what was there before (the previous fit, or nothing).
+        previous = self._fitted_state()
         self._clear_fitted()
-        self.interactions_ = interactions
-        self.user_ids_ = interactions.user_ids
-        self.item_ids_ = interactions.item_ids
-        self.loss_history_ = []
-        monitor = TrainingMonitor(self, callback, show_progress)
-        start = time.perf_counter()
-        self._training, self._item_vectors_cache = True, None
+        monitor = None
         try:
+            self.interactions_ = interactions
+            self.user_ids_ = interactions.user_ids
+            self.item_ids_ = interactions.item_ids
+            self.loss_history_ = []
+            monitor = TrainingMonitor(self, callback, show_progress)
+            start = time.perf_counter()
+            self._training, self._item_vectors_cache = True, None
             self._fit(interactions, validation, monitor)
-        except TrainingDivergedError:
-            self._clear_fitted()
+            self._training = False
+            self._item_vectors_cache = None
+            self.fit_time_ = time.perf_counter() - start
+            self._check_finite_model()
+        except BaseException:
+            self._restore_state(previous)
             raise
         finally:
             self._training = False
-            monitor.close()
-        self.fit_time_ = time.perf_counter() - start
-        self._check_finite_model()
+            if monitor is not None:
+                monitor.close()
         return self
+
+    def _check_validation(self, validation, interactions: Interactions) -> Interactions:
+        """Validation data in the training id space, of a kind this model can score."""
+        if not isinstance(validation, Interactions):
+            raise DataError(f"validation must be an mfrec Interactions object, got {type(validation).__name__} "
+                            "(build one with Interactions.from_dataframe)")
+        if self.feedback == "explicit" and not validation.is_explicit:
+            raise DataError(f"{type(self).__name__} validates on explicit ratings; the validation "
+                            "interactions are implicit")
+        if not (validation.user_ids is interactions.user_ids and validation.item_ids is interactions.item_ids):
+            validation, _ = validation.align_to(interactions)
+        return validation
+
+    def _memory_needed(self, interactions: Interactions) -> int:
+        """Bytes a fit allocates, roughly: ``_factor_copies`` float32 copies of the user and item
+        vectors (factors + 2 bias columns) and ~32 bytes of per-epoch arrays per training entry."""
+        k = getattr(self, "factors", 0)
+        k = int(k) if isinstance(k, (int, np.integer)) else 0
+        rows = interactions.n_users + interactions.n_items
+        return rows * (k + 2) * 4 * self._factor_copies + 32 * interactions.nnz
+
+    #: float32 copies of all factors a fit holds at once (model + workspace), see _memory_needed
+    _factor_copies = 2
+
+    def _check_memory(self, interactions: Interactions) -> None:
+        needed = self._memory_needed(interactions)
+        hint = "lower factors" if hasattr(self, "factors") else ""
+        shown = f"factors={self.factors}, " if hasattr(self, "factors") else ""
+        _memory.check_available(needed, f"{type(self).__name__}({shown}{interactions.n_users:,} users x "
+                                        f"{interactions.n_items:,} items) fit", hint)
+
+    def _fitted_state(self) -> dict:
+        """Everything fit() sets: public attributes ending in "_" plus the score cache."""
+        state = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        state["_item_vectors_cache"] = getattr(self, "_item_vectors_cache", None)
+        return state
+
+    def _restore_state(self, state: dict) -> None:
+        self._clear_fitted()
+        for key, value in state.items():
+            setattr(self, key, value)
 
     def _fit(self, interactions: Interactions, validation: Optional[Interactions], monitor: "TrainingMonitor"):
         raise NotImplementedError
@@ -144,14 +201,30 @@ class Recommender:
     def _clear_fitted(self) -> None:
         for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, key)
+        self._item_vectors_cache = None
 
     def _check_finite_model(self) -> None:
+        """Refuse a fit whose factors are NaN/inf, or so large that scores overflow float32
+        (|u . v| <= |u| |v|, Cauchy-Schwarz, over the largest user and item vectors)."""
         for name, arr in self._fitted_arrays().items():
             if not np.all(np.isfinite(arr)):
-                self._clear_fitted()
                 raise TrainingDivergedError(
-                    f"{type(self).__name__}: training diverged ({name} contains NaN/inf); "
-                    "try a lower learning rate or stronger regularization")
+                    f"{type(self).__name__}: training diverged ({name} contains NaN/inf); {self._divergence_hint()}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            user_norm = _max_row_norm(self._user_vectors())
+            item_norm = _max_row_norm(self._item_vectors())
+            bound = user_norm * item_norm
+        if not np.isfinite(bound) or bound > FLOAT32_MAX:
+            raise TrainingDivergedError(
+                f"{type(self).__name__}: the fitted factors are so large that scores overflow float32 "
+                f"(largest user vector norm {user_norm:.3g}, item {item_norm:.3g}); {self._divergence_hint()}")
+
+    def _divergence_hint(self) -> str:
+        """Which hyperparameters to change, with their current values."""
+        named = [f"{p} (now {getattr(self, p)!r})" for p in ("learning_rate", "init_std")
+                 if getattr(self, p, None) is not None]
+        return ("lower " + " or ".join(named) + " or raise the regularization") if named else \
+            "check the training data"
 
     @property
     def is_fitted(self) -> bool:
@@ -233,11 +306,34 @@ class Recommender:
                             exclude_rows=user_index, allowed_items=allowed, banned_items=banned)
         return self._package(idx, scores, self.item_ids_, single)
 
-    def similar_items(self, items, n: int = 10, *, min_interactions: int = 0):
-        """The n items most similar to each given item (cosine of item factors), itself excluded.
-        ``min_interactions`` keeps only neighbours with at least that many training interactions
-        (rarely rated items have noisy factors)."""
-        return self._similar(items, n, "item", min_interactions)
+    def similar_items(self, items, n: int = 10, *, min_interactions: int = 0, similarity: str = "shrunk"):
+        """The n items most similar to each given item, itself excluded.
+
+        ``similarity="shrunk"`` (default): cosine of the whitened item factors, shrunk by the
+        number of users the two items share (:mod:`mfrec.similarity`); ``"cosine"``: plain
+        cosine of the item factors. ``min_interactions`` keeps only neighbours with at least that
+        many training interactions. A model without item factors (Popularity) has its own similarity."""
+        if similarity not in SIMILARITIES:
+            raise InvalidParameterError(f"similarity must be one of {', '.join(SIMILARITIES)}; got {similarity!r}")
+        self._require_fitted()
+        if similarity == "cosine" or self.item_factors_.shape[1] == 0:  # no factors: Popularity's own
+            return self._similar(items, n, "item", min_interactions)
+        self._require_fitted()
+        single, index = self._lookup(items, self.item_ids_)
+        n = _check_n(n)
+        allowed = self._min_interactions_filter(min_interactions, "item")
+        idx, scores = self._item_similarity().top(index, n, allowed)
+        return self._package(idx, scores, self.item_ids_, single)
+
+    def _item_similarity(self) -> ItemSimilarity:
+        """The default item similarity, built once per fitted state (factors and training data)."""
+        key = (id(self.item_factors_), id(self.interactions_.matrix))
+        cached = getattr(self, "_item_similarity_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, ItemSimilarity(self.item_factors_, self.interactions_.matrix))
+            if not getattr(self, "_training", False):
+                self._item_similarity_cache = cached
+        return cached[1]
 
     def similar_users(self, users, n: int = 10, *, min_interactions: int = 0):
         """The n users most similar to each given user (cosine of user factors), itself excluded."""
@@ -248,17 +344,21 @@ class Recommender:
         ids = self.item_ids_ if which == "item" else self.user_ids_
         single, index = self._lookup(raw_ids, ids)
         n = _check_n(n)
-        if isinstance(min_interactions, bool) or not isinstance(min_interactions, (int, np.integer)) \
-                or min_interactions < 0:
-            raise ValueError(f"min_interactions must be a non-negative integer, got {min_interactions!r}")
-        allowed = None
-        if min_interactions > 0:
-            matrix = self.interactions_.matrix
-            counts = self.interactions_.item_counts() if which == "item" else np.diff(matrix.indptr)
-            allowed = np.flatnonzero(counts >= min_interactions)
+        allowed = self._min_interactions_filter(min_interactions, which)
         queries, candidates = self._similarity_vectors(which)
         idx, scores = top_k(queries[index], candidates, n, self_items=index, allowed_items=allowed)
         return self._package(idx, scores, ids, single)
+
+    def _min_interactions_filter(self, min_interactions, which: str):
+        """Indices of the items (or users) with >= min_interactions training interactions, or None."""
+        if isinstance(min_interactions, bool) or not isinstance(min_interactions, (int, np.integer)) \
+                or min_interactions < 0:
+            raise InvalidParameterError(f"min_interactions must be a non-negative integer, got {min_interactions!r}")
+        if min_interactions == 0:
+            return None
+        matrix = self.interactions_.matrix
+        counts = self.interactions_.item_counts() if which == "item" else np.diff(matrix.indptr)
+        return np.flatnonzero(counts >= min_interactions)
 
     def predict(self, users, items):
         """Scores of (user, item) pairs given as raw ids (scalars, or two equal-length sequences).
@@ -267,7 +367,7 @@ class Recommender:
         single_u, u = self._lookup(users, self.user_ids_)
         single_i, i = self._lookup(items, self.item_ids_)
         if len(u) != len(i):
-            raise ValueError(f"predict() got {len(u)} users but {len(i)} items")
+            raise InvalidParameterError(f"predict() got {len(u)} users but {len(i)} items")
         out = self._predict_indices(u, i)
         return float(out[0]) if single_u and single_i else out
 
@@ -279,23 +379,40 @@ class Recommender:
         n = _check_n(n)
         item_index = self.item_ids_.indices(_as_list(items))
         if len(item_index) == 0:
-            raise ValueError("recommend_new_user() needs at least one item")
+            raise InvalidParameterError("recommend_new_user() needs at least one item")
         if values is None:
             vals = np.ones(len(item_index), dtype=np.float32)
         else:
-            vals = np.asarray(values, dtype=np.float32).ravel()
+            try:
+                vals = np.asarray(values, dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                raise InvalidParameterError(f"recommend_new_user(): values must be numbers, got {values!r}") from None
             if len(vals) != len(item_index):
-                raise ValueError(f"recommend_new_user() got {len(item_index)} items but {len(vals)} values")
+                raise InvalidParameterError(f"recommend_new_user() got {len(item_index)} items but {len(vals)} values")
             if not np.all(np.isfinite(vals)):
-                raise ValueError("recommend_new_user(): values contain NaN/inf")
-        factors, bias = self._fold_in(item_index, vals)
-        vector = self._user_parts(np.asarray(factors, dtype=np.float32)[None, :],
-                                  None if bias is None else np.array([bias], dtype=np.float32))
+                raise InvalidParameterError("recommend_new_user(): values contain NaN/inf")
+            if np.any(np.abs(vals) > FLOAT32_MAX):
+                raise InvalidParameterError(f"recommend_new_user(): value {vals[np.abs(vals) > FLOAT32_MAX][0]:g} "
+                                            f"is beyond the float32 range (|x| <= {FLOAT32_MAX:.3g})")
+            vals = vals.astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            vector = np.asarray(self._new_user_vector(item_index, vals), dtype=np.float32)
+            scale = _max_row_norm(vector) * _max_row_norm(self._item_vectors())
+        if not np.all(np.isfinite(vector)) or not np.isfinite(scale) or scale > FLOAT32_MAX:
+            raise TrainingDivergedError(f"{type(self).__name__}: the folded-in user vector is not finite or its "
+                                        "scores overflow float32; the values given are too large (or "
+                                        f"{self._divergence_hint()})")
         seen = sp.csr_matrix((np.ones(len(item_index)), item_index, [0, len(item_index)]),
                              shape=(1, len(self.item_ids_)))
         idx, scores = top_k(vector, self._item_vectors(), n, exclude=seen if exclude_seen else None,
                             exclude_rows=np.array([0]))
         return self._package(idx, scores, self.item_ids_, True)
+
+    def _new_user_vector(self, item_index: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(1, d) ranking vector of a new user, matching _item_vectors (from _fold_in)."""
+        factors, bias = self._fold_in(item_index, values)
+        return self._user_parts(np.asarray(factors, dtype=np.float32)[None, :],
+                                None if bias is None else np.array([bias], dtype=np.float32))
 
     def _fold_in(self, item_index: np.ndarray, values: np.ndarray):
         """Return (user_factors 1-D, user_bias or None) for a new user; item factors stay fixed."""
@@ -344,7 +461,7 @@ class Recommender:
         header = {
             "model_class": type(self).__name__,
             "mfrec_version": _version(),
-            "params": self.get_params(),
+            "params": _jsonable_params(self.get_params()),
             "attributes": {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in scalars.items()},
             "loss_history": _jsonable(self.loss_history_),
             "interactions": {"kind": inter.kind, "rating_scale": inter.rating_scale,
@@ -355,50 +472,153 @@ class Recommender:
     @classmethod
     def load(cls, path) -> "Recommender":
         """Load a model saved by :meth:`save`. ``Recommender.load`` accepts any model class;
-        ``SVD.load`` (etc.) refuses a file holding another class."""
+        ``SVD.load`` (etc.) refuses a file holding another class.
+
+        Nothing in the file is trusted: every array's shape, dtype, finiteness and index range is
+        checked, and only the class's own fitted arrays and scalars (an allow-list) are restored,
+        so a damaged or crafted file fails here with a ModelFileError, never later."""
         header, arrays = persistence.read_archive(path)
         class_name = header.get("model_class")
-        model_cls = MODEL_REGISTRY.get(class_name)
+        model_cls = MODEL_REGISTRY.get(class_name) if isinstance(class_name, str) else None
         if model_cls is None:
             raise ModelFileError(f"{path}: unknown model class {class_name!r}")
         if cls is not Recommender and model_cls is not cls:
             raise ModelFileError(f"{path} holds a {class_name} model, not a {cls.__name__}")
         try:
-            model = model_cls(**header["params"])
-            info = header["interactions"]
-            user_ids = IdMap(arrays["ids:user"], kind="user")
-            item_ids = IdMap(arrays["ids:item"], kind="item")
-            matrix = sp.csr_matrix((arrays["train:data"], arrays["train:indices"], arrays["train:indptr"]),
-                                   shape=tuple(info["shape"]))
-            meta = None
-            if info["metadata_columns"]:
-                import pandas as pd
-                meta = pd.DataFrame({c: arrays[f"meta:{c}"] for c in info["metadata_columns"]},
-                                    index=pd.Index(item_ids.raw, name="item"))
-            model.interactions_ = Interactions(matrix, user_ids, item_ids, item_metadata=meta, kind=info["kind"],
-                                               rating_scale=info["rating_scale"])
-            model.user_ids_, model.item_ids_ = user_ids, item_ids
-            for key, value in arrays.items():
-                if key.startswith("fitted:"):
-                    setattr(model, key[len("fitted:"):], value)
-            for key, value in header.get("attributes", {}).items():
-                if value is not None:
-                    setattr(model, key, value)
-            model.loss_history_ = header.get("loss_history", [])
-            model._item_vectors_cache = None
-            model._check_loaded()
-        except ModelFileError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: the model file is incomplete or corrupted ({exc})") from None
+            model = model_cls._from_archive(header, arrays)
+        except ModelFileError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise ModelFileError(f"{path}: the model file is incomplete or corrupted "
+                                 f"({type(exc).__name__}: {exc})") from None
         return model
 
+    @classmethod
+    def _from_archive(cls, header: dict, arrays: dict) -> "Recommender":
+        params = header.get("params")
+        if not isinstance(params, dict) or not set(params) <= set(cls._param_names()):
+            raise ModelFileError(f"the parameters {params!r} are not those of {cls.__name__}")
+        model = cls(**params)
+        try:
+            model._check_params()
+        except InvalidParameterError as exc:
+            raise ModelFileError(f"bad hyperparameter in the file: {exc}") from None
+        info = header.get("interactions")
+        if not isinstance(info, dict):
+            raise ModelFileError("the header has no interactions section")
+        user_ids = IdMap(_array(arrays, "ids:user", kinds="iuU", ndim=1), kind="user")
+        item_ids = IdMap(_array(arrays, "ids:item", kinds="iuU", ndim=1), kind="item")
+        shape = info.get("shape")
+        if shape != [len(user_ids), len(item_ids)]:
+            raise ModelFileError(f"matrix shape {shape!r} does not match {len(user_ids)} user and "
+                                 f"{len(item_ids)} item ids")
+        matrix = _checked_csr(arrays, len(user_ids), len(item_ids))
+        kind, scale = info.get("kind"), info.get("rating_scale")
+        if kind not in ("explicit", "implicit"):
+            raise ModelFileError(f"unknown interactions kind {kind!r}")
+        if scale is not None and not (isinstance(scale, list) and len(scale) == 2
+                                      and all(_is_finite_number(v) for v in scale) and scale[0] < scale[1]):
+            raise ModelFileError(f"bad rating scale {scale!r}")
+        meta = None
+        columns = info.get("metadata_columns") or []
+        if columns:
+            import pandas as pd
+            meta = pd.DataFrame({c: _array(arrays, f"meta:{c}", kinds="iufU", shape=(len(item_ids),),
+                                        finite=False)  # metadata may be missing (NaN year)
+                                 for c in columns}, index=pd.Index(item_ids.raw, name="item"))
+        model.interactions_ = Interactions(matrix, user_ids, item_ids, item_metadata=meta, kind=kind,
+                                           rating_scale=scale)
+        model.user_ids_, model.item_ids_ = user_ids, item_ids
+        allowed_arrays = set(model._fitted_array_names())
+        for key, value in arrays.items():
+            if key.startswith("fitted:"):
+                name = key[len("fitted:"):]
+                if name not in allowed_arrays:
+                    raise ModelFileError(f"unexpected array {key!r} for {cls.__name__}")
+                if value.dtype != np.float32:
+                    raise ModelFileError(f"array {key!r} has dtype {value.dtype}, expected float32")
+                if not np.all(np.isfinite(value)):
+                    raise ModelFileError(f"array {key!r} contains NaN/inf")
+                setattr(model, name, value)
+            elif not key.startswith(("train:", "ids:", "meta:")):
+                raise ModelFileError(f"unexpected array {key!r}")
+        allowed_scalars = {"global_mean_", "fit_time_", *cls._extra_scalars}
+        attributes = header.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise ModelFileError("the header's attributes are not a mapping")
+        for key, value in attributes.items():
+            if key not in allowed_scalars:
+                raise ModelFileError(f"unexpected attribute {key!r} for {cls.__name__}")
+            if value is None:
+                continue
+            if key == "global_mean_" and cls.feedback != "explicit":
+                raise ModelFileError(f"unexpected attribute {key!r} for {cls.__name__}")
+            if not _is_finite_number(value):
+                raise ModelFileError(f"attribute {key!r} = {value!r} is not a finite number")
+            setattr(model, key, value)
+        history = header.get("loss_history", [])
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise ModelFileError("the loss history is not a list of records")
+        model.loss_history_ = history
+        model._item_vectors_cache = None
+        model._check_loaded()
+        return model
+
+    def _fitted_array_names(self) -> tuple:
+        """The fitted arrays a model file of this class may hold (the allow-list of load)."""
+        return ("user_factors_", "item_factors_") + tuple(self._bias_names) + tuple(self._extra_arrays)
+
     def _check_loaded(self) -> None:
+        """Shapes of the loaded fitted arrays against the training matrix and ``factors``."""
         n_users, n_items = self.interactions_.shape
-        if getattr(self, "item_factors_", None) is None or self.item_factors_.shape[0] != n_items:
-            raise ModelFileError("item factors missing or of the wrong shape")
-        if getattr(self, "user_factors_", None) is None or self.user_factors_.shape[0] != n_users:
-            raise ModelFileError("user factors missing or of the wrong shape")
+        items, users = getattr(self, "item_factors_", None), getattr(self, "user_factors_", None)
+        if items is None or items.ndim != 2 or items.shape[0] != n_items:
+            raise ModelFileError(f"item factors missing or not of shape ({n_items}, k)")
+        if users is None or users.ndim != 2 or users.shape[0] != n_users:
+            raise ModelFileError(f"user factors missing or not of shape ({n_users}, k)")
+        if users.shape[1] != items.shape[1]:
+            raise ModelFileError(f"user factors have {users.shape[1]} columns but item factors {items.shape[1]}")
+        k = getattr(self, "factors", None)
+        if k is not None and items.shape[1] != k:
+            raise ModelFileError(f"factors have {items.shape[1]} columns but the model has factors={k}")
+        for name, n in (("user_biases_", n_users), ("item_biases_", n_items)):
+            value = getattr(self, name, None)
+            if value is not None and value.shape != (n,):
+                raise ModelFileError(f"{name} has shape {value.shape}, expected ({n},)")
+
+
+def _array(arrays: dict, key: str, *, kinds: str, ndim: Optional[int] = None, shape=None,
+           finite: bool = True) -> np.ndarray:
+    """A stored array of one of the dtype kinds, with the given ndim/shape (and finite values)."""
+    if key not in arrays:
+        raise ModelFileError(f"array {key!r} is missing")
+    value = arrays[key]
+    if value.dtype.kind not in kinds:
+        raise ModelFileError(f"array {key!r} has dtype {value.dtype}")
+    if (ndim is not None and value.ndim != ndim) or (shape is not None and value.shape != tuple(shape)):
+        raise ModelFileError(f"array {key!r} has shape {value.shape}")
+    if finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        raise ModelFileError(f"array {key!r} contains NaN/inf")
+    return value
+
+
+def _checked_csr(arrays: dict, n_users: int, n_items: int) -> sp.csr_matrix:
+    """The training matrix, after checking that indptr/indices/data form a valid CSR matrix."""
+    indptr = _array(arrays, "train:indptr", kinds="iu", shape=(n_users + 1,))
+    indices = _array(arrays, "train:indices", kinds="iu", ndim=1)
+    data = _array(arrays, "train:data", kinds="f", shape=indices.shape)
+    if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+        raise ModelFileError("train:indptr is not a valid row pointer")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
+        raise ModelFileError(f"train:indices holds item indices outside [0, {n_items})")
+    if np.any(np.abs(data) > FLOAT32_MAX):
+        raise ModelFileError("train:data holds values beyond the float32 range")
+    return sp.csr_matrix((data.astype(np.float32), indices.astype(np.int32), indptr.astype(np.int64)),
+                         shape=(n_users, n_items))
+
+
+def _is_finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 class TrainingMonitor:
@@ -442,9 +662,17 @@ class TrainingMonitor:
             self._progress = None
 
 
+def _max_row_norm(vectors: np.ndarray) -> float:
+    """Largest Euclidean row norm, in float64 (no overflow for float32 input)."""
+    if vectors.size == 0:
+        return 0.0
+    v = np.asarray(vectors, dtype=np.float64)
+    return float(np.sqrt(np.max(np.einsum("ij,ij->i", v, v))))
+
+
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise InvalidParameterError(f"n must be a positive integer, got {n!r}")
     return int(n)
 
 
@@ -462,6 +690,19 @@ def _jsonable(obj):
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()
     return obj
+
+
+def _jsonable_params(params: dict) -> dict:
+    """Hyperparameters as plain JSON values: NumPy scalars become Python ones."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, (np.bool_, np.integer, np.floating, np.str_)):
+            value = value.item()
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise InvalidParameterError(f"cannot save parameter {key}={value!r}: model files hold numbers, strings, "
+                                        "booleans or None")
+        out[key] = value
+    return out
 
 
 def _version() -> str:

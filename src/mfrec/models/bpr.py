@@ -133,6 +133,7 @@ class BPR(Recommender):
     """
 
     name = "bpr"
+    _bias_names = ("item_biases_",)
     feedback = "implicit"
     PRESETS = PRESETS
 
@@ -160,7 +161,7 @@ class BPR(Recommender):
         _params.nonnegative_float("regularization", self.regularization)
         _params.nonnegative_float("bias_regularization", self.bias_regularization)
         _params.decay("lr_decay", self.lr_decay)
-        _params.nonnegative_float("init_std", self.init_std)
+        _params.init_std("init_std", self.init_std, self.factors, allow_zero=True)
         if self.samples_per_epoch is not None:
             _params.positive_int("samples_per_epoch", self.samples_per_epoch)
         _params.choice("sampling", self.sampling, tuple(SAMPLING_MODES))

@@ -17,6 +17,7 @@ class Popularity(Recommender):
 
     feedback = "any"
     name = "popularity"
+    _bias_names = ("item_biases_",)
 
     def __init__(self):
         pass

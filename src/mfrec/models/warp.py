@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _params as check
 from .._threads import numba_threads
-from ..errors import TrainingDivergedError
+from ..errors import InvalidParameterError, TrainingDivergedError
 from ..kernels.sampling import seed_streams
 from ..kernels.warp import rank_weight_table, warp_epoch
 from .base import Recommender
@@ -121,6 +121,7 @@ class WARP(Recommender):
     """
 
     name = "warp"
+    _bias_names = ("item_biases_",)
     feedback = "implicit"
     PRESETS = PRESETS
 
@@ -163,9 +164,9 @@ class WARP(Recommender):
         if self.k_os_rank is not None:
             check.positive_int("k_os_rank", self.k_os_rank)
             if self.k_os_rank > self.k_os:
-                raise ValueError(f"k_os_rank must be between 1 and k_os = {self.k_os}, got {self.k_os_rank!r}")
+                raise InvalidParameterError(f"k_os_rank must be between 1 and k_os = {self.k_os}, got {self.k_os_rank!r}")
         check.decay("lr_decay", self.lr_decay)
-        check.positive_float("init_std", self.init_std)
+        check.init_std("init_std", self.init_std, self.factors)
         check.seed("seed", self.seed)
         check.threads("threads", self.threads)
 
