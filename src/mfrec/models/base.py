@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -129,6 +130,7 @@ class Recommender:
             self._training = False
             monitor.close()
         self.fit_time_ = time.perf_counter() - start
+        self.trained_at_ = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._check_finite_model()
         return self
 
@@ -371,7 +373,8 @@ class Recommender:
                 else:
                     arrays[f"meta:{col}"] = values.fillna("").astype(str).to_numpy().astype(str)
                 meta_cols.append(col)
-        scalars = {"global_mean_": getattr(self, "global_mean_", None), "fit_time_": getattr(self, "fit_time_", None)}
+        scalars = {"global_mean_": getattr(self, "global_mean_", None), "fit_time_": getattr(self, "fit_time_", None),
+                   "trained_at_": getattr(self, "trained_at_", None)}
         scalars.update({k: getattr(self, k, None) for k in self._extra_scalars})
         header = {
             "model_class": type(self).__name__,
