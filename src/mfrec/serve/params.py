@@ -41,7 +41,7 @@ def query_params(request_query, allowed: set, required: set = frozenset()) -> di
 
 
 def parse_n(text, default: int = 10, *, name: str = "n") -> int:
-    """A count 1..MAX_N from a query string (or a JSON value)."""
+    """A count 1..MAX_N from a query string (or a JSON integer)."""
     if text is None:
         return default
     if isinstance(text, str):
@@ -129,7 +129,10 @@ def fold_in_request(payload) -> dict:
         for pos, value in enumerate(ratings):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise RequestError(422, f"ratings[{pos}] must be a finite number, got {json.dumps(value)}")
-    return {"items": items, "ratings": ratings, "n": parse_n(payload.get("n")),
+    n = payload.get("n", 10)
+    if isinstance(n, bool) or not isinstance(n, int):   # a JSON number, not "10" or 10.0
+        raise RequestError(422, f"n must be an integer, got {json.dumps(n)}")
+    return {"items": items, "ratings": ratings, "n": parse_n(n),
             "exclude_seen": parse_bool(payload.get("exclude_seen"), True, name="exclude_seen")}
 
 

@@ -2,7 +2,7 @@
 // through textContent (never innerHTML), so titles cannot inject markup.
 "use strict";
 
-const state = { models: [], liked: new Map(), runs: { similar: 0, liked: 0, user: 0 } };
+const state = { models: [], liked: new Map(), searched: null, runs: { similar: 0, liked: 0, user: 0 } };
 const N = 10;
 
 const $ = (id) => document.getElementById(id);
@@ -36,7 +36,7 @@ function itemRow(item, extra) {
   const link = el("button", { type: "button", className: "item-link", text: label(item),
                               onclick: () => showSimilar(item) });
   const row = el("li", { "data-id": key(item.id) }, link);
-  if (item.title) row.append(el("span", { className: "id", text: ` #${item.id}` }));
+  if (item.title) row.append(el("span", { className: "id", text: `#${item.id}` }));
   if (extra !== undefined) row.append(el("span", { className: "score", text: extra }));
   return row;
 }
@@ -100,8 +100,11 @@ async function loadModels() {
 }
 
 // ------------------------------------------------------------------ search + similar
-async function search(text) {
+async function search(text, force) {
+  // the input's debounce and the form's submit often ask for the same text: render it once
   const results = $("search-results");
+  if (!force && text === state.searched) return;
+  state.searched = text;
   if (!text.trim()) { results.replaceChildren(); return; }
   let found;
   try {
@@ -110,7 +113,7 @@ async function search(text) {
     results.replaceChildren(el("li", { className: "error", text: error.message }));
     return;
   }
-  if ($("search").value !== text) return;  // a newer search is under way
+  if (state.searched !== text) return;  // a newer search is under way
   results.replaceChildren();
   if (!found.items.length) results.append(el("li", { className: "muted", text: `no item matches "${text}"` }));
   for (const item of found.items) {
@@ -154,7 +157,7 @@ function renderLiked() {
   for (const [k, item] of state.liked) {
     list.append(el("li", { "data-id": k }, el("span", { text: label(item) }),
       el("button", { type: "button", className: "remove", "aria-label": `remove ${label(item)}`, text: "\u00d7",
-                     onclick: () => { toggleLiked(item, false); search($("search").value); } })));
+                     onclick: () => { toggleLiked(item, false); search(state.searched || "", true); } })));
   }
   $("liked-empty").hidden = state.liked.size > 0;
   $("liked-clear").hidden = state.liked.size === 0;
@@ -217,7 +220,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("search").addEventListener("input", debounce(() => search($("search").value), 250));
   $("user-form").addEventListener("submit", (event) => { event.preventDefault(); showUser($("user").value.trim()); });
   $("liked-clear").addEventListener("click", () => {
-    state.liked.clear(); renderLiked(); recommendLiked(); search($("search").value);
+    state.liked.clear(); renderLiked(); recommendLiked(); search(state.searched || "", true);
   });
   loadModels().catch((error) => { $("status").textContent = error.message; $("status").className = "error"; });
 });
