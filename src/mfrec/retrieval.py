@@ -16,6 +16,10 @@ DEFAULT_BATCH = 1024
 
 def mask_rows(scores: np.ndarray, csr: sp.csr_matrix, rows: np.ndarray) -> None:
     """Set scores[r, j] = -inf for every item j stored in csr row rows[r] (in place)."""
+    if len(rows) == 1:  # one query (a server request): plain slicing, no index arithmetic
+        row = int(rows[0])
+        scores[0, csr.indices[csr.indptr[row]:csr.indptr[row + 1]]] = -np.inf
+        return
     starts, ends = csr.indptr[rows], csr.indptr[rows + 1]
     lengths = ends - starts
     if lengths.sum() == 0:
@@ -31,6 +35,14 @@ def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     hold index -1 and score -inf. Ties are broken by the lower item index."""
     n_rows, n_cols = scores.shape
     k = min(k, n_cols)
+    if n_rows == 1:  # the same steps on a 1-D row, without the 2-D take_along_axis machinery
+        row = scores[0]
+        part = np.argpartition(-row, k - 1)[:k] if k < n_cols else np.arange(n_cols)
+        part_scores = row[part]
+        order = np.lexsort((part, -part_scores))
+        idx, top = part[order].astype(np.int32), part_scores[order]
+        idx[~np.isfinite(top) & (top < 0)] = -1
+        return idx[None, :], top[None, :]
     if k < n_cols:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     else:

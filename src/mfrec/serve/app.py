@@ -125,9 +125,8 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
         n = params.parse_n(q.get("n"))
         min_inter = params.parse_count(q.get("min_interactions"), 0, name="min_interactions")
         item = params.raw_id_from_query(q["item"], entry.model.item_ids_.raw.dtype.kind)
-        ids, scores = _similar_indices(entry, item, n, min_inter)
-        return {"model": entry.name, "item": entry.catalog.ids[_item_index(entry, item)],
-                "items": entry.catalog.entries(ids, scores)}
+        ids, scores = entry.model.similar_items(item, n=n, min_interactions=min_inter)
+        return {"model": entry.name, "item": item, "items": entry.catalog.ranked(ids, scores)}
 
     @app.get("/models/{name}/history")
     async def history(name: str, request: Request):
@@ -164,21 +163,10 @@ def _user_index(entry: LoadedModel, user) -> int:
     return entry.model.user_ids_.index(user)
 
 
-def _item_index(entry: LoadedModel, item) -> int:
-    return entry.model.item_ids_.index(item)
-
-
 def _recommend_user(entry: LoadedModel, user, n: int, exclude_seen: bool) -> dict:
     model = entry.model
     ids, scores = model.recommend(user, n=n, exclude_seen=exclude_seen)
-    index = model.item_ids_.indices(ids)
-    return {"model": entry.name, "user": model.user_ids_.raw[_user_index(entry, user)].item(),
-            "items": entry.catalog.entries(index, scores)}
-
-
-def _similar_indices(entry: LoadedModel, item, n: int, min_interactions: int):
-    ids, scores = entry.model.similar_items(item, n=n, min_interactions=min_interactions)
-    return entry.model.item_ids_.indices(ids), scores
+    return {"model": entry.name, "user": user, "items": entry.catalog.ranked(ids, scores)}
 
 
 def _fold_in(entry: LoadedModel, body: dict) -> dict:
@@ -194,7 +182,7 @@ def _fold_in(entry: LoadedModel, body: dict) -> dict:
                                                exclude_seen=body["exclude_seen"])
     except NotImplementedError as exc:
         raise params.RequestError(422, str(exc)) from None
-    return {"model": entry.name, "items": entry.catalog.entries(model.item_ids_.indices(ids), scores)}
+    return {"model": entry.name, "items": entry.catalog.ranked(ids, scores)}
 
 
 def _history(entry: LoadedModel, user, n: int) -> dict:

@@ -20,15 +20,17 @@ class Catalog:
         self.genres = genres
         self.counts = inter.item_counts().tolist()
         self._folded = [t.casefold() if t else "" for t in self.titles]
+        self._title_of = dict(zip(self.ids, self.titles))
 
-    def entries(self, index, scores=None) -> list:
-        """[{"id", "title", "score"?}, ...] for dense item indices (and their scores)."""
+    def ranked(self, raw_ids: np.ndarray, scores: np.ndarray) -> list:
+        """[{"id", "score", "title"}, ...] for the raw ids and scores a model query returned."""
+        title_of = self._title_of
+        return [{"id": i, "score": s, "title": title_of[i]} for i, s in zip(raw_ids.tolist(), scores.tolist())]
+
+    def entries(self, index) -> list:
+        """[{"id", "title"}, ...] for dense item indices."""
         ids, titles = self.ids, self.titles
-        index = index.tolist() if isinstance(index, np.ndarray) else list(index)
-        if scores is None:
-            return [{"id": ids[i], "title": titles[i]} for i in index]
-        scores = scores.tolist() if isinstance(scores, np.ndarray) else list(scores)
-        return [{"id": ids[i], "score": s, "title": titles[i]} for i, s in zip(index, scores)]
+        return [{"id": ids[i], "title": titles[i]} for i in np.asarray(index).tolist()]
 
     def search(self, query: str, exact_index=None) -> list:
         """Dense indices of the items whose title contains ``query`` (case-insensitive), plus the
