@@ -2,8 +2,9 @@
 the same server, with concurrent keep-alive clients on the loopback interface.
 
 The server runs as its own process (`python -m mfrec.cli serve MODEL --port 0`, as a user starts
-it), so the clients and the server do not share an interpreter lock. Each of ``--clients`` threads
-holds one keep-alive HTTP/1.1 connection (http.client) and sends its share of a fixed number of
+it), so the clients and the server do not share an interpreter lock. Each of ``--clients``
+clients (asyncio coroutines in the benchmark process, lean so they leave the cores to the server)
+holds one keep-alive HTTP/1.1 connection and sends its share, one request at a time, of a fixed number of
 requests (``--requests`` per endpoint and round); every request's latency is measured on the
 client. Rounds alternate the endpoints (health, recommend, similar, fold-in POST, then again), so
 a change in the machine's load hits all of them; the figures are over all rounds. Users and items
@@ -21,6 +22,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -29,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -105,41 +106,44 @@ def request_plan(endpoint: str, count: int, users: list, items: list, n: int, rn
     return plan
 
 
+async def _client(port: int, share: list, latencies: list, errors: list) -> None:
+    """One keep-alive HTTP/1.1 connection sending its share of the plan one request at a time
+    (a lean asyncio client, so the clients leave the cores to the server)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for method, path, body in share:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        start = time.perf_counter()
+        try:
+            writer.write(head.encode() + b"\r\n" + (body or b""))
+            status_line = await reader.readline()
+            length = None
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            payload = await reader.readexactly(length or 0)
+            if status_line.split()[1:2] != [b"200"] or not payload.startswith(b"{"):
+                errors.append(status_line)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            errors.append(repr(exc))
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        latencies.append(time.perf_counter() - start)
+    writer.close()
+
+
 def run_round(port: int, plan: list, clients: int) -> dict:
-    """Send the plan over ``clients`` keep-alive connections; latencies in seconds."""
-    shares = [plan[c::clients] for c in range(clients)]
-    latencies = [[] for _ in range(clients)]
-    errors = [0] * clients
-    barrier = threading.Barrier(clients + 1)
+    """Send the plan over ``clients`` concurrent keep-alive connections; latencies in seconds."""
+    latencies, errors = [], []
 
-    def client(c: int):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        barrier.wait()
-        for method, path, body in shares[c]:
-            start = time.perf_counter()
-            try:
-                headers = {"Content-Type": "application/json"} if body else {}
-                conn.request(method, path, body=body, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-                if response.status != 200 or not payload.startswith(b"{"):
-                    errors[c] += 1
-            except (OSError, http.client.HTTPException):
-                errors[c] += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            latencies[c].append(time.perf_counter() - start)
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    return {"wall": wall, "latencies": [x for per in latencies for x in per], "errors": sum(errors)}
+    async def main():
+        start = time.perf_counter()
+        await asyncio.gather(*[_client(port, plan[c::clients], latencies, errors) for c in range(clients)])
+        return time.perf_counter() - start
+    wall = asyncio.run(main())
+    return {"wall": wall, "latencies": latencies, "errors": len(errors)}
 
 
 def summarize(rounds: list) -> dict:
@@ -191,7 +195,7 @@ def main():
     figures = {e: summarize(r) for e, r in results.items()}
     health = figures["health"]["rps"]
     say()
-    say(f"{args.clients} keep-alive clients (threads, http.client) on 127.0.0.1, {args.rounds} rounds x "
+    say(f"{args.clients} keep-alive clients (asyncio connections, one process) on 127.0.0.1, {args.rounds} rounds x "
         f"{requests:,} requests per endpoint, n={args.n}; server: one `mfrec serve` process (uvicorn).")
     say()
     say("| endpoint | requests | requests/s | vs /health | p50 ms | p99 ms | max ms | errors | requests/s per round |")

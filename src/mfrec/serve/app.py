@@ -87,54 +87,57 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
         return static("style.css")
 
     # ---------------------------------------------------------------- API
+    # Handlers return JSONResponse themselves: FastAPI's jsonable_encoder walk of a returned dict
+    # cost more than the recommendation itself. Query work is fast and runs on the event loop;
+    # fold-in (a solve or a few SGD epochs) runs in the thread pool.
     @app.get("/health")
     async def health():
-        return registry.health()
+        return JSONResponse(registry.health())
 
     @app.get("/models")
     async def list_models(request: Request):
         params.query_params(request.query_params, set())
-        return {"models": [entry.info for entry in registry.all()]}
+        return JSONResponse({"models": [entry.info for entry in registry.all()]})
 
     @app.get("/models/{name}")
-    async def describe_model(name: str, request: Request):
+    async def describe_model(request: Request):  # name from path_params: no dependency solving
         params.query_params(request.query_params, set())
-        return model(name).info
+        return JSONResponse(model(request.path_params["name"]).info)
 
     @app.get("/models/{name}/recommend")
-    async def recommend(name: str, request: Request):
+    async def recommend(request: Request):  # name from path_params: no dependency solving
         q = params.query_params(request.query_params, {"user", "n", "exclude_seen"}, {"user"})
-        entry = model(name)
+        entry = model(request.path_params["name"])
         n = params.parse_n(q.get("n"))
         exclude_seen = params.parse_bool(q.get("exclude_seen"), True, name="exclude_seen")
         user = params.raw_id_from_query(q["user"], entry.model.user_ids_.raw.dtype.kind)
-        return _recommend_user(entry, user, n, exclude_seen)
+        return JSONResponse(_recommend_user(entry, user, n, exclude_seen))
 
     @app.post("/models/{name}/recommend")
-    async def recommend_new_user(name: str, request: Request):
+    async def recommend_new_user(request: Request):  # name from path_params: no dependency solving
         params.query_params(request.query_params, set())
-        entry = model(name)
+        entry = model(request.path_params["name"])
         body = params.fold_in_request(params.parse_json_body(await request.body()))
         # fold-in runs a solve or a few SGD epochs: off the event loop
-        return await run_in_threadpool(_fold_in, entry, body)
+        return JSONResponse(await run_in_threadpool(_fold_in, entry, body))
 
     @app.get("/models/{name}/similar")
-    async def similar(name: str, request: Request):
+    async def similar(request: Request):  # name from path_params: no dependency solving
         q = params.query_params(request.query_params, {"item", "n", "min_interactions"}, {"item"})
-        entry = model(name)
+        entry = model(request.path_params["name"])
         n = params.parse_n(q.get("n"))
         min_inter = params.parse_count(q.get("min_interactions"), 0, name="min_interactions")
         item = params.raw_id_from_query(q["item"], entry.model.item_ids_.raw.dtype.kind)
         ids, scores = entry.model.similar_items(item, n=n, min_interactions=min_inter)
-        return {"model": entry.name, "item": item, "items": entry.catalog.ranked(ids, scores)}
+        return JSONResponse({"model": entry.name, "item": item, "items": entry.catalog.ranked(ids, scores)})
 
     @app.get("/models/{name}/history")
-    async def history(name: str, request: Request):
+    async def history(request: Request):  # name from path_params: no dependency solving
         q = params.query_params(request.query_params, {"user", "n"}, {"user"})
-        entry = model(name)
+        entry = model(request.path_params["name"])
         n = params.parse_n(q.get("n"), default=50)
         user = params.raw_id_from_query(q["user"], entry.model.user_ids_.raw.dtype.kind)
-        return _history(entry, user, n)
+        return JSONResponse(_history(entry, user, n))
 
     @app.get("/items")
     async def search_items(request: Request):
@@ -144,8 +147,8 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
             raise params.RequestError(400, "give either q (a title search) or id (an item id)")
         n = params.parse_n(q.get("n"), default=20)
         if "id" in q:
-            return {"id": q["id"], "items": _search(registry.all(), q["id"], n, titles=False)}
-        return {"query": q["q"], "items": _search(registry.all(), q["q"], n)}
+            return JSONResponse({"id": q["id"], "items": _search(registry.all(), q["id"], n, titles=False)})
+        return JSONResponse({"query": q["q"], "items": _search(registry.all(), q["q"], n)})
 
     @app.get("/users")
     async def find_user(request: Request):
@@ -153,7 +156,7 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
         q = params.query_params(request.query_params, {"id"}, {"id"})
         names = [entry.name for entry in registry.all()
                  if params.raw_id_from_query(q["id"], entry.model.user_ids_.raw.dtype.kind) in entry.model.user_ids_]
-        return {"id": q["id"], "models": names}
+        return JSONResponse({"id": q["id"], "models": names})
 
     return app
 
