@@ -70,26 +70,11 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
             raise params.RequestError(404, f"unknown model {name!r} (models: {', '.join(registry.names)})")
         return entry
 
-    # ---------------------------------------------------------------- page
-    def static(name: str) -> Response:
-        return Response(files[name], media_type=STATIC[name], headers=PAGE_HEADERS)
-
-    @app.get("/", include_in_schema=False)
-    async def index():
-        return static("index.html")
-
-    @app.get("/static/app.js", include_in_schema=False)
-    async def app_js():
-        return static("app.js")
-
-    @app.get("/static/style.css", include_in_schema=False)
-    async def style_css():
-        return static("style.css")
-
     # ---------------------------------------------------------------- API
     # Handlers return JSONResponse themselves: FastAPI's jsonable_encoder walk of a returned dict
     # cost more than the recommendation itself. Query work is fast and runs on the event loop;
-    # fold-in (a solve or a few SGD epochs) runs in the thread pool.
+    # fold-in (a solve or a few SGD epochs) runs in the thread pool. Routes are matched in
+    # order: the hot ones come first.
     @app.get("/health")
     async def health():
         return JSONResponse(registry.health())
@@ -157,6 +142,22 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
         names = [entry.name for entry in registry.all()
                  if params.raw_id_from_query(q["id"], entry.model.user_ids_.raw.dtype.kind) in entry.model.user_ids_]
         return JSONResponse({"id": q["id"], "models": names})
+
+    # ---------------------------------------------------------------- page
+    def static(name: str) -> Response:
+        return Response(files[name], media_type=STATIC[name], headers=PAGE_HEADERS)
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return static("index.html")
+
+    @app.get("/static/app.js", include_in_schema=False)
+    async def app_js():
+        return static("app.js")
+
+    @app.get("/static/style.css", include_in_schema=False)
+    async def style_css():
+        return static("style.css")
 
     return app
 

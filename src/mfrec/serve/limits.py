@@ -19,8 +19,12 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        has_body = False
         for key, value in scope["headers"]:
+            if key == b"transfer-encoding":
+                has_body = True
             if key == b"content-length":
+                has_body = True
                 try:
                     declared = int(value)
                 except ValueError:
@@ -29,6 +33,9 @@ class BodySizeLimit:
                 if declared > self.max_bytes:
                     await _answer(send, 413, self._message())
                     return
+        if not has_body:  # neither Content-Length nor chunked: HTTP/1.1 says there is no body
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 
