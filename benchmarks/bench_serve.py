@@ -65,8 +65,7 @@ def train_model(folder: Path, dataset: str, factors: int) -> Path:
 
 def start_server(model_file: Path):
     env = {**os.environ, "COLUMNS": "300", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "mfrec.cli", "serve", str(model_file), "--port", "0",
-                             "--reload-interval", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([sys.executable, "-m", "mfrec.cli", "serve", str(model_file), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env)
     line = proc.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
