@@ -145,13 +145,24 @@ def run_round(port: int, plan: list, clients: int) -> dict:
     return {"wall": wall, "latencies": latencies, "errors": len(errors)}
 
 
+def process_cpu_seconds(pid: int):
+    """User + system CPU seconds of a process so far (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def summarize(rounds: list) -> dict:
     lat = np.array([x for r in rounds for x in r["latencies"]])
     wall = sum(r["wall"] for r in rounds)
     return {"requests": len(lat), "rps": len(lat) / wall, "p50_ms": 1e3 * float(np.percentile(lat, 50)),
             "p99_ms": 1e3 * float(np.percentile(lat, 99)), "max_ms": 1e3 * float(lat.max()),
             "errors": sum(r["errors"] for r in rounds),
-            "rps_per_round": [len(r["latencies"]) / r["wall"] for r in rounds]}
+            "rps_per_round": [len(r["latencies"]) / r["wall"] for r in rounds],
+            "server_cpu_ms": (1e3 * sum(r["server_cpu"] for r in rounds) / len(lat)
+                              if all(r.get("server_cpu") is not None for r in rounds) else None)}
 
 
 def main():
@@ -187,7 +198,11 @@ def main():
             for _ in range(args.rounds):
                 for endpoint in ENDPOINTS:
                     plan = request_plan(endpoint, requests, users, items, args.n, rng)
-                    results[endpoint].append(run_round(port, plan, args.clients))
+                    before = process_cpu_seconds(proc.pid)
+                    result = run_round(port, plan, args.clients)
+                    after = process_cpu_seconds(proc.pid)
+                    result["server_cpu"] = None if before is None or after is None else after - before
+                    results[endpoint].append(result)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -197,15 +212,17 @@ def main():
     say(f"{args.clients} keep-alive clients (asyncio connections, one process) on 127.0.0.1, {args.rounds} rounds x "
         f"{requests:,} requests per endpoint, n={args.n}; server: one `mfrec serve` process (uvicorn).")
     say()
-    say("| endpoint | requests | requests/s | vs /health | p50 ms | p99 ms | max ms | errors | requests/s per round |")
-    say("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    say("| endpoint | requests | requests/s | vs /health | p50 ms | p99 ms | max ms | errors | requests/s per round "
+        "| server CPU ms/request |")
+    say("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     labels = {"health": "GET /health", "recommend": "GET /models/als/recommend?user=U&n=10",
               "similar": "GET /models/als/similar?item=I&n=10",
               "fold-in": "POST /models/als/recommend {5 items}"}
     for endpoint, f in figures.items():
         per_round = ", ".join(f"{x:,.0f}" for x in f["rps_per_round"])
         say(f"| {labels[endpoint]} | {f['requests']:,} | {f['rps']:,.0f} | {f['rps'] / health:.2f}x | "
-            f"{f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} | {f['errors']} | {per_round} |")
+            f"{f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} | {f['errors']} | {per_round} | "
+            f"{'?' if f['server_cpu_ms'] is None else format(f['server_cpu_ms'], '.3f')} |")
     rec = figures["recommend"]
     say()
     verdict = (rec["rps"] / health >= 0.5, rec["p99_ms"] <= 50, all(f["errors"] == 0 for f in figures.values()))

@@ -137,6 +137,7 @@ async function showSimilar(item) {
   const run = ++state.runs.similar;
   $("similar-section").hidden = false;
   $("similar-title").textContent = label(item);
+  $("similar-section").scrollIntoView({ block: "start" });
   const names = await modelsKnowingItem(item);
   if (run !== state.runs.similar) return;
   await modelColumns($("similar"), names,
