@@ -23,6 +23,7 @@ from mfrec.errors import MfrecError  # noqa: E402
 from mfrec.serve.app import create_app  # noqa: E402
 from mfrec.serve.registry import ModelRegistry  # noqa: E402
 from mfrec.serve.server import bind, make_server  # noqa: E402
+from mfrec.similarity import SIMILARITIES  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 N_ITEMS_PER_BLOCK = 12
@@ -171,6 +172,10 @@ def test_similar_matches_the_python_api(client, loaded, name, item):
     ids, scores = model.similar_items(item, n=6, min_interactions=40)
     body = get(client, f"/models/{name}/similar", item=item, n=6, min_interactions=40)
     assert body["items"] == expected_items(model, ids, scores)
+    for similarity in SIMILARITIES:
+        ids, scores = model.similar_items(item, n=4, similarity=similarity)
+        body = get(client, f"/models/{name}/similar", item=item, n=4, similarity=similarity)
+        assert body["items"] == expected_items(model, ids, scores)
 
 
 def test_fold_in_matches_the_python_api(client, loaded):
@@ -244,6 +249,7 @@ ERRORS = [  # (method, path, params or JSON body, status, words in the message)
     ("GET", "/models/svd/recommend", {"user": 1, "n": "2.5"}, 422, "n must be an integer"),
     ("GET", "/models/svd/recommend", {"user": 1, "exclude_seen": "maybe"}, 422, "exclude_seen must be true or false"),
     ("GET", "/models/svd/similar", {"item": 100, "min_interactions": "-1"}, 422, "min_interactions"),
+    ("GET", "/models/svd/similar", {"item": 100, "similarity": "euclid"}, 422, "similarity must be one of"),
     ("GET", "/models/svd/recommend", {}, 400, "missing parameter 'user'"),
     ("GET", "/models/svd/recommend", {"user": ""}, 400, "missing parameter 'user'"),
     ("GET", "/models/svd/recommend", {"usr": 1}, 400, "unknown parameter 'usr'"),

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import MfrecError, UnknownIdError
+from ..similarity import SIMILARITIES
 from . import params
 from .limits import BodySizeLimit
 from .registry import DEFAULT_POLL_INTERVAL, LoadedModel, ModelRegistry
@@ -108,12 +109,14 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
 
     @app.get("/models/{name}/similar")
     async def similar(request: Request):  # name from path_params: no dependency solving
-        q = params.query_params(request.query_params, {"item", "n", "min_interactions"}, {"item"})
+        q = params.query_params(request.query_params, {"item", "n", "min_interactions", "similarity"}, {"item"})
         entry = model(request.path_params["name"])
         n = params.parse_n(q.get("n"))
         min_inter = params.parse_count(q.get("min_interactions"), 0, name="min_interactions")
+        similarity = params.parse_choice(q.get("similarity"), SIMILARITIES, name="similarity")
         item = params.raw_id_from_query(q["item"], entry.model.item_ids_.raw.dtype.kind)
-        ids, scores = entry.model.similar_items(item, n=n, min_interactions=min_inter)
+        ids, scores = entry.model.similar_items(item, n=n, min_interactions=min_inter,
+                                                **({} if similarity is None else {"similarity": similarity}))
         return JSONResponse({"model": entry.name, "item": item, "items": entry.catalog.ranked(ids, scores)})
 
     @app.get("/models/{name}/history")

@@ -68,6 +68,13 @@ def parse_count(text, default: int, *, name: str) -> int:
     return int(stripped)
 
 
+def parse_choice(text, choices, *, name: str):
+    """One of ``choices`` (None when not given: the library's default applies)."""
+    if text is None or text in choices:
+        return text
+    raise RequestError(422, f"{name} must be one of {', '.join(choices)}, got {text!r}")
+
+
 def parse_bool(text, default: bool, *, name: str) -> bool:
     if text is None:
         return default
