@@ -107,3 +107,27 @@ def test_top_k_excludes_and_pads():
 def test_top_k_ties_broken_by_index():
     idx, _ = top_k(np.ones((1, 1), np.float32), np.ones((5, 1), np.float32), 3)
     assert idx.tolist() == [[0, 1, 2]]
+
+
+def test_top_k_one_query_at_a_time_equals_the_batch():
+    """The single-query fast path (server requests) gives what the batch path gives, row by row,
+    with every filter, ties, padding and k >= n_items."""
+    rng = np.random.default_rng(0)
+    users = rng.integers(-2, 3, (6, 3)).astype(np.float32)     # small integers: many ties
+    items = rng.integers(-2, 3, (9, 3)).astype(np.float32)
+    seen = sp.random(6, 9, density=0.5, format="csr", random_state=1)
+    seen.data[:] = 1
+    rows = np.arange(6)
+    filters = [{}, {"exclude": seen, "exclude_rows": rows}, {"allowed_items": np.array([0, 2, 3, 7])},
+               {"banned_items": np.array([1, 4])}, {"self_items": np.array([0, 1, 2, 3, 4, 5])},
+               {"exclude": seen, "exclude_rows": rows, "allowed_items": np.array([2, 5, 8]),
+                "banned_items": np.array([5]), "self_items": np.array([8, 8, 2, 2, 0, 0])}]
+    for options in filters:
+        for k in (1, 4, 9, 12):
+            idx, scores = top_k(users, items, k, **options)
+            for r in rows:
+                one = {key: (value[r:r + 1] if key in ("exclude_rows", "self_items") else value)
+                       for key, value in options.items()}
+                one_idx, one_scores = top_k(users[r:r + 1], items, k, **one)
+                assert one_idx.tolist() == idx[r:r + 1].tolist(), (options, k, r)
+                np.testing.assert_array_equal(one_scores, scores[r:r + 1])

@@ -400,6 +400,29 @@ def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec
     console.print(_items_table(f"{model.name}: items similar to {label} ({raw})", model, ids, scores))
 
 
+@app.command("serve")
+def serve(model_files: List[Path] = typer.Argument(..., help="Model files saved by `mfrec fit`; each is served "
+                                                  "under its file name without .npz."),
+          host: str = typer.Option("127.0.0.1", help="Address to listen on (default: this machine only)."),
+          port: int = typer.Option(8000, help="TCP port (0 = any free port)."),
+          cors: Optional[List[str]] = typer.Option(None, "--cors", help="Allow browser pages from this origin "
+                                                   "(e.g. http://localhost:3000); repeat for more. Default: none."),
+          max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body in bytes."),
+          reload_interval: float = typer.Option(1.0, "--reload-interval", help="Seconds between checks of the model "
+                                                "files for a new version (0 = never reload).")):
+    """Serve models over HTTP: a JSON API (recommend, similar, fold-in, search) and a browse page at /.
+    A model file replaced on disk is picked up within a few seconds."""
+    try:
+        from .serve.server import run as run_server
+    except ImportError as exc:  # fastapi/uvicorn are an optional extra
+        raise MfrecError(f"mfrec serve needs FastAPI and uvicorn ({exc}); install them with: "
+                         "pip install 'mfrec[serve]'") from None
+    if max_body <= 0 or reload_interval < 0:
+        raise MfrecError("--max-body must be positive and --reload-interval non-negative")
+    run_server(model_files, host=host, port=port, cors_origins=cors, max_body=max_body,
+               poll_interval=reload_interval, announce=lambda text: console.print(escape(text)))
+
+
 def main() -> None:
     """Entry point: runs the app and turns user mistakes into one-line errors (exit code 2)."""
     try:

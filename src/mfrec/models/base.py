@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -137,6 +138,7 @@ class Recommender:
             self._training = False
             self._item_vectors_cache = None
             self.fit_time_ = time.perf_counter() - start
+            self.trained_at_ = datetime.now(timezone.utc).isoformat(timespec="seconds")
             self._check_finite_model()
         except BaseException:
             self._restore_state(previous)
@@ -456,7 +458,8 @@ class Recommender:
                 else:
                     arrays[f"meta:{col}"] = values.fillna("").astype(str).to_numpy().astype(str)
                 meta_cols.append(col)
-        scalars = {"global_mean_": getattr(self, "global_mean_", None), "fit_time_": getattr(self, "fit_time_", None)}
+        scalars = {"global_mean_": getattr(self, "global_mean_", None), "fit_time_": getattr(self, "fit_time_", None),
+                   "trained_at_": getattr(self, "trained_at_", None)}
         scalars.update({k: getattr(self, k, None) for k in self._extra_scalars})
         header = {
             "model_class": type(self).__name__,
@@ -542,7 +545,7 @@ class Recommender:
                 setattr(model, name, value)
             elif not key.startswith(("train:", "ids:", "meta:")):
                 raise ModelFileError(f"unexpected array {key!r}")
-        allowed_scalars = {"global_mean_", "fit_time_", *cls._extra_scalars}
+        allowed_scalars = {"global_mean_", "fit_time_", "trained_at_", *cls._extra_scalars}
         attributes = header.get("attributes", {})
         if not isinstance(attributes, dict):
             raise ModelFileError("the header's attributes are not a mapping")
@@ -550,6 +553,11 @@ class Recommender:
             if key not in allowed_scalars:
                 raise ModelFileError(f"unexpected attribute {key!r} for {cls.__name__}")
             if value is None:
+                continue
+            if key == "trained_at_":  # an ISO date string (shown by mfrec serve)
+                if not isinstance(value, str) or len(value) > 40:
+                    raise ModelFileError(f"attribute {key!r} = {value!r} is not a date")
+                setattr(model, key, value)
                 continue
             if key == "global_mean_" and cls.feedback != "explicit":
                 raise ModelFileError(f"unexpected attribute {key!r} for {cls.__name__}")
