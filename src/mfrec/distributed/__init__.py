@@ -5,6 +5,6 @@ The maths are the single-machine ALS's (same objective, kernels and initialisati
 are partitioned as Spark MLlib's ALS does (users and items hashed into blocks, in-/out-blocks so
 each block receives only the factor rows it needs). See docs/distributed.md.
 """
-from .fit import DistributedFitError, fit
+from .training import DistributedFitError, fit
 
 __all__ = ["fit", "DistributedFitError"]
