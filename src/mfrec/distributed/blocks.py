@@ -76,7 +76,7 @@ def split_partition(frame, user_ids, item_ids, user_col: str, item_col: str, val
             raise DataError(f"{where}: column {value_col!r} is not numeric") from None
         bad = np.flatnonzero(~(raw > 0) | ~np.isfinite(raw))
         if len(bad):
-            raise DataError(f"{where}: row {int(bad[0])} has {value_col} = {raw[bad[0]]!r}; ALS needs positive "
+            raise DataError(f"{where}: row {int(bad[0])} has {value_col} = {float(raw[bad[0]])!r}; ALS needs positive "
                             f"finite values (counts or confidences), {len(bad)} such rows")
         values = raw.astype(np.float32)
     return (_cut(users, items, values, n_user_blocks), _cut(items, users, values, n_item_blocks))
