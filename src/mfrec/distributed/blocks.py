@@ -84,8 +84,8 @@ def split_partition(frame, user_ids, item_ids, user_col: str, item_col: str, val
 
 def _cut(rows, cols, values, n_blocks: int) -> list:
     """[(rows, cols, values) of the entries whose row is in block b] for b in range(n_blocks)."""
-    block = rows % n_blocks
-    order = np.argsort(block, kind="stable")
+    block = (rows % n_blocks).astype(np.int16 if n_blocks < 2 ** 15 else np.int64)
+    order = np.argsort(block, kind="stable")  # radix sort on 16-bit keys
     bounds = np.concatenate([[0], np.cumsum(np.bincount(block, minlength=n_blocks))])
     return [(rows[order[a:b]], cols[order[a:b]], values[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -140,26 +140,24 @@ def build_in_block(block: int, n_blocks: int, n_total: int, n_other: int, n_othe
     rows = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0, np.int64)
     cols = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0, np.int64)
     vals = np.concatenate([p[2] for p in pieces]) if pieces else np.empty(0, np.float32)
-    local = rows // n_blocks
     n_rows = n_block_rows(block, n_blocks, n_total)
-    order = np.lexsort((cols, local))
-    local, cols, vals = local[order], cols[order], vals[order]
-    if len(local):
-        first = np.concatenate([[True], (local[1:] != local[:-1]) | (cols[1:] != cols[:-1])])
-        starts = np.flatnonzero(first)
-        vals = np.add.reduceat(vals, starts).astype(np.float32)
-        local, cols = local[starts], cols[starts]
-    counts = np.bincount(local, minlength=n_rows)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    # CSR over global columns: repeated pairs summed, columns sorted within each row
+    csr = sp.csr_matrix((vals, (rows // n_blocks, cols)), shape=(n_rows, n_other), dtype=np.float32)
+    csr.sum_duplicates()
+    indptr, cols, vals = csr.indptr.astype(np.int64), csr.indices.astype(np.int64), csr.data
     other_block, other_local = cols % n_other_blocks, cols // n_other_blocks
     needed, renumbered, offset = [], np.empty(len(cols), dtype=np.int64), 0
     for j in range(n_other_blocks):
         mask = other_block == j
-        wanted = np.unique(other_local[mask])
-        renumbered[mask] = offset + np.searchsorted(wanted, other_local[mask])
+        present = np.zeros(n_block_rows(j, n_other_blocks, n_other), dtype=bool)
+        present[other_local[mask]] = True
+        wanted = np.flatnonzero(present)  # sorted local rows of block j this block needs
+        position = np.cumsum(present) - 1  # local row -> place among the wanted rows
+        renumbered[mask] = offset + position[other_local[mask]]
         needed.append(wanted)
         offset += len(wanted)
     other_global = np.concatenate([w * n_other_blocks + j for j, w in enumerate(needed)]).astype(np.int64)
+    counts = np.diff(indptr)
     conf = sp.csr_matrix((model._confidences(vals), renumbered.astype(np.int32), indptr), shape=(n_rows, max(offset, 1)))
     side = _Side(conf, model._row_regularization(counts, n_other))
     return InBlock(block, n_blocks, n_rows, side, needed, other_global, vals)
@@ -208,12 +206,17 @@ def take_rows(factors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(factors[rows])
 
 
-def solve_block(params: dict, threads: int, in_block: InBlock, factors: np.ndarray, gram: np.ndarray,
-                *received) -> np.ndarray:
+def solve_block(params: dict, threads: int, n_grams: int, in_block: InBlock, factors: np.ndarray, *rest) -> np.ndarray:
     """New factors of one block: the single-machine ALS's row solves (``ALS._solve_rows``) against
-    the received rows of the other side (concatenated in block order) and the whole side's Gram."""
+    the received rows of the other side and its Gram term.
+
+    rest = n_grams partial Grams of the other side (summed here, times alpha0: the whole side's
+    alpha0 Y^T Y), then the rows received from each block of the other side, in block order.
+    """
     model = ALS(**params)
     k = factors.shape[1]
+    gram = sum_grams(float(model.unobserved_weight), *rest[:n_grams])
+    received = rest[n_grams:]
     other = np.concatenate(received) if received else np.empty((0, k), dtype=np.float32)
     if len(other) == 0:  # a block with no interactions: keep a valid (1, k) array for the kernels
         other = np.zeros((1, k), dtype=np.float32)

@@ -120,6 +120,10 @@ def _client(client):
 class _Job:
     """The futures of one fit: in-blocks, out-block requests and factor blocks of both sides."""
 
+    #: up to this many blocks per side, each solve sums the partial Grams itself (one task hop
+    #: less per half step); beyond, a tree of tasks reduces them first
+    GRAMS_PER_SOLVE = 8
+
     def __init__(self, client, workers, n_blocks, params, threads):
         self.client, self.workers, self.n_blocks = client, workers, n_blocks
         self.params, self.threads = params, threads
@@ -174,24 +178,35 @@ class _Job:
     # ------------------------------------------------------------------ training
     def _half_step(self, dst_blocks, dst_factors, src_factors, needed, hint_offset):
         grams = [self.submit(B.block_gram, f) for f in src_factors]
-        gram = self.submit(B.sum_grams, self.alpha0, *grams)
+        if len(grams) > self.GRAMS_PER_SOLVE:  # many blocks: reduce in a tree, one k x k per solve
+            grams = [self._tree(partial(B.sum_grams, 1.0), grams)]
         new = []
         for b, (blk, factors) in enumerate(zip(dst_blocks, dst_factors)):
             received = [self.submit(B.take_rows, src, needed[b][j]) for j, src in enumerate(src_factors)]
-            new.append(self.submit(B.solve_block, self.params, self.threads, blk, factors, gram, *received,
-                                   hint=b + hint_offset))
+            new.append(self.submit(B.solve_block, self.params, self.threads, len(grams), blk, factors, *grams,
+                                   *received, hint=b + hint_offset))
         return new
 
     def train(self, monitor):
+        """Submit every iteration at once (the scheduler runs them as soon as their inputs exist,
+        with no round trip to the client in between), then report them in order."""
         from distributed import wait
-        for epoch in range(1, int(self.params["iterations"]) + 1):
-            self.X = self._half_step(self.user_blocks, self.X, self.Y, self.needed_u, 0)
-            self.Y = self._half_step(self.item_blocks, self.Y, self.X, self.needed_i, 1)
+        epochs = []
+        X, Y = self.X, self.Y
+        for _ in range(int(self.params["iterations"])):
+            X = self._half_step(self.user_blocks, X, Y, self.needed_u, 0)
+            Y = self._half_step(self.item_blocks, Y, X, self.needed_i, 1)
+            epochs.append((X, Y))
+        del X, Y
+        for epoch in range(1, len(epochs) + 1):
+            self.X, self.Y = epochs[epoch - 1]
+            epochs[epoch - 1] = None  # later iterations hold what they need; let the rest go
             wait(self.X + self.Y)
             for f in self.X + self.Y:
                 if f.status == "error":
                     f.result()  # raises the task's exception here
             if monitor.report(epoch):
+                self.client.cancel([f for pair in epochs[epoch:] for side in pair for f in side])
                 break
 
     def factors(self) -> tuple:
