@@ -105,6 +105,21 @@ def test_keep_interactions_false_gives_same_factors_and_an_empty_matrix(client, 
     np.testing.assert_array_equal(lean.item_factors_, full.item_factors_)
 
 
+def test_init_blocks_trains_as_well_without_the_global_draws(client, tmp_path):
+    folder = write_parquet(events(seed=8), tmp_path / "ev")
+    params = dict(factors=8, iterations=6, seed=1, threads=1, solver="cholesky")
+    glob = mdist.fit(ALS(**params), folder, client=client)
+    blocked = mdist.fit(ALS(**params), folder, client=client, init="blocks")
+    again = mdist.fit(ALS(**params), folder, client=client, init="blocks")
+    assert blocked.distributed_info_["init"] == "blocks"
+    np.testing.assert_array_equal(blocked.user_factors_, again.user_factors_)  # seeded per block
+    assert np.abs(blocked.user_factors_ - glob.user_factors_).max() > 1e-3  # other draws ...
+    # ... to the same quality: the ALS objective of both models within 1%
+    users, items = glob._prepare(glob.interactions_)
+    losses = [m._objective(users, items, m.user_factors_, m.item_factors_) for m in (glob, blocked)]
+    assert abs(losses[1] - losses[0]) < 0.01 * losses[0]
+
+
 def test_bad_inputs_raise_clear_errors(client, tmp_path):
     frame = events(seed=4)
     frame.loc[17, "count"] = -1.0
@@ -122,6 +137,8 @@ def test_bad_inputs_raise_clear_errors(client, tmp_path):
         mdist.fit(model, str(tmp_path / "missing-*.parquet"), client=client)
     with pytest.raises(DataError, match="trains an mfrec.ALS"):
         mdist.fit(object(), folder, client=client)
+    with pytest.raises(ValueError, match="init must be"):
+        mdist.fit(model, folder, client=client, init="zeros")
     with pytest.raises(ValueError, match="calculate_loss"):
         mdist.fit(ALS(calculate_loss=True), folder, client=client)
 

@@ -188,6 +188,14 @@ def initial_factors(params: dict, seed, n_users: int, n_items: int, n_user_block
             [np.ascontiguousarray(Y[b::n_item_blocks]) for b in range(n_item_blocks)])
 
 
+def initial_block_factors(params: dict, seed, side: int, block: int, n_rows: int) -> np.ndarray:
+    """init="blocks": Normal(0, init_std^2) factors of one block from its own generator, seeded with
+    (seed, side, block) as Spark seeds each block; no task holds a whole side (not the local draws)."""
+    rng = np.random.default_rng([int(seed), side, block])
+    k = int(params["factors"])
+    return (rng.standard_normal((n_rows, k)) * float(params["init_std"])).astype(np.float32)
+
+
 def block_gram(factors: np.ndarray) -> np.ndarray:
     """F^T F of one factor block (float64), a term of the Gram reduction."""
     return kernels.gram(factors, 1.0)

@@ -33,7 +33,7 @@ class DistributedFitError(MfrecError, RuntimeError):
 
 def fit(model: ALS, source, *, client=None, user_col: str = "user", item_col: str = "item",
         value_col: Optional[str] = None, blocks: Optional[int] = None, threads: int = 0,
-        keep_interactions: bool = True, callback=None, show_progress: bool = False) -> ALS:
+        keep_interactions: bool = True, init: str = "global", callback=None, show_progress: bool = False) -> ALS:
     """Train ``model`` (an :class:`mfrec.ALS`, its hyperparameters as set) on a Dask cluster.
 
     source: a folder or glob of Parquet files, or a ``dask.dataframe``, with columns ``user_col``,
@@ -46,6 +46,10 @@ def fit(model: ALS, source, *, client=None, user_col: str = "user", item_col: st
     keep_interactions: gather the training matrix to the client at the end (needed to exclude
         seen items in ``recommend``, for evaluation and in model files). With False the model
         keeps an empty matrix of the right shape, so the client never holds the interactions.
+    init: "global" draws the initial factors as the single-machine ALS does (one generator, all
+        users then all items; one task holds both sides once, fine up to some 10M rows);
+        "blocks" draws each block's factors from its own generator (seed, side, block), so no task
+        holds a whole side; the model is then not the local one's twin, but as good.
     callback, show_progress: as in ``Recommender.fit``.
 
     Returns the fitted model itself: an ordinary ALS (recommend, save, load as usual). With a
@@ -67,6 +71,8 @@ def fit(model: ALS, source, *, client=None, user_col: str = "user", item_col: st
     n_blocks = len(workers) if blocks is None else blocks
     if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or n_blocks < 1:
         raise ValueError(f"blocks must be a positive integer, got {blocks!r}")
+    if init not in ("global", "blocks"):
+        raise ValueError(f"init must be 'global' or 'blocks', got {init!r}")
     columns = [user_col, item_col] + ([value_col] if value_col is not None else [])
     frame, where = as_dask_frame(source, columns)
 
@@ -77,7 +83,7 @@ def fit(model: ALS, source, *, client=None, user_col: str = "user", item_col: st
     model.loss_history_ = []
     start = time.perf_counter()
     monitor = TrainingMonitor(model, callback, show_progress)
-    job = _Job(client, workers, int(n_blocks), params, int(threads))
+    job = _Job(client, workers, int(n_blocks), params, int(threads), init)
     try:
         job.build(frame, where, user_col, item_col, value_col)
         model._training, model._item_vectors_cache = True, None
@@ -124,8 +130,8 @@ class _Job:
     #: less per half step); beyond, a tree of tasks reduces them first
     GRAMS_PER_SOLVE = 8
 
-    def __init__(self, client, workers, n_blocks, params, threads):
-        self.client, self.workers, self.n_blocks = client, workers, n_blocks
+    def __init__(self, client, workers, n_blocks, params, threads, init="global"):
+        self.client, self.workers, self.n_blocks, self.init = client, workers, n_blocks, init
         self.params, self.threads = params, threads
         self.alpha0 = float(params["unobserved_weight"])
         self.k = int(params["factors"])
@@ -171,9 +177,16 @@ class _Job:
         sizes = client.gather([[self.submit(len, f) for f in row] for row in self.needed_u + self.needed_i])
         self.rows_to_users = int(sum(map(sum, sizes[:nb])))
         self.rows_to_items = int(sum(map(sum, sizes[nb:])))
-        init = self.submit(B.initial_factors, self.params, self.params["seed"], self.n_users, self.n_items, nb, nb)
-        self.X = [self.submit(B.pick, init, 0, b) for b in range(nb)]
-        self.Y = [self.submit(B.pick, init, 1, j) for j in range(nb)]
+        seed = self.params["seed"]
+        if self.init == "blocks":
+            self.X = [self.submit(B.initial_block_factors, self.params, seed, 0, b,
+                                  B.n_block_rows(b, nb, self.n_users), hint=b) for b in range(nb)]
+            self.Y = [self.submit(B.initial_block_factors, self.params, seed, 1, j,
+                                  B.n_block_rows(j, nb, self.n_items), hint=j + 1) for j in range(nb)]
+        else:
+            init = self.submit(B.initial_factors, self.params, seed, self.n_users, self.n_items, nb, nb)
+            self.X = [self.submit(B.pick, init, 0, b) for b in range(nb)]
+            self.Y = [self.submit(B.pick, init, 1, j) for j in range(nb)]
 
     # ------------------------------------------------------------------ training
     def _half_step(self, dst_blocks, dst_factors, src_factors, needed, hint_offset):
@@ -240,6 +253,7 @@ class _Job:
         """Blocking and planned traffic per iteration (factor rows sent between blocks)."""
         rows = self.rows_to_users + self.rows_to_items
         return {"workers": len(self.workers), "user_blocks": self.n_blocks, "item_blocks": self.n_blocks,
+                "init": self.init,
                 "item_rows_sent_per_iteration": self.rows_to_users,
                 "user_rows_sent_per_iteration": self.rows_to_items,
                 "factor_bytes_sent_per_iteration": rows * self.k * 4,
