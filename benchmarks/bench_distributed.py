@@ -18,8 +18,8 @@ Traffic per iteration: factor rows the blocks send each other (counted by the fi
 ``model.distributed_info_``), the formula of docs/distributed.md
 E[rows] = sum_i B (1 - (1 - 1/B)^{n_i}) + sum_u B (1 - (1 - 1/B)^{n_u}) (B blocks per side,
 n_i / n_u interactions of item i / user u), and the bytes Dask moved between worker processes
-(each worker's ``transfer_outgoing_bytes_total``, from the end of iteration 1 to the end of the
-last iteration, divided by the iterations in between).
+(each worker's ``transfer_outgoing_bytes_total``, read after every iteration of the timed fits,
+from the end of iteration 1 to the end of the last, divided by the iterations in between).
 
 Usage (from the repository root)::
 
@@ -104,6 +104,14 @@ class TrafficMeter:
         return (last - first) / max(1, len(self.samples) - 1)
 
 
+def warm_up(client, params: dict) -> None:
+    """One tiny fit so the workers have imported mfrec and loaded the numba kernels."""
+    import dask.dataframe as dd
+    rng = np.random.default_rng(0)
+    tiny = pd.DataFrame({"user": rng.integers(0, 50, 500), "item": rng.integers(0, 30, 500)})
+    mdist.fit(ALS(**{**params, "iterations": 1}), dd.from_pandas(tiny, npartitions=2), client=client)
+
+
 def similar_agreement(a: ALS, b: ALS) -> float:
     items = list(a.item_ids_.raw)
     ours, theirs = a.similar_items(items, n=10), b.similar_items(items, n=10)
@@ -125,23 +133,20 @@ def run_case(label: str, folder: Path, params: dict, repeats: int, test=None) ->
         name = f"{workers} worker{'s' if workers > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
         with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            mdist.fit(ALS(**{**params, "iterations": 1}), folder, client=client)  # warm the workers
+            warm_up(client, params)
             times, iter_times = [], []
             for r in range(repeats):
                 start = time.perf_counter()
-                local = ALS(**params).fit(inter)
+                ALS(**params).fit(inter)
                 local_times.append(time.perf_counter() - start)
-                stamps = []
+                meter = TrafficMeter(client)
                 start = time.perf_counter()
-                model = mdist.fit(ALS(**params), folder, client=client,
-                                  callback=lambda e, m: stamps.append(time.perf_counter()))
+                model = mdist.fit(ALS(**params), folder, client=client, callback=meter)
                 times.append(time.perf_counter() - start)
-                iter_times += list(np.diff(stamps))
+                iter_times += list(np.diff([t for t, _ in meter.samples]))
                 print(f"  {name} repeat {r + 1}: local {local_times[-1]:.2f} s, distributed {times[-1]:.2f} s",
                       flush=True)
             models[name] = model
-            meter = TrafficMeter(client)
-            mdist.fit(ALS(**params), folder, client=client, callback=meter)
             info = model.distributed_info_
             planned = info["item_rows_sent_per_iteration"] + info["user_rows_sent_per_iteration"]
             traffic.append({"cluster": name, "blocks": info["user_blocks"], "planned_rows": planned,
@@ -170,8 +175,9 @@ def run_case(label: str, folder: Path, params: dict, repeats: int, test=None) ->
                                    ("gram_mb", "Gram MB", ".3f"),
                                    ("network_mb", "MB between processes (measured)", ".2f")])]
     ref = ALS(**params).fit(inter)
+    scale = float(np.abs(ref.item_factors_).max())
     diffs = {name: float(np.abs(m.item_factors_ - ref.item_factors_).max()) for name, m in models.items()}
-    out += ["", "Largest |item factor difference| from the local fit (same seed): "
+    out += ["", f"Largest |item factor difference| from the local fit (same seed; largest |factor| {scale:.3g}): "
             + ", ".join(f"{k}: {v:.2e}" for k, v in diffs.items()) + "."]
     if test is not None:
         scores = [{"model": "local ALS", "ndcg": evaluate_ranking(ref, test, k=10)["ndcg@10"], "agree": 1.0}]
