@@ -213,7 +213,12 @@ class ALS(Recommender):
 
     def _half_step(self, side: "_Side", X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
         """Recompute every row of X (in place) against the fixed Y, by the equations above."""
-        gram = self._gram(Y)
+        self._solve_rows(side, X, Y, self._gram(Y), exact)
+
+    def _solve_rows(self, side: "_Side", X: np.ndarray, Y: np.ndarray, gram: np.ndarray, exact: bool) -> None:
+        """The row solves of a half step given ``gram`` = alpha0 Y^T Y of the *whole* other side.
+        ``Y`` needs only the rows that ``side.indices`` point to (mfrec.distributed passes a block's
+        gathered rows, renumbered), so the same kernels serve one machine and a cluster."""
         alpha0 = float(self.unobserved_weight)
         if exact:
             failed = kernels.als_half_step_cholesky(side.indptr, side.indices, side.conf, X, Y, gram, alpha0, side.reg)
@@ -256,10 +261,7 @@ class ALS(Recommender):
     def _fit(self, interactions, validation, monitor):
         users, items = self._prepare(interactions)
         n_users, n_items = interactions.shape
-        k = int(self.factors)
-        rng = np.random.default_rng(self.seed)
-        X = (rng.standard_normal((n_users, k)) * self.init_std).astype(np.float32)
-        Y = (rng.standard_normal((n_items, k)) * self.init_std).astype(np.float32)
+        X, Y = self._initial_factors(n_users, n_items, self.seed)
         self.user_factors_, self.item_factors_ = X, Y
         exact = self.solver == "cholesky"
         with numba_threads(int(self.threads)):
@@ -275,6 +277,15 @@ class ALS(Recommender):
                     metrics.update(self._validation_metrics(interactions, validation, X, Y))
                 if monitor.report(epoch, **metrics):
                     break
+
+    def _initial_factors(self, n_users: int, n_items: int, seed) -> tuple:
+        """(X, Y): Normal(0, init_std^2) float32 draws, all user rows then all item rows, from one
+        generator seeded with ``seed`` (mfrec.distributed draws the same numbers)."""
+        k = int(self.factors)
+        rng = np.random.default_rng(seed)
+        X = (rng.standard_normal((n_users, k)) * self.init_std).astype(np.float32)
+        Y = (rng.standard_normal((n_items, k)) * self.init_std).astype(np.float32)
+        return X, Y
 
     def _validation_metrics(self, interactions, validation, X, Y) -> dict:
         """val_ndcg@10 and val_recall@10 of the current factors (training items excluded)."""
