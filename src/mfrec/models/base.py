@@ -329,13 +329,15 @@ class Recommender:
 
     def _item_similarity(self) -> ItemSimilarity:
         """The default item similarity, built once per fitted state (factors and training data)."""
-        key = (id(self.item_factors_), id(self.interactions_.matrix))
+        # keyed by the arrays themselves (identity), not their id(): a freed array's id can be
+        # reused by the next fit's factors, which would serve a stale similarity
+        factors, matrix = self.item_factors_, self.interactions_.matrix
         cached = getattr(self, "_item_similarity_cache", None)
-        if cached is None or cached[0] != key:
-            cached = (key, ItemSimilarity(self.item_factors_, self.interactions_.matrix))
+        if cached is None or cached[0] is not factors or cached[1] is not matrix:
+            cached = (factors, matrix, ItemSimilarity(factors, matrix))
             if not getattr(self, "_training", False):
                 self._item_similarity_cache = cached
-        return cached[1]
+        return cached[2]
 
     def similar_users(self, users, n: int = 10, *, min_interactions: int = 0):
         """The n users most similar to each given user (cosine of user factors), itself excluded."""
