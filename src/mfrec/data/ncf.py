@@ -112,23 +112,29 @@ def _fast_read(path, sep: str) -> Optional[NcfRatings]:
 
 
 def read_ncf_ratings(path) -> NcfRatings:
-    """Read a ``.rating`` file: ``user \\t item \\t rating \\t timestamp`` per line (an empty
+    """Read a ``.rating`` file: ``user \t item \t rating \t timestamp`` per line (an empty
     timestamp field is read as missing). Raises DataError (file, line, field) on a bad line."""
-    fast = _fast_read(path, "\t") if Path(path).is_file() else None
+    return _read_four_fields(path, "\t", "tab-separated", ("user", "item", "rating", "timestamp"))
+
+
+def _read_four_fields(path, sep: str, sep_name: str, names: tuple) -> NcfRatings:
+    """``user sep item sep rating sep timestamp`` lines (field ``names`` for messages); the fast
+    pandas path when the file is clean, else line by line to name the bad line and field."""
+    fast = _fast_read(path, sep) if Path(path).is_file() else None
     if fast is not None:
         return fast
     users, items, ratings, stamps = [], [], [], []
     for number, line in _lines(path):
         if line == "":
             continue
-        fields = line.split("\t")
+        fields = line.split(sep)
         if len(fields) != 4:
-            raise DataError(f"{path}, line {number}: expected 4 tab-separated fields "
-                            f"(user, item, rating, timestamp), found {len(fields)}: {line[:80]!r}")
-        users.append(_int_field(fields[0], path, number, "user"))
-        items.append(_int_field(fields[1], path, number, "item"))
-        ratings.append(_float_field(fields[2], path, number, "rating"))
-        stamps.append(_float_field(fields[3], path, number, "timestamp", allow_empty=True))
+            raise DataError(f"{path}, line {number}: expected 4 {sep_name} fields "
+                            f"({', '.join(names)}), found {len(fields)}: {line[:80]!r}")
+        users.append(_int_field(fields[0], path, number, names[0]))
+        items.append(_int_field(fields[1], path, number, names[1]))
+        ratings.append(_float_field(fields[2], path, number, names[2]))
+        stamps.append(_float_field(fields[3], path, number, names[3], allow_empty=True))
     if not users:
         raise DataError(f"{path}: no ratings in the file")
     return NcfRatings(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
@@ -169,25 +175,7 @@ def read_ncf_negatives(path, *, n_negatives: Optional[int] = N_NEGATIVES):
 def read_movielens_dat(path) -> NcfRatings:
     """``UserID::MovieID::Rating::Timestamp`` lines of ML-1M's ratings.dat, raw MovieLens ids, in
     file order; an empty timestamp is read as missing. Raises DataError (file, line, field)."""
-    fast = _fast_read(path, "::") if Path(path).is_file() else None
-    if fast is not None:
-        return fast
-    users, items, ratings, stamps = [], [], [], []
-    for number, line in _lines(path):
-        if line == "":
-            continue
-        fields = line.split("::")
-        if len(fields) != 4:
-            raise DataError(f"{path}, line {number}: expected 4 '::'-separated fields "
-                            f"(UserID, MovieID, Rating, Timestamp), found {len(fields)}: {line[:80]!r}")
-        users.append(_int_field(fields[0], path, number, "UserID"))
-        items.append(_int_field(fields[1], path, number, "MovieID"))
-        ratings.append(_float_field(fields[2], path, number, "Rating"))
-        stamps.append(_float_field(fields[3], path, number, "Timestamp", allow_empty=True))
-    if not users:
-        raise DataError(f"{path}: no ratings in the file")
-    return NcfRatings(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                      np.array(ratings, dtype=np.float64), np.array(stamps, dtype=np.float64))
+    return _read_four_fields(path, "::", "'::'-separated", ("UserID", "MovieID", "Rating", "Timestamp"))
 
 
 def ncf_ids(ml: NcfRatings) -> tuple[NcfRatings, np.ndarray]:
