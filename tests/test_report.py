@@ -1,11 +1,11 @@
 """mfrec compare: the comparison, the HTML report (checked in headless Chromium) and the export."""
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mfrec.testing import chromium_for_tests
 from mfrec.compare import run_comparison
 from mfrec.errors import DataError, MfrecError
 from mfrec.experiment import UnknownModelError, model_classes
@@ -13,7 +13,6 @@ from mfrec.export import export_projector, read_projector_vectors
 from mfrec.report import write_report
 
 DATA_DIR = os.environ.get("MFREC_DATA_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: small, fast hyperparameters so the whole comparison runs in seconds on ml-100k
 FAST = {"svd": {"factors": 16, "epochs": 5}, "als": {"factors": 16, "iterations": 4},
         "bpr": {"factors": 16, "epochs": 5}, "warp": {"factors": 16, "epochs": 5}}
@@ -44,15 +43,12 @@ def test_comparison_has_one_row_per_model(comparison):
 
 
 def test_report_renders_in_headless_chromium(comparison, tmp_path):
-    if CHROMIUM is None and os.environ.get("MFREC_REQUIRE_BROWSER"):
-        pytest.fail("Chromium is required (MFREC_REQUIRE_BROWSER is set) but not installed")
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    chromium = chromium_for_tests()
     playwright = pytest.importorskip("playwright.sync_api")
     path = write_report(comparison, tmp_path / "report.html")
     errors = []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         page = browser.new_page()

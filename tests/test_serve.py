@@ -18,6 +18,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from mfrec.testing import chromium_for_tests
 from mfrec import ALS, SVD, Interactions, Popularity, Recommender  # noqa: E402
 from mfrec.errors import MfrecError  # noqa: E402
 from mfrec.serve.app import create_app  # noqa: E402
@@ -25,7 +26,6 @@ from mfrec.serve.registry import ModelRegistry  # noqa: E402
 from mfrec.serve.server import bind, make_server  # noqa: E402
 from mfrec.similarity import SIMILARITIES  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 N_ITEMS_PER_BLOCK = 12
 FIRST_ITEM = 100
 
@@ -486,15 +486,12 @@ def test_page_and_static_files_are_served_without_external_resources(client):
 
 
 def test_browse_page_in_headless_chromium(live, loaded):
-    if CHROMIUM is None and os.environ.get("MFREC_REQUIRE_BROWSER"):
-        pytest.fail("Chromium is required (MFREC_REQUIRE_BROWSER is set) but not installed")
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    chromium = chromium_for_tests()
     playwright = pytest.importorskip("playwright.sync_api")
     svd = loaded["svd"]
     errors, failed = [], []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         try:

@@ -279,3 +279,18 @@ class _OtherModel(Recommender):
     """A model class that no real file holds, to check that load() refuses a foreign class."""
 
     name = "conformance-other"
+
+
+def chromium_for_tests() -> str:
+    """The system Chromium's path for browser tests: the test is skipped when none is installed,
+    and fails instead when ``MFREC_REQUIRE_BROWSER`` is set (as CI does)."""
+    import os
+    import shutil
+
+    import pytest
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None and os.environ.get("MFREC_REQUIRE_BROWSER"):
+        pytest.fail("Chromium is required (MFREC_REQUIRE_BROWSER is set) but not installed")
+    if path is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return path
