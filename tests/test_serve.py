@@ -366,6 +366,34 @@ def test_binding_a_taken_port_is_a_clear_error(live):
         bind("127.0.0.1", port)
 
 
+
+def test_connections_accepted_on_the_bound_socket_disable_nagle():
+    """Regression: bind() once made its socket with proto 0, so asyncio (which sets TCP_NODELAY
+    only on sockets whose proto is TCP) left Nagle on, and each keep-alive response waited ~40 ms
+    for the client's delayed ACK (364 req/s for every endpoint without uvloop)."""
+    import asyncio
+    import socket
+
+    async def nodelay_of_an_accepted_connection():
+        accepted = asyncio.get_running_loop().create_future()
+
+        def on_connect(reader, writer):
+            sock = writer.get_extra_info("socket")
+            accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=bind("127.0.0.1", 0))
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(nodelay_of_an_accepted_connection()) != 0
+
 # ---------------------------------------------------------------------------- hot reload
 def test_a_replaced_model_file_is_picked_up_without_dropping_requests(models, tmp_path):
     path = tmp_path / "live.npz"

@@ -20,8 +20,10 @@ def bind(host: str, port: int) -> socket.socket:
     if not 0 <= port <= 65535:
         raise MfrecError(f"port must be between 0 and 65535, got {port}")
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]
+        # proto must be IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on accepted sockets whose
+        # proto says TCP; without it each response waited ~40 ms for Nagle + delayed ACK
+        sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
     except (OSError, UnicodeError) as exc:
         raise MfrecError(f"cannot listen on {host}:{port}: {exc}") from None
     try:
