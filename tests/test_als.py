@@ -39,7 +39,7 @@ def random_implicit(n_users=25, n_items=18, density=0.3, seed=0, weighted=True) 
 
 def dense_problem(model: ALS, inter: Interactions):
     """(users side, items side, C, P) of a model's weighted least-squares problem."""
-    users, items = model._prepare(inter)
+    users, items = model._prepare(inter, float64=True)
     conf = sp.csr_matrix((users.conf, users.indices, users.indptr), shape=inter.shape)
     C, P = R.dense_weights(conf, model.unobserved_weight)
     return users, items, C, P
@@ -292,3 +292,19 @@ def test_gram_kernel_equals_numpy(n, k):
     Y = random_factors(n, k, n)
     expected = 0.7 * (Y.astype(np.float64).T @ Y.astype(np.float64))
     np.testing.assert_allclose(K.gram(Y, 0.7), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("params", MODEL_VARIANTS)
+def test_prepare_keeps_float32_only_for_cg_and_shares_the_training_indices(params):
+    inter = random_implicit(n_users=40, n_items=30, seed=9)
+    lean_users, lean_items = ALS(**params)._prepare(inter)
+    full_users, full_items = ALS(**params)._prepare(inter, float64=True)
+    assert lean_users.conf is None and lean_items.conf is None  # CG: no float64 confidences kept
+    assert np.shares_memory(lean_users.indices, inter.matrix.indices)  # user side: no index copy
+    for lean, full in ((lean_users, full_users), (lean_items, full_items)):
+        # the float32 confidences are the float64 ones rounded, computed in chunks or not
+        np.testing.assert_array_equal(lean.conf32, full.conf.astype(np.float32))
+        np.testing.assert_array_equal(lean.indices, full.indices)
+        np.testing.assert_array_equal(lean.indptr, full.indptr)
+        np.testing.assert_array_equal(lean.reg32, full.reg32)
+    assert ALS(solver="cholesky", **{k: v for k, v in params.items()})._prepare(inter)[0].conf is not None

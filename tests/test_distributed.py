@@ -115,7 +115,7 @@ def test_init_blocks_trains_as_well_without_the_global_draws(client, tmp_path):
     np.testing.assert_array_equal(blocked.user_factors_, again.user_factors_)  # seeded per block
     assert np.abs(blocked.user_factors_ - glob.user_factors_).max() > 1e-3  # other draws ...
     # ... to the same quality: the ALS objective of both models within 2%
-    users, items = glob._prepare(glob.interactions_)
+    users, items = glob._prepare(glob.interactions_, float64=True)
     losses = [m._objective(users, items, m.user_factors_, m.item_factors_) for m in (glob, blocked)]
     assert abs(losses[1] - losses[0]) < 0.02 * losses[0], losses
 

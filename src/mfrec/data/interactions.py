@@ -339,6 +339,10 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_float32_range(values: np.ndarray, field: str, source: str) -> None:
+    if values.dtype.kind == "f" and len(values):  # max/min first: no temporary of the data's size
+        lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)  # NaN-ignoring
+        if not (np.abs(lo) > FLOAT32_MAX or np.abs(hi) > FLOAT32_MAX):
+            return
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(np.abs(values) > FLOAT32_MAX)
     if len(bad):

@@ -179,17 +179,27 @@ class ALS(Recommender):
             raise InvalidParameterError(f"calculate_loss must be True or False, got {self.calculate_loss!r}")
 
     def _memory_needed(self, interactions) -> int:
-        """The base estimate plus the k x k matrices of a half step: the Gramian and its float32
-        and float64 copies (24 k^2 bytes), one k x k float64 system per thread for Cholesky, and
-        float64 copies of the factors when the loss is computed."""
+        """Bytes a fit allocates beyond the training data it is given (docs/memory.md):
+
+        * factors X, Y (float32) and the copies made when the fit ends (ranking vectors):
+          8 k (n_users + n_items);
+        * the two orientations of :meth:`_prepare`: 12 nnz (CG: float32 confidences of the user
+          side, int32 indices + float32 confidences of the transpose), 28 nnz with the exact
+          solver or the loss (float64 confidences too);
+        * per-row arrays (indptr int64, lambdas float64 + float32): 28 (n_users + n_items);
+        * the k x k Gramian and its copies (24 k^2), one k x k float64 system per thread for
+          Cholesky, float64 copies of the factors when the loss is computed.
+        """
         import numba
         k = int(self.factors)
-        needed = super()._memory_needed(interactions) + 24 * k * k + 48 * interactions.nnz
+        rows = interactions.n_users + interactions.n_items
+        need64 = self.solver == "cholesky" or bool(self.calculate_loss)
+        needed = 8 * k * rows + (28 if need64 else 12) * interactions.nnz + 28 * rows + 24 * k * k
         if self.solver == "cholesky":
             threads = int(self.threads) or numba.config.NUMBA_NUM_THREADS
             needed += 8 * k * k * min(threads, numba.config.NUMBA_NUM_THREADS)
         if self.calculate_loss:
-            needed += 8 * k * (interactions.n_users + interactions.n_items)
+            needed += 8 * k * rows
         return needed
 
     # ------------------------------------------------------------------ maths helpers
@@ -238,24 +248,50 @@ class ALS(Recommender):
         penalty = users.reg @ np.einsum("ij,ij->i", X64, X64) + items.reg @ np.einsum("ij,ij->i", Y64, Y64)
         return float(data + penalty)
 
-    def _prepare(self, interactions) -> tuple:
-        """(users, items): the CSR arrays of both orientations with confidences and lambdas."""
+    def _prepare(self, interactions, float64=None) -> tuple:
+        """(users, items): the CSR arrays of both orientations with confidences and lambdas.
+
+        Memory (nnz stored entries): the user side reuses the training matrix's column indices
+        and adds the float32 confidences (4 nnz bytes); the item side is the transpose, built
+        once by scipy (int32 indices + float32 confidences, 8 nnz). Float64 confidences (12 nnz
+        more over both sides) exist only for the exact solver or the loss, which use them
+        (``float64=None``), or when ``float64=True`` is asked for.
+        Nothing of size nnz is allocated in between (confidences are computed in chunks).
+        """
         m = interactions.matrix
         values = m.data
-        bad = np.flatnonzero(~(values > 0) | ~np.isfinite(values))
-        if len(bad):
+        self._check_values(values)
+        need64 = (self.solver == "cholesky" or bool(self.calculate_loss)) if float64 is None else bool(float64)
+        n_users, n_items = m.shape
+        conf = self._confidences_chunked(values, np.float64 if need64 else np.float32)
+        users = _Side.from_arrays(m.indptr, m.indices, conf, self._row_regularization(np.diff(m.indptr), n_items),
+                                  float64=need64)
+        conf_t = sp.csr_matrix((conf, m.indices, m.indptr), shape=m.shape).T.tocsr()  # csr -> csc arrays
+        del conf
+        conf_t.sort_indices()  # already sorted by construction; checked without a copy
+        items = _Side(conf_t, self._row_regularization(np.diff(conf_t.indptr), n_users), float64=need64)
+        return users, items
+
+    def _check_values(self, values: np.ndarray) -> None:
+        """Positive finite values whose confidences fit float32 (max and min only, no temporaries
+        of the data's size unless something is wrong)."""
+        lo, hi = (values.min(), values.max()) if len(values) else (1.0, 1.0)
+        if not (lo > 0 and np.isfinite(hi)):  # NaN makes min() NaN, which fails "> 0"
+            bad = np.flatnonzero(~(values > 0) | ~np.isfinite(values))
             raise DataError(f"ALS needs positive finite interaction values (counts or confidences); "
                             f"found {values[bad[0]]!r} in {len(bad)} entries")
-        confidences = self._confidences(values)
-        if np.any(confidences > FLOAT32_MAX):
-            raise DataError(f"ALS: the confidences 1 + alpha * value (alpha={self.alpha}) reach {confidences.max():.3g}, "
+        top = float(self._confidences(np.array([hi]))[0])  # c(r) increases with r (alpha >= 0)
+        if top > FLOAT32_MAX:
+            raise DataError(f"ALS: the confidences 1 + alpha * value (alpha={self.alpha}) reach {top:.3g}, "
                             "beyond the float32 range; scale the interaction values down or lower alpha")
-        conf = sp.csr_matrix((confidences, m.indices, m.indptr), shape=m.shape)
-        conf_t = conf.T.tocsr()
-        conf_t.sort_indices()
-        n_users, n_items = m.shape
-        return _Side(conf, self._row_regularization(np.diff(conf.indptr), n_items)), \
-            _Side(conf_t, self._row_regularization(np.diff(conf_t.indptr), n_users))
+
+    def _confidences_chunked(self, values: np.ndarray, dtype) -> np.ndarray:
+        """:meth:`_confidences` of ``values`` stored as ``dtype``: computed in float64 a chunk at a
+        time, so float32 results equal float64 ones rounded, without an nnz float64 array."""
+        out = np.empty(len(values), dtype=dtype)
+        for start in range(0, len(values), _CHUNK):
+            out[start:start + _CHUNK] = self._confidences(values[start:start + _CHUNK])
+        return out
 
     # ------------------------------------------------------------------ training
     def _fit(self, interactions, validation, monitor):
@@ -283,9 +319,7 @@ class ALS(Recommender):
         generator seeded with ``seed`` (mfrec.distributed draws the same numbers)."""
         k = int(self.factors)
         rng = np.random.default_rng(seed)
-        X = (rng.standard_normal((n_users, k)) * self.init_std).astype(np.float32)
-        Y = (rng.standard_normal((n_items, k)) * self.init_std).astype(np.float32)
-        return X, Y
+        return _normal_rows(rng, n_users, k, self.init_std), _normal_rows(rng, n_items, k, self.init_std)
 
     def _validation_metrics(self, interactions, validation, X, Y) -> dict:
         """val_ndcg@10 and val_recall@10 of the current factors (training items excluded)."""
@@ -318,15 +352,40 @@ class ALS(Recommender):
         return x.astype(np.float32), None
 
 
+#: entries per chunk when confidences are computed (8 MB of float64 temporaries)
+_CHUNK = 1 << 20
+
+
+def _normal_rows(rng, n: int, k: int, std: float) -> np.ndarray:
+    """float32 (n, k) Normal(0, std^2) draws, the same numbers as
+    ``(rng.standard_normal((n, k)) * std).astype(np.float32)`` (a Generator fills arrays in
+    order, so chunks of rows continue one stream) without an (n, k) float64 temporary."""
+    out = np.empty((n, k), dtype=np.float32)
+    step = max(1, _CHUNK // max(k, 1))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        out[start:stop] = rng.standard_normal((stop - start, k)) * std
+    return out
+
+
 class _Side:
     """One orientation of the training matrix for a half step: CSR arrays (indptr int64,
-    indices int32), confidences c and per-row lambdas in float64 (exact solver, loss) and
-    float32 (CG solver)."""
+    indices int32, shared with the input when already int32), confidences c and per-row lambdas
+    in float32 (CG solver) and, with ``float64=True``, in float64 (exact solver, loss)."""
 
-    def __init__(self, conf_csr: sp.csr_matrix, reg: np.ndarray):
-        self.indptr = conf_csr.indptr.astype(np.int64)
-        self.indices = conf_csr.indices.astype(np.int32)
-        self.conf = conf_csr.data.astype(np.float64)
+    def __init__(self, conf_csr: sp.csr_matrix, reg: np.ndarray, *, float64: bool = True):
+        self._set(conf_csr.indptr, conf_csr.indices, conf_csr.data, reg, float64)
+
+    @classmethod
+    def from_arrays(cls, indptr, indices, conf, reg, *, float64: bool = True) -> "_Side":
+        side = cls.__new__(cls)
+        side._set(indptr, indices, conf, reg, float64)
+        return side
+
+    def _set(self, indptr, indices, conf, reg, float64: bool) -> None:
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = np.asarray(indices, dtype=np.int32)
+        self.conf = np.asarray(conf, dtype=np.float64) if float64 else None
         self.reg = np.asarray(reg, dtype=np.float64)
-        self.conf32 = self.conf.astype(np.float32)
+        self.conf32 = np.asarray(conf, dtype=np.float32)
         self.reg32 = self.reg.astype(np.float32)
