@@ -1,5 +1,6 @@
 """The `mfrec` command end to end (subprocesses, as a user runs it)."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,37 @@ def test_protocol_ncf_on_the_official_files():
     result = mfrec("compare", "--protocol", "ncf", "-m", "popularity,svd", "--negatives-seed", "5", "-q")
     assert result.returncode == 0, result.stderr
     assert "svd: skipped" in result.stdout and "negatives redrawn (seed 5" in result.stdout
+
+
+def _benchmark_row(label):
+    """(HR@10, NDCG@10) of one row of benchmarks/results/ncf.md's main table."""
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ncf.md"
+    header, row = None, None
+    for line in results.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "model" and header is None:
+            header = cells
+        elif header is not None and cells[0] == label:
+            row = dict(zip(header, cells))
+            break
+    assert row is not None, f"no row {label!r} in {results}"
+    return float(row["HR@10"]), float(row["NDCG@10"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (Path(DATA_DIR) / "ncf-ml-1m" / "ml-1m.test.negative").is_file(),
+                    reason="NCF's ML-1M test files not in the data folder")
+def test_evaluate_als_ncf_preset_reproduces_the_benchmark_row():
+    # the issue's "mfrec evaluate als --protocol ncf --preset ncf reproduces the benchmark's ALS
+    # row": same seed (42) as bench_ncf.py, and ALS's fit does not depend on the thread count
+    hr, ndcg = _benchmark_row("mfrec ALS ncf preset")
+    result = mfrec("evaluate", "als", "--protocol", "ncf", "--preset", "ncf")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    printed = {label: float(re.findall(r"\d+\.\d+", next(line for line in lines if label in line))[-1])
+               for label in ("HR@10 (sampled)", "NDCG@10 (sampled)")}
+    assert printed["HR@10 (sampled)"] == pytest.approx(hr, abs=1e-4)
+    assert printed["NDCG@10 (sampled)"] == pytest.approx(ndcg, abs=1e-4)
 
 
 def test_protocol_ncf_from_a_ratings_file_and_bad_protocols():

@@ -206,6 +206,47 @@ def test_fit_single_thread_equals_reference_training_loop():
     np.testing.assert_allclose(model.item_biases_, b, rtol=1e-4, atol=2e-4)
 
 
+def test_user_sampling_draws_users_uniformly_then_their_items_uniformly():
+    """sampling="user": P(u, i) = 1 / (n_active_users * n_u) for each stored (u, i); users without
+    entries are never drawn. Chi-square-style check on 400,000 draws."""
+    m = sp.csr_matrix(np.array([[1, 1, 1, 1, 1, 1], [0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [1, 0, 0, 1, 0, 0]],
+                               dtype=np.float32))
+    indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
+    n = 400_000
+    users, items = warp_module.user_uniform_positives(indptr, indices, n, np.random.default_rng(0))
+    assert users.dtype == np.int32 and items.dtype == np.int32 and len(users) == n
+    assert m[users, items].A1.all()  # every draw is a stored entry of its user
+    expected = {(0, i): 1 / 18 for i in range(6)} | {(1, 1): 1 / 3, (3, 0): 1 / 6, (3, 3): 1 / 6}
+    pairs, counts = np.unique(users.astype(np.int64) * 6 + items, return_counts=True)
+    seen = {(int(p) // 6, int(p) % 6): c / n for p, c in zip(pairs, counts)}
+    assert set(seen) == set(expected)
+    for pair, prob in expected.items():
+        assert seen[pair] == pytest.approx(prob, abs=4 * np.sqrt(prob * (1 - prob) / n))
+
+
+def test_fit_with_user_sampling_equals_the_reference_loop_on_user_uniform_draws():
+    inter = random_interactions(seed=3)
+    params = dict(factors=4, epochs=3, learning_rate=0.2, regularization=0.01, max_sampled=7,
+                  init_std=0.2, learning_schedule="sgd", sampling="user", seed=5, threads=1)
+    model = WARP(**params).fit(inter)
+    indptr, indices, _, items = csr_arrays(inter)
+    rng = np.random.default_rng(5)
+    P = (rng.standard_normal((inter.n_users, 4)) * 0.2).astype(np.float32)
+    Q = (rng.standard_normal((inter.n_items, 4)) * 0.2).astype(np.float32)
+    b = np.zeros(inter.n_items, dtype=np.float32)
+    empty = np.zeros((0, 0), np.float32)
+    state = np.uint64(seed_streams(warp_module._stream_seed(rng), 1)[0])
+    degree = np.diff(indptr)
+    for epoch in range(1, 4):
+        u = rng.integers(0, inter.n_users, size=len(items))  # every user has an entry here
+        i = indices[indptr[u] + rng.integers(0, degree[u])]
+        state, *_ = ref.warp_epoch(indptr, indices, u.astype(np.int32), i, P, Q, b, empty, empty, empty, state,
+                                   inter.n_items, learning_rate=0.2, regularization=0.01, margin=1.0,
+                                   max_sampled=7, max_loss=10.0, max_norm=0.0, adagrad=False)
+    np.testing.assert_allclose(model.user_factors_, P, rtol=1e-4, atol=2e-4)
+    np.testing.assert_allclose(model.item_factors_, Q, rtol=1e-4, atol=2e-4)
+
+
 # ---------------------------------------------------------------------- the model
 def test_fitted_attributes_and_metrics():
     inter = random_interactions()
@@ -255,7 +296,7 @@ BASE = dict(factors=6, epochs=3, learning_rate=0.05, seed=0, threads=1)
 CHANGES = {
     "factors": 7, "epochs": 4, "learning_rate": 0.1, "regularization": 0.05, "max_norm": 0.05,
     "max_sampled": 3, "rank_weight": "harmonic", "margin": 0.5, "max_loss": 0.5, "learning_schedule": "sgd",
-    "k_os": 3, "lr_decay": 0.5, "init_std": 0.05, "seed": 1, "threads": 2,
+    "k_os": 3, "lr_decay": 0.5, "init_std": 0.05, "sampling": "user", "seed": 1, "threads": 2,
 }
 
 
@@ -288,7 +329,8 @@ def test_divergence_raises_and_leaves_the_model_unfitted():
     ("factors", 0), ("factors", 2.5), ("epochs", 0), ("learning_rate", 0.0), ("learning_rate", -1),
     ("regularization", -0.1), ("max_norm", 0.0), ("max_sampled", 0), ("rank_weight", "square"),
     ("margin", 0.0), ("max_loss", -1.0), ("learning_schedule", "adam"), ("k_os", 0), ("k_os_rank", 0),
-    ("lr_decay", 0.0), ("lr_decay", 1.5), ("init_std", 0.0), ("seed", -1), ("threads", -2),
+    ("lr_decay", 0.0), ("lr_decay", 1.5), ("init_std", 0.0), ("sampling", "item"), ("sampling", None),
+    ("seed", -1), ("threads", -2),
 ])
 def test_invalid_parameters_raise_value_errors_naming_them(name, value):
     with pytest.raises(ValueError, match=name):
