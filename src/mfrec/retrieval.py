@@ -11,7 +11,13 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-DEFAULT_BATCH = 1024
+from .kernels.top_k import top_k_rows
+
+#: queries scored per BLAS call: 256 x 27k items = 28 MB of float32 scores, about the L3 cache
+DEFAULT_BATCH = 256
+
+_EMPTY_INT64 = np.zeros(0, dtype=np.int64)
+_EMPTY_INT32 = np.zeros(0, dtype=np.int32)
 
 
 def mask_rows(scores: np.ndarray, csr: sp.csr_matrix, rows: np.ndarray) -> None:
@@ -32,7 +38,8 @@ def mask_rows(scores: np.ndarray, csr: sp.csr_matrix, rows: np.ndarray) -> None:
 
 def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k columns of each row, best first. Entries scored -inf are never returned: their slots
-    hold index -1 and score -inf. Ties are broken by the lower item index."""
+    hold index -1 and score -inf. Ties are broken by the lower item index, also at the k-th place
+    (argpartition alone keeps an arbitrary subset of the items tied there)."""
     n_rows, n_cols = scores.shape
     k = min(k, n_cols)
     if n_rows == 1:
@@ -43,6 +50,13 @@ def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     else:
         part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols)).copy()
     part_scores = np.take_along_axis(scores, part, axis=1)
+    if k < n_cols and n_rows:
+        # rows where the k-th score is tied with an item left out: redo them row by row
+        kth = part_scores.min(axis=1)
+        straddle = (scores == kth[:, None]).sum(axis=1) > (part_scores == kth[:, None]).sum(axis=1)
+        for r in np.flatnonzero(straddle | np.isnan(kth)):
+            part[r] = _k_best_lowest_index(scores[r], k)
+            part_scores[r] = scores[r, part[r]]
     order = np.lexsort((part, -part_scores), axis=1) if n_rows else part
     idx = np.take_along_axis(part, order, axis=1).astype(np.int32)
     top = np.take_along_axis(part_scores, order, axis=1)
@@ -50,10 +64,21 @@ def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     return idx, top
 
 
+def _k_best_lowest_index(row: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best entries of a row (any order), ties at the k-th place won by the
+    lower index; NaN entries only fill what numbers leave, in index order."""
+    numbers = np.flatnonzero(~np.isnan(row))
+    if len(numbers) <= k:
+        return np.r_[numbers, np.flatnonzero(np.isnan(row))[:k - len(numbers)]]
+    kth = -np.partition(-row[numbers], k - 1)[k - 1]
+    above = np.flatnonzero(row > kth)
+    return np.r_[above, np.flatnonzero(row == kth)[:k - len(above)]]
+
+
 def _top_k_row(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """top_k_from_scores for one 1-D row (k <= len(row)): the same steps without the 2-D
     take_along_axis machinery, which costs more than the work for a single query."""
-    part = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
+    part = _k_best_lowest_index(row, k) if k < len(row) else np.arange(len(row))
     part_scores = row[part]
     order = np.lexsort((part, -part_scores))
     idx, top = part[order].astype(np.int32), part_scores[order]
@@ -91,28 +116,36 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
             row[self_items[0]] = -np.inf
         idx, top = _top_k_row(row, k)
         return idx[None, :], top[None, :]
-    out_idx = np.full((n, k), -1, dtype=np.int32)
-    out_scores = np.full((n, k), -np.inf, dtype=np.float32)
-    blocked = np.zeros(n_items, dtype=bool)
+    out_idx = np.empty((n, k), dtype=np.int32)
+    out_scores = np.empty((n, k), dtype=np.float32)
+    blocked = np.zeros(n_items, dtype=np.uint8)
     if allowed_items is not None:
-        blocked[:] = True
-        blocked[allowed_items] = False
+        blocked[:] = 1
+        blocked[allowed_items] = 0
     if banned_items is not None:
-        blocked[banned_items] = True
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        scores = query_vectors[start:stop] @ item_vectors.T
-        scores = scores.astype(np.float32, copy=False)
-        if blocked.any():
-            scores[:, blocked] = -np.inf
-        if exclude is not None:
-            mask_rows(scores, exclude, np.asarray(exclude_rows[start:stop]))
-        if self_items is not None:
-            scores[np.arange(stop - start), self_items[start:stop]] = -np.inf
-        idx, top = top_k_from_scores(scores, k)
-        out_idx[start:stop] = idx
-        out_scores[start:stop] = top
+        blocked[banned_items] = 1
+    if exclude is not None:
+        excl_indptr = np.ascontiguousarray(exclude.indptr, dtype=np.int64)
+        excl_indices = np.ascontiguousarray(exclude.indices, dtype=np.int32)
+        rows = np.ascontiguousarray(exclude_rows, dtype=np.int64)
+    else:
+        excl_indptr, excl_indices = _EMPTY_INT64, _EMPTY_INT32
+        rows = np.zeros(n, dtype=np.int64)
+    selves = _EMPTY_INT64 if self_items is None else np.ascontiguousarray(self_items, dtype=np.int64)
+    for start, scores in score_blocks(query_vectors, item_vectors, batch_size):
+        stop = start + len(scores)
+        top_k_rows(scores, rows[start:stop], excl_indptr, excl_indices, blocked,
+                   selves[start:stop] if len(selves) else selves, k, out_idx[start:stop], out_scores[start:stop])
     return out_idx, out_scores
+
+
+def score_blocks(query_vectors: np.ndarray, item_vectors: np.ndarray, batch_size: int = DEFAULT_BATCH):
+    """Yield (start, scores) for consecutive blocks of queries: scores = the block's query
+    vectors @ item_vectors.T as a C-contiguous float32 array (one BLAS call per block)."""
+    item_t = item_vectors.T
+    for start in range(0, query_vectors.shape[0], batch_size):
+        scores = query_vectors[start:start + batch_size] @ item_t
+        yield start, np.ascontiguousarray(scores, dtype=np.float32)
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:

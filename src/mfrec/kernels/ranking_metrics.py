@@ -13,11 +13,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .top_k import insert_top
+
 #: column order of the per-user output array
 METRIC_COLUMNS = ("precision", "recall", "ndcg", "ap", "hit", "rr", "auc")
 
 _TRAIN = 1  # mark of a training item (not a candidate)
 _TEST = 2   # mark of a test item that is a candidate
+
+_ROWS_PER_TASK = 16      # rows per task of the parallel loop (scratch memory allocated per task)
+_ITEMS_PER_BUCKET = 16   # histogram buckets of the one-pass AUC: about one per 16 items ...
+_MAX_BUCKETS = 4096      # ... at most this many
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -40,112 +46,236 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
     idcg = np.zeros(k + 1)
     for i in range(1, k + 1):
         idcg[i] = idcg[i - 1] + 1.0 / np.log2(i + 1.0)
-    for r in prange(n_rows):
-        u = users[r]
-        row = scores[r]
+    n_buckets = max(1, min(n_items // _ITEMS_PER_BUCKET, _MAX_BUCKETS))
+    n_tasks = (n_rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    for task in prange(n_tasks):
+        # scratch memory of this task, reused by its rows (marks are reset after each row)
         mark = np.zeros(n_items, dtype=np.uint8)
-        # cand: the row with training items set to NaN, which compares false with everything, so
-        # counting cand > x or cand == x counts candidates only (the -inf of the docs, in effect)
-        cand = row.copy()
-        for p in range(train_indptr[u], train_indptr[u + 1]):
-            j = train_indices[p]
-            mark[j] = _TRAIN
-            cand[j] = np.nan
-        n_test = 0
-        for p in range(test_indptr[u], test_indptr[u + 1]):
-            j = test_indices[p]
-            if mark[j] == 0:
-                mark[j] = _TEST
-                n_test += 1
-        # ---- one pass: NaN check, top-K by insertion, best test item, candidate count
-        top_i = out_top[r]
+        hist = np.empty(n_buckets, dtype=np.int64)
+        first = np.empty(n_buckets, dtype=np.int64)
+        last = np.empty(n_buckets, dtype=np.int64)
         top_s = np.empty(k, dtype=np.float64)
-        count = 0
-        n_cand = 0
-        best = -1
-        best_s = -np.inf
-        bad = False
-        for j in range(n_items):
-            if mark[j] == _TRAIN:
-                continue
+        for r in range(task * _ROWS_PER_TASK, min(n_rows, (task + 1) * _ROWS_PER_TASK)):
+            u = users[r]
+            row = scores[r]
+            n_train = 0
+            for p in range(train_indptr[u], train_indptr[u + 1]):
+                j = train_indices[p]
+                if mark[j] != _TRAIN:
+                    mark[j] = _TRAIN
+                    n_train += 1
+            n_test = 0
+            for p in range(test_indptr[u], test_indptr[u + 1]):
+                j = test_indices[p]
+                if mark[j] == 0:
+                    mark[j] = _TEST
+                    n_test += 1
+            lo, hi, finite = _finite_range(row)
+            if finite and lo < hi and 0 < n_test < n_items - n_train:
+                _row_bucketed(row, u, mark, n_test, n_items - n_train, test_indptr, test_indices, k,
+                              idcg, lo, hi, hist, first, last, top_s, out_top[r], out_metrics[r])
+                out_bad[r] = 0
+            else:  # NaN/inf scores, all equal, no test item or no negative: the direct counts
+                out_bad[r] = _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg,
+                                         top_s, out_top[r], out_metrics[r])
+            for p in range(train_indptr[u], train_indptr[u + 1]):
+                mark[train_indices[p]] = 0
+            for p in range(test_indptr[u], test_indptr[u + 1]):
+                mark[test_indices[p]] = 0
+
+
+@njit(cache=True, nogil=True)
+def _finite_range(row):
+    """(min, max, all finite) of a score row, in float64. A branch-free loop LLVM vectorizes;
+    NaN or inf anywhere makes the sum of x - x NaN."""
+    lo = np.float32(np.inf)
+    hi = np.float32(-np.inf)
+    check = np.float32(0.0)
+    for j in range(len(row)):
+        v = row[j]
+        lo = min(lo, v)
+        hi = max(hi, v)
+        check += v - v
+    return np.float64(lo), np.float64(hi), check == 0.0
+
+
+@njit(cache=True, nogil=True)
+def _bucket(s, lo, scale, n_buckets):
+    """Bucket of score s: floor((s - lo) * scale), clipped. Monotone non-decreasing in s (each
+    rounding step is), so a lower bucket always holds lower scores."""
+    b = int((np.float64(s) - lo) * scale)
+    return min(b, n_buckets - 1)
+
+
+@njit(cache=True, nogil=True)
+def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
+    """precision, recall, nDCG, AP and hit of the top-K list top_i[:count] into out[0:5]."""
+    hits = 0
+    dcg = 0.0
+    ap = 0.0
+    for pos in range(count):
+        if mark[top_i[pos]] == _TEST:
+            hits += 1
+            dcg += 1.0 / np.log2(pos + 2.0)      # rank i = pos + 1: 1 / log2(i + 1)
+            ap += hits / (pos + 1.0)             # precision at rank i, summed at hits
+    m = min(n_test, k)
+    out[0] = hits / k                            # precision@K
+    out[1] = hits / n_test                       # recall@K
+    out[2] = dcg / idcg[m]                       # nDCG@K
+    out[3] = ap / m                              # AP@K
+    out[4] = 1.0 if hits > 0 else 0.0            # hit@K
+
+
+@njit(cache=True, nogil=True)
+def _row_bucketed(row, u, mark, n_test, n_cand, test_indptr, test_indices, k, idcg, lo, hi,
+                  hist, first, last, top_s, top_i, out):
+    """Metrics of one row with finite, not all equal scores, in one pass over the items.
+
+    The candidates' ranks are counted with a histogram of monotone score buckets: every
+    candidate in a lower bucket than a test score v is below v, every one in a higher bucket is
+    above it, and only the candidates sharing v's bucket are compared with v one by one. The
+    counts are exactly those of _row_direct (same ties), at the cost of one pass instead of one
+    pass per distinct test score.
+    """
+    n_buckets = len(hist)
+    scale = n_buckets / (hi - lo)
+    # test scores, ascending, and each bucket's range [first, last) in that order
+    test_s = np.empty(n_test, dtype=row.dtype)
+    best = -1
+    best_s = -np.inf
+    t = 0
+    for p in range(test_indptr[u], test_indptr[u + 1]):
+        j = test_indices[p]
+        if mark[j] == _TEST:
             s = row[j]
-            if s != s:
-                bad = True
-                break
-            n_cand += 1
-            if mark[j] == _TEST and (best < 0 or s > best_s):
-                best = j  # highest-scored test item, lowest index among ties (j ascends)
+            test_s[t] = s
+            t += 1
+            if best < 0 or s > best_s or (s == best_s and j < best):
+                best = j  # highest-scored test item, lowest index among ties
                 best_s = s
-            # items arrive in increasing index, so an equal score never displaces an earlier item
-            if count < k:
-                pos = count
-                count += 1
-            elif s > top_s[k - 1]:
-                pos = k - 1
-            else:
-                continue
-            while pos > 0 and top_s[pos - 1] < s:
-                top_s[pos] = top_s[pos - 1]
-                top_i[pos] = top_i[pos - 1]
-                pos -= 1
-            top_s[pos] = s
-            top_i[pos] = j
-        for pos in range(count, k):
-            top_i[pos] = -1
-        if bad or n_test == 0:
-            out_bad[r] = 1 if bad else 0
-            for c in range(7):
-                out_metrics[r, c] = np.nan
+    test_s.sort()
+    hist[:] = 0
+    first[:] = -1
+    for t in range(n_test):
+        b = _bucket(test_s[t], lo, scale, n_buckets)
+        if first[b] < 0:
+            first[b] = t
+        last[b] = t + 1
+    b_best = _bucket(best_s, lo, scale, n_buckets)
+    # twice_below[t] = 2 #(same-bucket candidates < test_s[t]) + #(same-bucket candidates == it)
+    twice_below = np.zeros(n_test, dtype=np.int64)
+    above_best = 0    # same-bucket candidates scored above the best test item
+    tied_before = 0   # same-bucket candidates tied with it at a lower index
+    count = 0
+    n_items = len(row)
+    for j in range(n_items):
+        if mark[j] == _TRAIN:
             continue
-        # ---- metrics of the top-K list
-        hits = 0
-        dcg = 0.0
-        ap = 0.0
-        for pos in range(count):
-            if mark[top_i[pos]] == _TEST:
-                hits += 1
-                dcg += 1.0 / np.log2(pos + 2.0)      # rank i = pos + 1: 1 / log2(i + 1)
-                ap += hits / (pos + 1.0)             # precision at rank i, summed at hits
-        m = min(n_test, k)
-        out_metrics[r, 0] = hits / k                 # precision@K
-        out_metrics[r, 1] = hits / n_test            # recall@K
-        out_metrics[r, 2] = dcg / idcg[m]            # nDCG@K
-        out_metrics[r, 3] = ap / m                   # AP@K
-        out_metrics[r, 4] = 1.0 if hits > 0 else 0.0  # hit@K
-        # ---- reciprocal rank of the best test item in the full candidate ranking:
-        # rank = 1 + #(cand > best_s) + #(cand == best_s before index best)
-        above, _ = _count_above_equal(cand, best_s, n_items)
-        _, tied_before = _count_above_equal(cand, best_s, best)
-        out_metrics[r, 5] = 1.0 / (1.0 + above + tied_before)
-        # ---- AUC over (test, negative) pairs, ties 1/2. For a test score v:
-        # negatives above v = candidates above v - test items above v (same for ties), and
-        # correct pairs = negatives below v + 1/2 negatives tied with v.
-        n_neg = n_cand - n_test
-        if n_neg == 0:
-            out_metrics[r, 6] = np.nan
+        s = row[j]
+        b = _bucket(s, lo, scale, n_buckets)
+        hist[b] += 1
+        t0 = first[b]
+        if t0 >= 0:
+            for t in range(t0, last[b]):
+                v = test_s[t]
+                twice_below[t] += 2 * (s < v) + (s == v)
+            if b == b_best:
+                above_best += s > best_s
+                tied_before += (s == best_s) and j < best
+        count = insert_top(top_i, top_s, count, k, j, s)
+    for pos in range(count, k):
+        top_i[pos] = -1
+    _top_metrics(top_i, count, mark, k, n_test, idcg, out)
+    # hist -> number of candidates in lower buckets
+    below = 0
+    for b in range(n_buckets):
+        h = hist[b]
+        hist[b] = below
+        below += h
+    # reciprocal rank of the best test item: rank = 1 + #(cand > best_s) + #(cand == best_s before best)
+    in_higher = n_cand - (hist[b_best + 1] if b_best + 1 < n_buckets else n_cand)
+    out[5] = 1.0 / (1.0 + in_higher + above_best + tied_before)
+    # AUC: sum over test scores v of (#cand < v + 1/2 #cand == v) counts every (test, negative)
+    # pair rightly ordered (ties 1/2), plus the test-vs-test pairs, which add n_test^2 / 2
+    total = 0
+    for t in range(n_test):
+        total += 2 * hist[_bucket(test_s[t], lo, scale, n_buckets)] + twice_below[t]
+    correct = 0.5 * (total - n_test * n_test)
+    out[6] = correct / (n_test * float(n_cand - n_test))
+
+
+@njit(cache=True, nogil=True)
+def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, top_i, out):
+    """Metrics of one row by direct counts: one pass over the candidates per distinct test
+    score for the AUC. Handles every case (NaN/inf scores, ties everywhere, no test item).
+    Returns 1 where a candidate score is NaN (metrics NaN), else 0."""
+    n_items = len(row)
+    # cand: the row with training items set to NaN, which compares false with everything, so
+    # counting cand > x or cand == x counts candidates only (the -inf of the docs, in effect)
+    cand = row.copy()
+    for j in range(n_items):
+        if mark[j] == _TRAIN:
+            cand[j] = np.nan
+    # ---- one pass: NaN check, top-K by insertion, best test item, candidate count
+    count = 0
+    n_cand = 0
+    best = -1
+    best_s = -np.inf
+    bad = False
+    for j in range(n_items):
+        if mark[j] == _TRAIN:
             continue
-        test_s = np.empty(n_test, dtype=cand.dtype)
-        t = 0
-        for p in range(test_indptr[u], test_indptr[u + 1]):
-            j = test_indices[p]
-            if mark[j] == _TEST:
-                test_s[t] = row[j]
-                t += 1
-        test_s.sort()
-        correct = 0.0
-        q = 0
-        while q < n_test:
-            v = test_s[q]
-            q_end = q + 1                            # test_s[q:q_end] == v (sorted runs)
-            while q_end < n_test and test_s[q_end] == v:
-                q_end += 1
-            cand_above, cand_tied = _count_above_equal(cand, v, n_items)
-            neg_above = cand_above - (n_test - q_end)
-            neg_tied = cand_tied - (q_end - q)
-            neg_below = n_neg - neg_above - neg_tied
-            correct += (q_end - q) * (neg_below + 0.5 * neg_tied)
-            q = q_end
-        out_metrics[r, 6] = correct / (n_test * float(n_neg))
+        s = row[j]
+        if s != s:
+            bad = True
+            break
+        n_cand += 1
+        if mark[j] == _TEST and (best < 0 or s > best_s):
+            best = j  # highest-scored test item, lowest index among ties (j ascends)
+            best_s = s
+        count = insert_top(top_i, top_s, count, k, j, s)
+    for pos in range(count, k):
+        top_i[pos] = -1
+    if bad or n_test == 0:
+        for c in range(7):
+            out[c] = np.nan
+        return 1 if bad else 0
+    _top_metrics(top_i, count, mark, k, n_test, idcg, out)
+    # ---- reciprocal rank of the best test item in the full candidate ranking:
+    # rank = 1 + #(cand > best_s) + #(cand == best_s before index best)
+    above, _ = _count_above_equal(cand, best_s, n_items)
+    _, tied_before = _count_above_equal(cand, best_s, best)
+    out[5] = 1.0 / (1.0 + above + tied_before)
+    # ---- AUC over (test, negative) pairs, ties 1/2. For a test score v:
+    # negatives above v = candidates above v - test items above v (same for ties), and
+    # correct pairs = negatives below v + 1/2 negatives tied with v.
+    n_neg = n_cand - n_test
+    if n_neg == 0:
+        out[6] = np.nan
+        return 0
+    test_s = np.empty(n_test, dtype=cand.dtype)
+    t = 0
+    for p in range(test_indptr[u], test_indptr[u + 1]):
+        j = test_indices[p]
+        if mark[j] == _TEST:
+            test_s[t] = row[j]
+            t += 1
+    test_s.sort()
+    correct = 0.0
+    q = 0
+    while q < n_test:
+        v = test_s[q]
+        q_end = q + 1                            # test_s[q:q_end] == v (sorted runs)
+        while q_end < n_test and test_s[q_end] == v:
+            q_end += 1
+        cand_above, cand_tied = _count_above_equal(cand, v, n_items)
+        neg_above = cand_above - (n_test - q_end)
+        neg_tied = cand_tied - (q_end - q)
+        neg_below = n_neg - neg_above - neg_tied
+        correct += (q_end - q) * (neg_below + 0.5 * neg_tied)
+        q = q_end
+    out[6] = correct / (n_test * float(n_neg))
+    return 0
 
 
 @njit(cache=True, nogil=True)

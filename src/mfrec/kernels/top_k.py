@@ -1,0 +1,106 @@
+"""numba kernel: top-k items of each score row, excluded items removed, rows in parallel.
+
+The reference is the NumPy path ``mfrec.retrieval.top_k_from_scores`` after masking (excluded
+items set to -inf): items ordered by decreasing score, ties broken by the lower item index,
+items scored -inf never returned (their slots hold index -1 and score -inf). NaN scores, which
+no fitted model produces, rank after every number here.
+
+One pass per row: a candidate enters the sorted top list only if it beats the current k-th
+score, so the cost is one comparison per item plus O(k) per insertion.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: rows handled by one task of the parallel loop (scratch memory is allocated once per task)
+ROWS_PER_TASK = 16
+
+_FREE = 0
+_EXCLUDED = 1
+
+
+@njit(cache=True, nogil=True)
+def insert_top(top_i, top_s, count, k, j, s):
+    """Insert item j with score s into the descending list top_s[:count] (capacity k), items
+    arriving in increasing index so an equal score never displaces an earlier item.
+    Returns the new count."""
+    if count < k:
+        pos = count
+        count += 1
+    elif s > top_s[k - 1]:
+        pos = k - 1
+    else:
+        return count
+    while pos > 0 and top_s[pos - 1] < s:
+        top_s[pos] = top_s[pos - 1]
+        top_i[pos] = top_i[pos - 1]
+        pos -= 1
+    top_s[pos] = s
+    top_i[pos] = j
+    return count
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, out_idx, out_scores):
+    """Fill out_idx / out_scores with the top-k items of each score row.
+
+    scores       (b, n_items) float32
+    rows         (b,) int64: the row of the exclusion CSR for each score row (ignored when
+                 excl_indptr is empty)
+    excl_*       CSR structure (int64 indptr, int32 indices) of per-row excluded items; an empty
+                 indptr means no per-row exclusion
+    blocked      (n_items,) uint8: 1 = never returned (allowed/banned filters)
+    self_items   (b,) int64 item removed from each row's own list, or an empty array
+    k            1 <= k <= n_items
+    out_idx      (b, k) int32, -1 where fewer than k candidates remain
+    out_scores   (b, k) float32, -inf in the padded slots
+    """
+    n_rows, n_items = scores.shape
+    has_excl = len(excl_indptr) > 0
+    has_self = len(self_items) > 0
+    n_tasks = (n_rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    for task in prange(n_tasks):
+        mark = blocked.copy()
+        top_s = np.empty(k, dtype=np.float32)
+        for r in range(task * ROWS_PER_TASK, min(n_rows, (task + 1) * ROWS_PER_TASK)):
+            u = 0
+            if has_excl:
+                u = rows[r]
+                for p in range(excl_indptr[u], excl_indptr[u + 1]):
+                    mark[excl_indices[p]] = _EXCLUDED
+            if has_self:
+                mark[self_items[r]] = _EXCLUDED
+            row = scores[r]
+            top_i = out_idx[r]
+            count = 0
+            n_nan = 0
+            for j in range(n_items):
+                if mark[j] != _FREE:
+                    continue
+                s = row[j]
+                if s == -np.inf:
+                    continue
+                if s != s:
+                    n_nan += 1
+                    continue
+                count = insert_top(top_i, top_s, count, k, j, s)
+            if n_nan > 0 and count < k:  # NaN-scored items fill the free slots, in index order
+                for j in range(n_items):
+                    if count == k:
+                        break
+                    if mark[j] == _FREE and row[j] != row[j]:
+                        top_i[count] = j
+                        top_s[count] = row[j]
+                        count += 1
+            for pos in range(count):
+                out_scores[r, pos] = top_s[pos]
+            for pos in range(count, k):
+                top_i[pos] = -1
+                out_scores[r, pos] = -np.inf
+            # restore the shared marks for the next row of this task
+            if has_excl:
+                for p in range(excl_indptr[u], excl_indptr[u + 1]):
+                    mark[excl_indices[p]] = blocked[excl_indices[p]]
+            if has_self:
+                mark[self_items[r]] = blocked[self_items[r]]

@@ -1,0 +1,127 @@
+"""The fused batch paths (issue 14): numba top-k over score blocks and the one-pass bucketed
+ranking metrics give exactly what the NumPy masking path and the per-user references give."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mfrec.evaluation.evaluate import ranking_metrics
+from mfrec.kernels.ranking_metrics import ranking_metrics_batch
+from mfrec.retrieval import mask_rows, top_k, top_k_from_scores
+from test_metrics import _reference_per_user
+
+
+def _numpy_top_k(queries, items, k, exclude=None, exclude_rows=None, allowed=None, banned=None, selves=None):
+    """The NumPy reference: full scores, excluded items set to -inf, argpartition + lexsort."""
+    scores = (queries @ items.T).astype(np.float32)
+    if allowed is not None:
+        keep = np.ones(items.shape[0], dtype=bool)
+        keep[allowed] = False
+        scores[:, keep] = -np.inf
+    if banned is not None:
+        scores[:, banned] = -np.inf
+    if exclude is not None:
+        mask_rows(scores, exclude, np.asarray(exclude_rows))
+    if selves is not None:
+        scores[np.arange(len(scores)), selves] = -np.inf
+    return top_k_from_scores(scores, k)
+
+
+@pytest.mark.parametrize("seed,tied", [(0, False), (1, True), (2, True), (3, False)])
+def test_batch_top_k_equals_numpy_path(seed, tied):
+    rng = np.random.default_rng(seed)
+    n_users, n_items, d = 70, 300, 4
+    if tied:   # small integers: many ties, broken by the lower index
+        users = rng.integers(-2, 3, (n_users, d)).astype(np.float32)
+        items = rng.integers(-2, 3, (n_items, d)).astype(np.float32)
+    else:
+        users = rng.standard_normal((n_users, d)).astype(np.float32)
+        items = rng.standard_normal((n_items, d)).astype(np.float32)
+    seen = sp.random(n_users, n_items, density=0.3, format="csr", random_state=seed)
+    rows = rng.permutation(n_users)
+    allowed = rng.choice(n_items, 120, replace=False)
+    banned = rng.choice(n_items, 30, replace=False)
+    selves = rng.integers(0, n_items, n_users)
+    cases = [{}, {"exclude": seen, "exclude_rows": rows}, {"allowed": allowed}, {"banned": banned},
+             {"selves": selves},
+             {"exclude": seen, "exclude_rows": rows, "allowed": allowed, "banned": banned, "selves": selves}]
+    for case in cases:
+        for k in (1, 10, 100, 300, 500):
+            expected = _numpy_top_k(users, items, k, **case)
+            got = top_k(users, items, k, exclude=case.get("exclude"), exclude_rows=case.get("exclude_rows"),
+                        allowed_items=case.get("allowed"), banned_items=case.get("banned"),
+                        self_items=case.get("selves"), batch_size=16)
+            np.testing.assert_array_equal(got[0], expected[0], err_msg=str((list(case), k)))
+            np.testing.assert_array_equal(got[1], expected[1], err_msg=str((list(case), k)))
+
+
+def test_numpy_top_k_ties_at_the_kth_place_go_to_the_lower_index():
+    """argpartition alone keeps an arbitrary subset of the items tied at the k-th place; the
+    documented rule (lower index first) holds for the NumPy path too."""
+    scores = np.random.default_rng(1).integers(0, 3, (5, 300)).astype(np.float32)
+    idx, _ = top_k_from_scores(scores, 10)
+    for r in range(5):
+        assert idx[r].tolist() == np.lexsort((np.arange(300), -scores[r]))[:10].tolist()
+    one, _ = top_k_from_scores(scores[:1], 10)
+    assert one.tolist() == idx[:1].tolist()
+
+
+def test_batch_top_k_drops_model_scores_of_minus_inf():
+    users = np.ones((3, 1), np.float32)
+    items = np.array([[1.0], [-np.inf], [2.0], [np.inf]], np.float32)
+    idx, scores = top_k(users, items, 4)
+    assert idx.tolist() == [[3, 2, 0, -1]] * 3
+    assert np.isneginf(scores[:, 3]).all()
+
+
+@pytest.mark.parametrize("seed,kind", [(0, "normal"), (1, "tied"), (2, "skewed"), (3, "inf"), (4, "constant")])
+def test_bucketed_metrics_equal_references(seed, kind):
+    """Catalogues large enough for many histogram buckets (the one-pass AUC and rank counts),
+    with ties inside buckets, skewed scores, infinities (the direct path) and constant rows."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 40, 400
+    train = sp.csr_matrix((rng.random((n_users, n_items)) < 0.2).astype(np.float32))
+    test = sp.csr_matrix((rng.random((n_users, n_items)) < 0.1).astype(np.float32))
+    scores = rng.standard_normal((n_users, n_items)).astype(np.float32)
+    if kind == "tied":
+        scores = rng.integers(0, 6, (n_users, n_items)).astype(np.float32)
+    elif kind == "skewed":   # most scores in one bucket, a few far away; rounded: ties
+        scores = np.round(rng.standard_normal((n_users, n_items)) ** 5 * 100).astype(np.float32)
+    elif kind == "inf":
+        scores[rng.random((n_users, n_items)) < 0.05] = np.inf
+        scores[rng.random((n_users, n_items)) < 0.05] = -np.inf
+    elif kind == "constant":
+        scores[::2] = 1.5
+    k = 20
+    res = ranking_metrics(lambda idx: scores[idx], train, test, k=k, per_user=True, batch_size=9)
+    ref = _reference_per_user(scores, train, test, k)
+    per = res["per_user"]
+    assert per["user"].tolist() == [u for u, _, _ in ref]
+    names = [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hit_rate@{k}", "mrr", "auc"]
+    for col, name in enumerate(names):
+        np.testing.assert_allclose(per[name], [v[col] for _, v, _ in ref], rtol=1e-12, atol=0, err_msg=name)
+    for row, (_, _, ranked) in zip(per[f"top@{k}"], ref):
+        assert row[:len(ranked)].tolist() == list(ranked)
+
+
+def test_bucketed_and_direct_paths_agree_exactly():
+    """The same rows through the one-pass path (finite scores) and the direct path (forced by an
+    inf on a training item, which changes no candidate): bit-identical metrics."""
+    rng = np.random.default_rng(7)
+    n_users, n_items, k = 30, 640, 10
+    dense_train = rng.random((n_users, n_items)) < 0.15
+    dense_test = rng.random((n_users, n_items)) < 0.1
+    dense_train[:, 0] = True   # item 0: a training item of everyone
+    dense_test[:, 0] = False
+    train, test = sp.csr_matrix(dense_train.astype(np.float32)), sp.csr_matrix(dense_test.astype(np.float32))
+    scores = np.round(rng.standard_normal((n_users, n_items)) * 8).astype(np.float32)
+    forced = scores.copy()
+    forced[:, 0] = np.inf
+    users = np.arange(n_users, dtype=np.int64)
+    outs = []
+    for s in (scores, forced):
+        metrics, top, bad = np.empty((n_users, 7)), np.empty((n_users, k), np.int32), np.zeros(n_users, np.uint8)
+        ranking_metrics_batch(s, users, train.indptr.astype(np.int64), train.indices.astype(np.int32),
+                              test.indptr.astype(np.int64), test.indices.astype(np.int32), k, metrics, top, bad)
+        outs.append((metrics, top))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
