@@ -92,6 +92,8 @@ class ConformanceTests:
     divergence_base: Optional[Dict[str, Any]] = None
     divergence_change: Dict[str, Any] = {}
     divergence_message: str = "diverged"
+    #: why a model without ``divergence_base`` cannot diverge (the skip reason)
+    no_divergence_reason: str = "declares no diverging configuration"
     #: presets the model must have, and an override checked on each of them
     required_presets: Sequence[str] = ("ml-1m",)
     preset_override: Dict[str, Any] = {"seed": 3}
@@ -288,7 +290,7 @@ class ConformanceTests:
         self._skip_if_variant()
         cls = self.model_class()
         if self.divergence_base is None:
-            pytest.skip(f"{cls.__name__} declares no diverging configuration")
+            pytest.skip(f"{cls.__name__}: {self.no_divergence_reason}")
         train = self.divergence_data()
         user, item = train.user_ids.raw[0], train.item_ids.raw[0]
         fresh = cls(**{**self.divergence_base, **self.divergence_change})
