@@ -17,7 +17,6 @@ from mfrec import ALS, Interactions, Recommender, evaluate_ranking  # noqa: E402
 from mfrec import distributed as mdist  # noqa: E402
 from mfrec.errors import DataError, MfrecError  # noqa: E402
 
-DATA_DIR = Path(os.environ.get("MFREC_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @pytest.fixture(scope="module")
@@ -182,12 +181,12 @@ def test_worker_killed_mid_fit_still_gives_the_same_model(client, tmp_path):
     assert pids[victim] not in client.run(os.getpid).values()  # the worker really died (and was replaced)
 
 
-@pytest.mark.skipif(not (DATA_DIR / "ml-1m").exists(), reason="ML-1M not in MFREC_DATA_DIR")
-def test_ml1m_split_ranks_like_the_local_model(client, tmp_path):
+def test_ml1m_split_ranks_like_the_local_model(client, tmp_path, data_dir, data_file):
+    data_file("ml-1m/ratings.dat")
     from mfrec import load_movielens
     from mfrec.data.split import per_user_split
 
-    liked = load_movielens("1m", DATA_DIR, download=False).to_implicit(threshold=4)
+    liked = load_movielens("1m", data_dir, download=False).to_implicit(threshold=4)
     split = per_user_split(liked, test_fraction=0.2, seed=42)
     coo = split.train.matrix.tocoo()
     frame = pd.DataFrame({"user": split.train.user_ids.to_raw(coo.row), "item": split.train.item_ids.to_raw(coo.col)})

@@ -56,19 +56,13 @@ from mfrec.errors import (DataError, InsufficientMemoryError, InvalidParameterEr
                           NotFittedError, TrainingDivergedError)
 from mfrec.models import ALS, BPR, SVD, WARP, Popularity
 from mfrec.models.base import Recommender
+from synthetic import random_pairs
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-DATA_DIR = os.environ.get("MFREC_DATA_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 # ---------------------------------------------------------------------------- small data
-def _ratings(seed=0, n=600):
-    rng = np.random.default_rng(seed)
-    return Interactions.from_arrays(rng.integers(0, 30, n), rng.integers(0, 25, n),
-                                    rng.integers(1, 6, n).astype(float), rating_scale=(1, 5))
-
-
-EXPLICIT = _ratings()
+EXPLICIT = random_pairs(n_users=30, n_items=25, n=600, seed=0)
 IMPLICIT = EXPLICIT.to_implicit(threshold=3)
 
 SMALL = {  # fast settings of every model, with the data each trains on
@@ -375,30 +369,7 @@ def test_loading_checks_every_array_and_attribute(case, tmp_path):
 
 
 # ============================================================================ 5. late validation (CLI)
-class _Result:
-    def __init__(self, returncode, stderr):
-        self.returncode, self.stderr = returncode, stderr
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """Run ``mfrec ARGS`` in this process (a subprocess per call costs seconds of imports)."""
-    import mfrec.cli as cli_module
-    monkeypatch.setenv("MFREC_DATA_DIR", DATA_DIR)
-    monkeypatch.setenv("COLUMNS", "80")
-
-    def run(*args, cwd=None):
-        if cwd is not None:
-            monkeypatch.chdir(cwd)
-        monkeypatch.setattr(sys, "argv", ["mfrec", *args])
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            cli_module.main()
-        return _Result(info.value.code, capsys.readouterr().err)
-    return run
-
-
-def test_cli_checks_options_and_paths_before_loading_data(tmp_path, cli):
+def test_cli_checks_options_and_paths_before_loading_data(tmp_path, mfrec_cli):
     # ml-25m is not in the data folder, so an error about it would mean the data came first
     a_file = tmp_path / "file"
     a_file.write_text("x")
@@ -412,16 +383,16 @@ def test_cli_checks_options_and_paths_before_loading_data(tmp_path, cli):
         (["compare", "-d", "ml-25m", "-m", "popularity", "-k", "0"], "-k must be a positive integer"),
     ]
     for args, message in cases:
-        result = cli(*args, cwd=tmp_path)
-        assert result.returncode == 2, (args, result.stderr)
+        result = mfrec_cli(*args, cwd=tmp_path, columns=80)
+        assert result.exit_code == 2, (args, result.stderr)
         assert message in result.stderr and "25M" not in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_cli_refuses_a_read_only_output_folder_before_training(tmp_path, cli):
+def test_cli_refuses_a_read_only_output_folder_before_training(tmp_path, mfrec_cli):
     with _read_only_folder(tmp_path) as folder:
-        result = cli("fit", "popularity", "-d", "ml-25m", "-o", str(folder / "m.npz"), cwd=tmp_path)
-    assert result.returncode == 2 and "not writable" in result.stderr and "25M" not in result.stderr, result.stderr
+        result = mfrec_cli("fit", "popularity", "-d", "ml-25m", "-o", str(folder / "m.npz"), cwd=tmp_path, columns=80)
+    assert result.exit_code == 2 and "not writable" in result.stderr and "25M" not in result.stderr, result.stderr
 
 
 # ============================================================================ 6. types at the API boundary
@@ -453,11 +424,11 @@ def test_booleans_strings_and_wrong_kinds_are_refused():
         evaluate_ratings(model, EXPLICIT)
 
 
-def test_cli_refuses_an_empty_title(tmp_path, cli):
+def test_cli_refuses_an_empty_title(tmp_path, mfrec_cli):
     path = Popularity().fit(IMPLICIT).save(tmp_path / "p.npz")
     for text in ("", "  "):
-        result = cli("similar", str(path), text)
-        assert result.returncode == 2 and "the item is empty" in result.stderr, result.stderr
+        result = mfrec_cli("similar", str(path), text, columns=80)
+        assert result.exit_code == 2 and "the item is empty" in result.stderr, result.stderr
 
 
 # ============================================================================ 7. error boundary
@@ -487,15 +458,15 @@ _BUGGY_CLI = textwrap.dedent("""
 """)
 
 
-def test_cli_shows_bugs_as_tracebacks_and_user_errors_as_one_line(tmp_path, cli):
-    env = {**os.environ, "MFREC_DATA_DIR": DATA_DIR, "PYTHONPATH": SRC}
+def test_cli_shows_bugs_as_tracebacks_and_user_errors_as_one_line(tmp_path, mfrec_cli):
+    env = {**os.environ, "PYTHONPATH": SRC}
     bug = subprocess.run([sys.executable, "-c", _BUGGY_CLI, "fit", "als"], capture_output=True, text=True, env=env,
                          timeout=60)
     assert bug.returncode == 1 and "Traceback" in bug.stderr and "an internal bug" in bug.stderr
-    user = cli("recommend", str(tmp_path / "missing.npz"), "1")
-    assert user.returncode == 2 and user.stderr.count("\n") == 1 and "Traceback" not in user.stderr
-    debug = cli("--debug", "recommend", str(tmp_path / "missing.npz"), "1")
-    assert debug.returncode == 2 and "Traceback" in debug.stderr and "does not exist" in debug.stderr
+    user = mfrec_cli("recommend", str(tmp_path / "missing.npz"), "1", columns=80)
+    assert user.exit_code == 2 and user.stderr.count("\n") == 1 and "Traceback" not in user.stderr
+    debug = mfrec_cli("--debug", "recommend", str(tmp_path / "missing.npz"), "1", columns=80)
+    assert debug.exit_code == 2 and "Traceback" in debug.stderr and "does not exist" in debug.stderr
 
 
 def test_offline_download_message_is_one_line_with_the_data_dir_hint(tmp_path):

@@ -2,7 +2,6 @@
 network (archives built in tmp_path and served through file:// URLs or fake responses)."""
 import hashlib
 import io
-import os
 import urllib.error
 import zipfile
 from pathlib import Path
@@ -14,9 +13,6 @@ from mfrec.data import movielens
 from mfrec.datasets import fetch_movielens, list_datasets, load_movielens
 from mfrec.errors import DataError, DatasetNotAvailableError
 
-DATA_DIR = Path(os.environ.get("MFREC_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_data = pytest.mark.skipif(not (DATA_DIR / "ml-1m" / "ratings.dat").is_file(),
-                                reason="shared MovieLens data not available")
 
 RATINGS_1M = "1::1::5::978300760\n1::2::3::978302109\n2::1::4::\n2::3::2::978301968\n"
 MOVIES_1M = ("1::Toy Story (1995)::Animation|Children's|Comedy\n"
@@ -72,10 +68,10 @@ def leftovers(root: Path):
 
 
 # ------------------------------------------------------------------ real data
-@needs_data
 @pytest.mark.slow
-def test_ml1m_real():
-    inter = load_movielens("1m", DATA_DIR, download=False)
+def test_ml1m_real(data_dir, data_file):
+    data_file("ml-1m/ratings.dat")
+    inter = load_movielens("1m", data_dir, download=False)
     assert (inter.nnz, inter.n_users, inter.n_items) == (1_000_209, 6040, 3706)
     assert inter.kind == "explicit" and inter.rating_scale == (1.0, 5.0)
     assert np.isnan(inter.timestamps).sum() == 86_287  # the empty 4th fields (see NOTE.txt)
@@ -86,9 +82,9 @@ def test_ml1m_real():
     assert inter.item_metadata.loc[73, "title"] == "Mis\u00e9rables, Les"  # latin-1 decoded
 
 
-@needs_data
-def test_ml100k_real():
-    inter = load_movielens("ml-100k", DATA_DIR, download=False)
+def test_ml100k_real(data_dir, data_file):
+    data_file("ml-100k/u.data")
+    inter = load_movielens("ml-100k", data_dir, download=False)
     assert (inter.nnz, inter.n_users, inter.n_items) == (100_000, 943, 1682)
     meta = inter.item_metadata
     assert (meta.loc[1, "title"], meta.loc[1, "year"]) == ("Toy Story", 1995.0)
@@ -98,9 +94,9 @@ def test_ml100k_real():
     assert meta.loc[267, "title"] == "unknown" and np.isnan(meta.loc[267, "year"])
 
 
-@needs_data
-def test_latest_small_real():
-    inter = load_movielens("latest-small", DATA_DIR, download=False)
+def test_latest_small_real(data_dir, data_file):
+    data_file("ml-latest-small/ratings.csv")
+    inter = load_movielens("latest-small", data_dir, download=False)
     assert (inter.nnz, inter.n_users, inter.n_items) == (100_836, 610, 9724)
     assert inter.rating_scale == (0.5, 5.0) and inter.matrix.data.min() == 0.5
     assert not np.isnan(inter.timestamps).any()
@@ -109,11 +105,12 @@ def test_latest_small_real():
     assert meta["year"].notna().mean() > 0.99
 
 
-@needs_data
-def test_list_datasets_finds_shared_data():
-    rows = {row["name"]: row for row in list_datasets(DATA_DIR)}
+def test_list_datasets_finds_shared_data(data_dir, data_file):
+    for folder in ("ml-1m", "ml-100k", "ml-latest-small"):
+        data_file(folder)
+    rows = {row["name"]: row for row in list_datasets(data_dir)}
     assert set(rows) == {"100k", "1m", "10m", "20m", "25m", "latest-small"}
-    assert rows["1m"]["path"] == str(DATA_DIR / "ml-1m")
+    assert rows["1m"]["path"] == str(data_dir / "ml-1m")
     assert rows["1m"]["n_ratings"] == 1_000_209 and rows["100k"]["n_ratings"] == 100_000
     assert rows["latest-small"]["n_ratings"] == 100_836
     assert rows["1m"]["md5"] == "c4d9eecfca2ab87c1945afe126590906"

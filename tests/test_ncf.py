@@ -1,7 +1,6 @@
 """NCF's file formats, the training-file builder, seeded negatives, leave-latest-out and the
 protocol object; the official-file checks use ../shared/data/ncf-ml-1m (skipped without it)."""
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,18 @@ from mfrec.data.split import leave_one_out, leave_one_out_mask
 from mfrec.errors import DataError
 from mfrec.models.popularity import Popularity
 
-DATA_DIR = Path(os.environ.get("MFREC_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_official = pytest.mark.skipif(ncf.find_official_files(DATA_DIR) is None,
-                                    reason="NCF's ML-1M files or ml-1m/ratings.dat not in the data folder")
 SHA256 = {"ml-1m.test.rating": "231ae11eb060b643a8c58c063cd17ffc743b54f569afb073d1abb6cf126b88b5",
           "ml-1m.test.negative": "127853228a76b7d21c0481e8ef8d00dd009cd5c88670dbdd9e9debfdb9f93de4"}
 
 
 @pytest.fixture(scope="module")
-def official():
-    return ncf.official_protocol(DATA_DIR)
+def official(data_dir, data_file):
+    """NCF's own ML-1M files (with ml-1m/ratings.dat, from which the training file is rebuilt)."""
+    for name in SHA256:
+        data_file(f"{ncf.OFFICIAL_FOLDER}/{name}")
+    data_file("ml-1m/ratings.dat")
+    assert ncf.find_official_files(data_dir) is not None
+    return ncf.official_protocol(data_dir)
 
 
 def write(path: Path, text: str) -> Path:
@@ -96,9 +97,8 @@ def test_builder_rejects_test_lines_that_do_not_match(tmp_path, test_text, messa
         files.build_ncf_training(dat, write(tmp_path / "t.rating", test_text))
 
 
-@needs_official
-def test_official_files_and_rebuilt_training_file(official):
-    folder = DATA_DIR / ncf.OFFICIAL_FOLDER
+def test_official_files_and_rebuilt_training_file(official, data_dir):
+    folder = data_dir / ncf.OFFICIAL_FOLDER
     for name, digest in SHA256.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
     protocol = official
@@ -106,13 +106,12 @@ def test_official_files_and_rebuilt_training_file(official):
     assert train.nnz == 994_169  # = 1,000,209 ratings - 6,040 test pairs, as NCF's ml-1m.train.rating
     assert train.shape == (6040, 3706) and protocol.negatives.shape == (6040, 99)
     # every user lost exactly one rating (its test pair), and no test pair is in train
-    ml = files.read_movielens_dat(DATA_DIR / "ml-1m" / "ratings.dat")
+    ml = files.read_movielens_dat(data_dir / "ml-1m" / "ratings.dat")
     assert np.array_equal(np.diff(train.matrix.indptr) + 1, np.bincount(ml.users - 1))
     assert train.matrix[protocol.users, protocol.items].A1.sum() == 0
     assert (protocol.negatives == protocol.items[:, None]).any(axis=1).sum() == 156  # NCF's quirk
 
 
-@needs_official
 def test_item_popularity_matches_ncf_itempop_row(official):
     # ItemPop, deterministic: NCF's Figure 4 shows it at HR@10 ~0.45 on ML-1M; 0.454 / 0.254 are the
     # figures commonly quoted for it (not re-checked against the paper here). A tie or duplicate rule

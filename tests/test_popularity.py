@@ -7,6 +7,7 @@ from mfrec.testing import ConformanceTests, planted_data
 class TestPopularityConformance(ConformanceTests):
     similarity_is_meaningful = False
     learns_preferences = False
+    expected_ndcg = 0.28  # 0.3224 measured: the bar the learned models clear by far (>= 0.70)
 
     def make_model(self):
         return Popularity()

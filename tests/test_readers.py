@@ -1,7 +1,5 @@
 """Tests of mfrec.data.readers.read_ratings: formats, separators, and every bad-input case."""
 import gzip
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +8,6 @@ import pytest
 from mfrec.data.readers import read_ratings
 from mfrec.errors import DataError
 
-DATA_DIR = Path(os.environ.get("MFREC_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -308,18 +305,14 @@ def test_invalid_arguments(tmp_path):
 
 
 # ------------------------------------------------------------------ real data
-needs_ml1m = pytest.mark.skipif(not (DATA_DIR / "ml-1m" / "ratings.dat").is_file(),
-                                reason="shared MovieLens data not available")
 
 
-@needs_ml1m
-def test_ml100k_u_data():
-    inter = read_ratings(DATA_DIR / "ml-100k" / "u.data", rating_scale=(1, 5))
+def test_ml100k_u_data(data_file):
+    inter = read_ratings(data_file("ml-100k/u.data"), rating_scale=(1, 5))
     assert (inter.nnz, inter.n_users, inter.n_items) == (100_000, 943, 1682)
 
 
-@needs_ml1m
-def test_latest_small_ratings_csv():
-    inter = read_ratings(DATA_DIR / "ml-latest-small" / "ratings.csv", rating_scale=(0.5, 5))
+def test_latest_small_ratings_csv(data_file):
+    inter = read_ratings(data_file("ml-latest-small/ratings.csv"), rating_scale=(0.5, 5))
     assert (inter.nnz, inter.n_users, inter.n_items) == (100_836, 610, 9724)
     assert 0.5 in set(inter.matrix.data.tolist())

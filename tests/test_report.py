@@ -1,6 +1,4 @@
 """mfrec compare: the comparison, the HTML report (checked in headless Chromium) and the export."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +10,6 @@ from mfrec.experiment import UnknownModelError, model_classes
 from mfrec.export import export_projector, read_projector_vectors
 from mfrec.report import write_report
 
-DATA_DIR = os.environ.get("MFREC_DATA_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
 #: small, fast hyperparameters so the whole comparison runs in seconds on ml-100k
 FAST = {"svd": {"factors": 16, "epochs": 5}, "als": {"factors": 16, "iterations": 4},
         "bpr": {"factors": 16, "epochs": 5}, "warp": {"factors": 16, "epochs": 5}}
@@ -23,10 +20,11 @@ def available_models():
 
 
 @pytest.fixture(scope="module")
-def comparison():
+def comparison(data_dir, data_file):
+    data_file("ml-100k/u.data")
     names = available_models()
     params = {n: p for n, p in FAST.items() if n in names}
-    return run_comparison("ml-100k", names, data_dir=DATA_DIR, k=10, seed=3, model_params=params, threads=1)
+    return run_comparison("ml-100k", names, data_dir=data_dir, k=10, seed=3, model_params=params, threads=1)
 
 
 def test_comparison_has_one_row_per_model(comparison):
@@ -104,11 +102,11 @@ def test_dataset_without_titles_or_genres(tmp_path):
     assert "mfrec comparison" in path.read_text()
 
 
-def test_bad_input_is_reported(comparison, tmp_path):
+def test_bad_input_is_reported(comparison, tmp_path, data_dir):
     with pytest.raises(UnknownModelError, match="unknown model 'svdd'"):
-        run_comparison("ml-100k", ["svdd"], data_dir=DATA_DIR)
+        run_comparison("ml-100k", ["svdd"], data_dir=data_dir)
     with pytest.raises(ValueError, match="larger than the catalogue"):
-        run_comparison("ml-100k", ["popularity"], data_dir=DATA_DIR, k=100000)
+        run_comparison("ml-100k", ["popularity"], data_dir=data_dir, k=100000)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(MfrecError, match="cannot write the report"):

@@ -174,12 +174,10 @@ def test_similarity_cache_follows_refits(fitted_als):
     assert model._item_similarity() is not first
 
 
-def test_similar_items_quality_reports_every_measure():
+def test_similar_items_quality_reports_every_measure(data_dir, data_file):
     from mfrec.datasets import load_movielens
-    import os
-    if not os.environ.get("MFREC_DATA_DIR"):
-        pytest.skip("MFREC_DATA_DIR is not set: ML-100K is not available")
-    data = load_movielens("100k").to_implicit(threshold=4)
+    data_file("ml-100k/u.data")
+    data = load_movielens("100k", data_dir, download=False).to_implicit(threshold=4)
     model = mfrec.ALS(factors=16, iterations=5, seed=0).fit(data)
     quality = similar_items_quality(model, k=10)
     assert {"coherence@10", "franchise_hit_rate@10", "franchise_recall@10", "obscure@10"} <= set(quality)

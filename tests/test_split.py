@@ -2,7 +2,6 @@
 import datetime as dt
 import math
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,24 +10,13 @@ import pytest
 from mfrec.data.interactions import Interactions
 from mfrec.data.split import Split, kfold, leave_one_out, per_user_split, random_split, temporal_split
 from mfrec.errors import DataError
-
-ML100K = Path("/work/shared/data/ml-100k/u.data")
-
+from synthetic import random_ratings
 
 # ---------------------------------------------------------------------- helpers
 def make_data(n_users=40, n_items=30, density=0.4, seed=1, timestamps=True, nan_share=0.0):
     """Random explicit data with distinct timestamps (some NaN if nan_share > 0); raw ids are
     strings for users and offset integers for items, so raw id != index."""
-    rng = np.random.default_rng(seed)
-    dense = rng.random((n_users, n_items)) < density
-    dense[np.arange(n_users), rng.integers(0, n_items, n_users)] = True  # every user >= 1 entry
-    u, i = np.nonzero(dense)
-    ratings = rng.integers(1, 6, len(u))
-    ts = None
-    if timestamps:
-        ts = 1_000_000_000 + rng.permutation(len(u)).astype(float) * 60
-        ts[rng.random(len(u)) < nan_share] = np.nan
-    return Interactions.from_arrays(np.array([f"u{x}" for x in u]), i + 100, ratings, ts)
+    return random_ratings(n_users, n_items, density, seed, timestamps=timestamps, nan_share=nan_share)
 
 
 def entries(inter):
@@ -420,9 +408,8 @@ def test_random_split_too_small_for_fraction():
 
 
 # ---------------------------------------------------------------------- real data
-@pytest.mark.skipif(not ML100K.exists(), reason="ml-100k not available")
-def test_leave_one_out_by_time_on_ml100k():
-    df = pd.read_csv(ML100K, sep="\t", names=["user", "item", "rating", "timestamp"])
+def test_leave_one_out_by_time_on_ml100k(data_file):
+    df = pd.read_csv(data_file("ml-100k/u.data"), sep="\t", names=["user", "item", "rating", "timestamp"])
     inter = Interactions.from_arrays(df["user"].to_numpy(), df["item"].to_numpy(), df["rating"].to_numpy(),
                                      df["timestamp"].to_numpy(), rating_scale=(1, 5))
     assert (inter.nnz, inter.n_users, inter.n_items) == (100_000, 943, 1682)
