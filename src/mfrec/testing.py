@@ -44,9 +44,13 @@ def planted_data(explicit: bool, seed: int = 0) -> Interactions:
             liked = own[rng.random(len(own)) < 0.75]
         disliked = rng.choice(other, 2, replace=False)
         for i in liked:
-            users.append(f"u{u}"), items.append(100 + int(i)), ratings.append(float(rng.choice([4, 5])))
+            users.append(f"u{u}")
+            items.append(100 + int(i))
+            ratings.append(float(rng.choice([4, 5])))
         for i in disliked:
-            users.append(f"u{u}"), items.append(100 + int(i)), ratings.append(1.0)
+            users.append(f"u{u}")
+            items.append(100 + int(i))
+            ratings.append(1.0)
     inter = Interactions.from_arrays(users, items, ratings, rating_scale=(1, 5))
     return inter if explicit else inter.to_implicit(threshold=4)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import numba_threads
+from .._threads import max_threads, numba_threads
 from ..errors import DataError, InvalidParameterError, TrainingDivergedError
 from ..kernels import als as kernels
 from . import _params
@@ -135,6 +135,8 @@ class ALS(Recommender):
 
     feedback = "implicit"
     name = "als"
+    #: set by :func:`mfrec.distributed.fit` only: how the cluster job ran (blocks, workers, timings)
+    distributed_info_: dict
     _bias_names = ()
     PRESETS = PRESETS
 
@@ -182,12 +184,11 @@ class ALS(Recommender):
         """The base estimate plus the k x k matrices of a half step: the Gramian and its float32
         and float64 copies (24 k^2 bytes), one k x k float64 system per thread for Cholesky, and
         float64 copies of the factors when the loss is computed."""
-        import numba
         k = int(self.factors)
         needed = super()._memory_needed(interactions) + 24 * k * k + 48 * interactions.nnz
         if self.solver == "cholesky":
-            threads = int(self.threads) or numba.config.NUMBA_NUM_THREADS
-            needed += 8 * k * k * min(threads, numba.config.NUMBA_NUM_THREADS)
+            threads = int(self.threads) or max_threads()
+            needed += 8 * k * k * min(threads, max_threads())
         if self.calculate_loss:
             needed += 8 * k * (interactions.n_users + interactions.n_items)
         return needed
@@ -211,11 +212,11 @@ class ALS(Recommender):
         """alpha0 * Y^T Y in float64 (numba, one thread: no BLAS threads during training)."""
         return kernels.gram(Y, float(self.unobserved_weight))
 
-    def _half_step(self, side: "_Side", X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
+    def _half_step(self, side: _Side, X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
         """Recompute every row of X (in place) against the fixed Y, by the equations above."""
         self._solve_rows(side, X, Y, self._gram(Y), exact)
 
-    def _solve_rows(self, side: "_Side", X: np.ndarray, Y: np.ndarray, gram: np.ndarray, exact: bool) -> None:
+    def _solve_rows(self, side: _Side, X: np.ndarray, Y: np.ndarray, gram: np.ndarray, exact: bool) -> None:
         """The row solves of a half step given ``gram`` = alpha0 Y^T Y of the *whole* other side.
         ``Y`` needs only the rows that ``side.indices`` point to (mfrec.distributed passes a block's
         gathered rows, renumbered), so the same kernels serve one machine and a cluster."""
@@ -229,7 +230,7 @@ class ALS(Recommender):
             kernels.als_half_step_cg(side.indptr, side.indices, side.conf32, X, Y, gram.astype(np.float32),
                                      np.float32(alpha0), side.reg32, int(self.cg_steps))
 
-    def _objective(self, users: "_Side", items: "_Side", X: np.ndarray, Y: np.ndarray) -> float:
+    def _objective(self, users: _Side, items: _Side, X: np.ndarray, Y: np.ndarray) -> float:
         """L(X, Y) of the class docstring, by the Gramian trick."""
         alpha0 = float(self.unobserved_weight)
         X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
@@ -248,7 +249,8 @@ class ALS(Recommender):
                             f"found {values[bad[0]]!r} in {len(bad)} entries")
         confidences = self._confidences(values)
         if np.any(confidences > FLOAT32_MAX):
-            raise DataError(f"ALS: the confidences 1 + alpha * value (alpha={self.alpha}) reach {confidences.max():.3g}, "
+            raise DataError(f"ALS: the confidences 1 + alpha * value (alpha={self.alpha}) "
+                            f"reach {confidences.max():.3g}, "
                             "beyond the float32 range; scale the interaction values down or lower alpha")
         conf = sp.csr_matrix((confidences, m.indices, m.indptr), shape=m.shape)
         conf_t = conf.T.tocsr()
