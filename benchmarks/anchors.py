@@ -27,8 +27,8 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["AnchorMissing", "anchor_versions", "run_anchor", "surprise_svd", "surprise_svd_vectors", "implicit_als", "implicit_bpr",
-           "lightfm_warp", "vector_score_fn", "evaluate_vectors"]
+__all__ = ["AnchorMissing", "anchor_versions", "run_anchor", "surprise_svd", "surprise_svd_vectors", "implicit_als",
+           "implicit_bpr", "lightfm_warp", "vector_score_fn", "evaluate_vectors"]
 
 _PACKAGES = {"surprise": "scikit-surprise", "implicit": "implicit", "lightfm": "lightfm"}
 
@@ -354,8 +354,9 @@ def main(argv=None) -> None:
         ranking_rows += als_grid(split, threads=args.threads, iterations=3 if args.quick else 15, grid=grid)
     if explicit_rows:
         print("\nExplicit protocol (RMSE/MAE clipped to the rating scale, Surprise's default):\n")
-        print(common.format_table(explicit_rows, ["anchor", ("rmse", "RMSE"), ("mae", "MAE"),
-                                                  ("rmse_unclipped", "RMSE unclipped"), ("fit_time", "fit (s)", ".1f")]))
+        columns = ["anchor", ("rmse", "RMSE"), ("mae", "MAE"), ("rmse_unclipped", "RMSE unclipped"),
+                   ("fit_time", "fit (s)", ".1f")]
+        print(common.format_table(explicit_rows, columns))
     if ranking_rows:
         print("\nImplicit protocol (all items ranked, training items excluded):\n")
         print(common.format_table(ranking_rows, ["anchor"] + _RANKING_COLUMNS + [("fit_time", "fit (s)", ".1f")]))

@@ -181,7 +181,7 @@ def benchmark(args) -> None:
     published = [{"model": f"published: {label}", "HR@10": hr, "NDCG@10": nd} for label, hr, nd, _ in PUBLISHED]
     columns = ["model", "val HR@10", "val NDCG@10", "HR@10", "NDCG@10", "HR@10 redraw", "NDCG@10 redraw",
                "full HR@10", "full NDCG@10", "fit_s"]
-    out = [f"# NCF ML-1M protocol: mfrec against the anchors and the published table", "",
+    out = ["# NCF ML-1M protocol: mfrec against the anchors and the published table", "",
            f"Command: `{' '.join(['PYTHONPATH=src', Path(sys.executable).name, *sys.argv])}`  ",
            f"Run: {started:%Y-%m-%d %H:%M} UTC, {(time.time() - started.timestamp()) / 60:.1f} min; load average "
            f"before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; git {_git_rev()}", "",

@@ -27,7 +27,6 @@ import http.client
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,8 +64,8 @@ def train_model(folder: Path, dataset: str, factors: int) -> Path:
 
 def start_server(model_file: Path):
     env = {**os.environ, "COLUMNS": "300", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "mfrec.cli", "serve", str(model_file), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "mfrec.cli", "serve", str(model_file), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     line = proc.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
     if not match:
@@ -81,10 +80,10 @@ def start_server(model_file: Path):
             if conn.getresponse().status == 200:
                 conn.close()
                 return proc, port
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
                 proc.kill()
-                raise SystemExit("the server did not answer /health within 60 s")
+                raise SystemExit("the server did not answer /health within 60 s") from exc
             time.sleep(0.2)
 
 
@@ -232,7 +231,7 @@ def main():
     say()
     say(f"Machine: {machine_info_markdown()}")
     if args.output:
-        text = "\n".join([f"# mfrec serve benchmark", "", f"Command: `{command_line()}` "
+        text = "\n".join(["# mfrec serve benchmark", "", f"Command: `{command_line()}` "
                           f"(interpreter: {sys.executable})", "", *out, ""])
         Path(args.output).write_text(text)
         print(f"written to {args.output}")

@@ -9,9 +9,9 @@ gives a user: mfrec's ``similar_items`` (default similarity, :mod:`mfrec.similar
 cosine shrunk by co-support); implicit's ``similar_items`` (cosine of its item factors, for BPR
 including the bias column it keeps there); cosine of LightFM's item embeddings and of Surprise's
 q_i (neither library has a similar-items call). Two extra rows per model separate training from
-lookup: mfrec's factors under plain cosine, and each anchor's factors under mfrec's similarity. The measures are defined in
-:mod:`mfrec.evaluation.similar_items` (obscure share: neighbours with < 20 training interactions,
-over query items with >= 50); the franchise groups are those of the model's training data.
+lookup: mfrec's factors under plain cosine, and each anchor's factors under mfrec's similarity. The
+measures are defined in :mod:`mfrec.evaluation.similar_items` (obscure share: neighbours with < 20
+training interactions, over query items with >= 50); the franchise groups are those of the model's training data.
 
 Usage (from the repository root)::
 
@@ -38,7 +38,8 @@ NOTES_MARKER = "<!-- notes: kept when the benchmark is re-run -->"
 MFREC_MODELS = {"svd": SVD, "als": ALS, "bpr": BPR, "warp": WARP}
 COLUMNS = ["model", ("data", "trained on"), (f"franchise_hit_rate@{K}", "franchise hit@10"),
            (f"franchise_recall@{K}", "franchise recall@10"), (f"obscure@{K}", "obscure@10"),
-           (f"coherence@{K}", "genre coherence@10"), ("top3", "top-3 axes' share"), ("quality", "NDCG@10 / RMSE"), ("fit_s", "fit (s)", ".1f")]
+           (f"coherence@{K}", "genre coherence@10"), ("top3", "top-3 axes' share"), ("quality", "NDCG@10 / RMSE"),
+           ("fit_s", "fit (s)", ".1f")]
 
 
 def anchor_runs(versions: dict, threads: int, seed: int) -> list:
@@ -100,8 +101,10 @@ def main(argv=None) -> int:
         print(rows[-1], flush=True)
         # the anchor's factors under mfrec's default similarity: how much comes from the lookup
         shrunk = ItemSimilarity(select(items), train.matrix)
+        def shrunk_neighbours(idx, k, shrunk=shrunk):
+            return shrunk.top(idx, k)[0]
         rows.append({"model": f"{label}, mfrec similarity", "data": protocol, "fit_s": None, "quality": "",
-                     **similar_items_quality(host, k=K, neighbours=lambda idx, k: shrunk.top(idx, k)[0])})
+                     **similar_items_quality(host, k=K, neighbours=shrunk_neighbours)})
         print(rows[-1], flush=True)
     groups = next((r for r in rows if "franchise_groups" in r), {})
     out += ["", f"Franchise groups in the implicit training data: {groups.get('franchise_groups')} groups, "

@@ -152,8 +152,8 @@ def tune(train, args) -> int:
             model = SVD(**params).fit(fit_train, validation=valid)
         curve = [h["val_rmse"] for h in model.loss_history_]
         best = int(np.argmin(curve))
-        rows.append({"#": index, "config": describe_config(config), "best_epoch": best + 1, "best_val_rmse": curve[best],
-                     "last_val_rmse": curve[-1], "fit_s": timer.seconds})
+        rows.append({"#": index, "config": describe_config(config), "best_epoch": best + 1,
+                     "best_val_rmse": curve[best], "last_val_rmse": curve[-1], "fit_s": timer.seconds})
         print(json.dumps({**rows[-1], "curve_every_5": [round(c, 4) for c in curve[4::5]]}), flush=True)
     rows.sort(key=lambda r: r["best_val_rmse"])
     print(format_table(rows, ["#", "config", ("best_epoch", "best epoch"), ("best_val_rmse", "val RMSE (best epoch)"),

@@ -159,7 +159,7 @@ def timed(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
 class Timer:
     """``with Timer() as t: ...`` then ``t.seconds`` (wall clock, perf_counter)."""
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.seconds = float("nan")
         self._start = time.perf_counter()
         return self

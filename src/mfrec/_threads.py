@@ -6,11 +6,16 @@ import contextlib
 import numba
 
 
+def max_threads() -> int:
+    """The most threads numba's parallel regions can use (``NUMBA_NUM_THREADS``, all cores by default)."""
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at import by numba
+
+
 @contextlib.contextmanager
 def numba_threads(n_threads: int):
     """Run numba parallel regions with ``n_threads`` threads (0 = all cores) inside the block."""
     previous = numba.get_num_threads()
-    wanted = numba.config.NUMBA_NUM_THREADS if n_threads == 0 else min(n_threads, numba.config.NUMBA_NUM_THREADS)
+    wanted = max_threads() if n_threads == 0 else min(n_threads, max_threads())
     numba.set_num_threads(max(1, wanted))
     try:
         yield numba.get_num_threads()

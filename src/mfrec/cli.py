@@ -1,11 +1,10 @@
 """The `mfrec` command: data sets, fitting, evaluation, recommendations and similar items."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -14,6 +13,9 @@ from rich.table import Table
 
 from . import experiment
 from .errors import MfrecError
+
+if TYPE_CHECKING:
+    from .models.base import Recommender
 
 console = Console()
 err_console = Console(stderr=True)
@@ -58,8 +60,9 @@ def datasets_list(data_dir: Optional[Path] = DataDirOpt):
     for col in ("name", "ratings", "description", "local copy"):
         table.add_column(col)
     for info in list_datasets(data_dir=data_dir):
+        where = str(info["path"]) if info.get("path") else "[dim]not downloaded[/dim]"
         table.add_row(info["name"], f"{info['n_ratings']:,}" if info.get("n_ratings") else "?",
-                      info.get("description", ""), str(info["path"]) if info.get("path") else "[dim]not downloaded[/dim]")
+                      info.get("description", ""), where)
     console.print(table)
 
 
@@ -85,7 +88,7 @@ def models_list():
 
 
 def _build_model(model: str, preset, params, threads, seed):
-    cls = experiment.model_class(model)
+    cls: type[Recommender] = experiment.model_class(model)
     values = experiment.parse_params(params, cls)
     names = cls._param_names()
     if threads is not None and "threads" in names:
@@ -101,7 +104,7 @@ def _build_model(model: str, preset, params, threads, seed):
 def fit(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp"),
         dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
         output: Path = typer.Option(None, "--output", "-o", help="Model file to write (.npz); default MODEL.npz"),
-        preset: Optional[str] = PresetOpt, param: Optional[List[str]] = ParamOpt,
+        preset: Optional[str] = PresetOpt, param: Optional[list[str]] = ParamOpt,
         threshold: float = ThresholdOpt,
         threads: Optional[int] = typer.Option(None, help="Threads (0 = all cores, 1 = reproducible)."),
         seed: Optional[int] = typer.Option(None, help="Random seed.")):
@@ -121,11 +124,12 @@ def fit(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp
 @app.command("evaluate")
 def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp"),
              dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
-             preset: Optional[str] = PresetOpt, param: Optional[List[str]] = ParamOpt,
+             preset: Optional[str] = PresetOpt, param: Optional[list[str]] = ParamOpt,
              threshold: float = ThresholdOpt,
              split: Optional[str] = typer.Option(None, help="per-user, random or leave-one-out "
                                                  "(default: random for rating models, per-user for the others)"),
-             test_fraction: Optional[float] = typer.Option(None, help="Share held out (default 0.1 ratings, 0.2 implicit)."),
+             test_fraction: Optional[float] = typer.Option(
+                 None, help="Share held out (default 0.1 ratings, 0.2 implicit)."),
              seed: int = typer.Option(42, help="Seed of the split (and of the model if it takes one)."),
              k: int = typer.Option(10, "-k", help="Cut-off of the ranking metrics."),
              threads: Optional[int] = typer.Option(None, help="Threads (0 = all cores, 1 = reproducible)."),
@@ -188,7 +192,8 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
     names = check_models(models.split(","))
     _check_run_options(k=k, split=split, test_fraction=test_fraction, threshold=threshold)
     if _check_protocol(protocol_name, negatives_seed):
-        return _evaluate_ncf([_build_model(n, preset if preset in experiment.model_class(n).PRESETS else None,
+        classes: dict[str, type[Recommender]] = {n: experiment.model_class(n) for n in names}
+        return _evaluate_ncf([_build_model(n, preset if preset in classes[n].PRESETS else None,
                                            None, threads, seed) for n in names],
                              dataset, data_dir, negatives_seed, k, threads)
     _check_writable(report)
@@ -401,11 +406,11 @@ def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec
 
 
 @app.command("serve")
-def serve(model_files: List[Path] = typer.Argument(..., help="Model files saved by `mfrec fit`; each is served "
+def serve(model_files: list[Path] = typer.Argument(..., help="Model files saved by `mfrec fit`; each is served "
                                                   "under its file name without .npz."),
           host: str = typer.Option("127.0.0.1", help="Address to listen on (default: this machine only)."),
           port: int = typer.Option(8000, help="TCP port (0 = any free port)."),
-          cors: Optional[List[str]] = typer.Option(None, "--cors", help="Allow browser pages from this origin "
+          cors: Optional[list[str]] = typer.Option(None, "--cors", help="Allow browser pages from this origin "
                                                    "(e.g. http://localhost:3000); repeat for more. Default: none."),
           max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body in bytes."),
           reload_interval: float = typer.Option(1.0, "--reload-interval", help="Seconds between checks of the model "

@@ -25,7 +25,7 @@ class IdMap:
             raise DataError(f"duplicate {kind} ids in IdMap")
 
     @classmethod
-    def from_values(cls, values, *, kind: str = "id") -> tuple["IdMap", np.ndarray]:
+    def from_values(cls, values, *, kind: str = "id") -> tuple[IdMap, np.ndarray]:
         """Build a map from a column of raw ids (sorted unique) and return it with the indices."""
         arr = _as_raw_array(values, kind, allow_duplicates=True)
         codes, uniques = pd.factorize(arr, sort=True)  # = np.unique(arr, return_inverse=True), faster
@@ -74,7 +74,7 @@ class IdMap:
         """Raw ids of dense indices."""
         return self.raw[np.asarray(indices)]
 
-    def take(self, indices) -> "IdMap":
+    def take(self, indices) -> IdMap:
         """A new map holding only the given indices, in that order (renumbered 0..m-1)."""
         return IdMap(self.raw[np.asarray(indices)], kind=self.kind)
 

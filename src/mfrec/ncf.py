@@ -19,7 +19,6 @@ of (training or test); NCF's own file sometimes lists the test item among its ne
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -70,7 +69,7 @@ class SampledProtocol:
         m.data[:] = 1.0
         return Interactions(m, self.train.user_ids, self.train.item_ids, kind="implicit")
 
-    def with_negatives(self, seed: int, n_negatives: Optional[int] = None) -> "SampledProtocol":
+    def with_negatives(self, seed: int, n_negatives: Optional[int] = None) -> SampledProtocol:
         """The same training set and test pairs with a fresh seeded draw of negatives (default: as
         many as now), never an item of the user's training entries or the test item itself."""
         n = self.negatives.shape[1] if n_negatives is None else n_negatives
@@ -78,7 +77,7 @@ class SampledProtocol:
         return replace(self, negatives=negatives,
                        description=f"{self.description}; negatives redrawn (seed {seed}, {n} per pair)")
 
-    def validation(self, seed: int = 0, n_negatives: Optional[int] = None) -> "SampledProtocol":
+    def validation(self, seed: int = 0, n_negatives: Optional[int] = None) -> SampledProtocol:
         """A validation protocol carved from ``train`` only: per user, the latest remaining timed
         entry (leave-latest-out; a random one without timestamps) is held out with its own seeded
         negatives; the rest is the validation protocol's training set. The test pairs and their

@@ -71,10 +71,10 @@ def probe_users(comparison: Comparison, positives, n: int = 3) -> list:
     if len(eligible) == 0:
         eligible = np.flatnonzero(liked_counts > 0)
     genres = genre_matrix(train)
-    chosen = []
+    chosen: list[tuple[int, str]] = []
     meta = train.item_metadata
     if genres is not None:
-        vocab = {}
+        vocab: dict[str, None] = {}  # an ordered set
         for text in meta["genres"].reindex(train.item_ids.raw).fillna("").astype(str):
             for g in text.split("|"):
                 vocab.setdefault(g, None)
@@ -86,7 +86,8 @@ def probe_users(comparison: Comparison, positives, n: int = 3) -> list:
                 col = names.index(genre)
                 order = np.argsort(-share[:, col], kind="stable")
                 user = next(int(eligible[o]) for o in order if int(eligible[o]) not in [c[0] for c in chosen])
-                chosen.append((user, f"a taste for {genre} ({share[list(eligible).index(user), col]:.0%} of liked movies)"))
+                liked_share = share[int(np.flatnonzero(eligible == user)[0]), col]
+                chosen.append((user, f"a taste for {genre} ({liked_share:.0%} of liked movies)"))
     rng = np.random.default_rng(comparison.protocol.seed)
     while len(chosen) < min(n, len(eligible)):
         user = int(rng.choice(eligible))
@@ -183,7 +184,8 @@ def _titles(model, raw_ids) -> list:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1300px;color:#222;padding:0 1em}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1300px;color:#222;
+padding:0 1em}
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
 th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
@@ -239,7 +241,10 @@ def render_html(comparison: Comparison) -> str:
     for raw_user, reason in probe_users(comparison, positives):
         u = positives.user_ids.index(raw_user)
         liked = positives.user_items(u)
-        ratings = comparison.train.matrix[u, liked].toarray().ravel() if comparison.train.is_explicit else np.ones(len(liked))
+        if comparison.train.is_explicit:
+            ratings = comparison.train.matrix[u, liked].toarray().ravel()
+        else:
+            ratings = np.ones(len(liked))
         liked = liked[np.argsort(-ratings, kind="stable")][:N_SHOWN]
         liked_titles = positives.item_titles(liked)
         columns, lists = ["liked in training"], [liked_titles]

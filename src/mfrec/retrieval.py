@@ -98,6 +98,8 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
     list (the query item in similar-items search). Returns (indices int32, scores float32) of
     shape (n_queries, min(k, n_items)), padded with -1 / -inf where fewer candidates remain.
     """
+    if exclude is not None and exclude_rows is None:
+        raise ValueError("top_k: exclude needs exclude_rows (the row of each query)")
     n_items = item_vectors.shape[0]
     k = min(int(k), n_items)
     n = query_vectors.shape[0]
@@ -109,7 +111,7 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
             row[allowed_items] = keep
         if banned_items is not None:
             row[banned_items] = -np.inf
-        if exclude is not None:
+        if exclude is not None and exclude_rows is not None:
             r = int(exclude_rows[0])
             row[exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]]] = -np.inf
         if self_items is not None:

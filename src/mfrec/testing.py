@@ -19,7 +19,7 @@ that make a fit diverge, a preset override. It needs pytest (a test extra).
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -54,14 +54,18 @@ def planted_data(explicit: bool, seed: int = 0) -> Interactions:
             liked = own[rng.random(len(own)) < 0.75]
         disliked = rng.choice(other, 2, replace=False)
         for i in liked:
-            users.append(f"u{u}"), items.append(100 + int(i)), ratings.append(float(rng.choice([4, 5])))
+            users.append(f"u{u}")
+            items.append(100 + int(i))
+            ratings.append(float(rng.choice([4, 5])))
         for i in disliked:
-            users.append(f"u{u}"), items.append(100 + int(i)), ratings.append(1.0)
+            users.append(f"u{u}")
+            items.append(100 + int(i))
+            ratings.append(1.0)
     inter = Interactions.from_arrays(users, items, ratings, rating_scale=(1, 5))
     return inter if explicit else inter.to_implicit(threshold=4)
 
 
-def _fitted_arrays(model) -> Dict[str, np.ndarray]:
+def _fitted_arrays(model) -> dict[str, np.ndarray]:
     """The fitted state of a model: its public array attributes ending in ``_``."""
     return {k: v for k, v in sorted(vars(model).items())
             if k.endswith("_") and not k.startswith("_") and isinstance(v, np.ndarray)}
@@ -78,25 +82,25 @@ class ConformanceTests:
     #: (the liked items); None: no quality bar (the test is skipped)
     expected_ndcg: Optional[float] = None
     #: (parameter, value) pairs that fit() must refuse with a ValueError naming the parameter
-    invalid_params: Sequence[Tuple[str, Any]] = ()
+    invalid_params: Sequence[tuple[str, Any]] = ()
     #: "every hyperparameter changes the result" (Surprise's trick): fits of ``sensitivity_base``
     #: with each parameter's change (merged into the base) must differ from the base fit, which
     #: ``sensitivity_baselines`` may adjust per parameter (a change only visible in a mode)
-    sensitivity_base: Dict[str, Any] = {}
-    sensitivity_changes: Dict[str, Dict[str, Any]] = {}
-    sensitivity_baselines: Dict[str, Dict[str, Any]] = {}
+    sensitivity_base: dict[str, Any] = {}
+    sensitivity_changes: dict[str, dict[str, Any]] = {}
+    sensitivity_baselines: dict[str, dict[str, Any]] = {}
     #: the parameters not in sensitivity_changes, each with the reason
-    params_without_effect: Dict[str, str] = {}
+    params_without_effect: dict[str, str] = {}
     #: a fit of ``divergence_base`` converges; with ``divergence_change`` it diverges and raises a
     #: TrainingDivergedError matching ``divergence_message``. None: the model cannot diverge
-    divergence_base: Optional[Dict[str, Any]] = None
-    divergence_change: Dict[str, Any] = {}
+    divergence_base: Optional[dict[str, Any]] = None
+    divergence_change: dict[str, Any] = {}
     divergence_message: str = "diverged"
     #: why a model without ``divergence_base`` cannot diverge (the skip reason)
     no_divergence_reason: str = "declares no diverging configuration"
     #: presets the model must have, and an override checked on each of them
     required_presets: Sequence[str] = ("ml-1m",)
-    preset_override: Dict[str, Any] = {"seed": 3}
+    preset_override: dict[str, Any] = {"seed": 3}
     #: the name of another conformance class of the same model class (another make_model()):
     #: the tests that do not use make_model()'s settings (parameters, presets, sensitivity,
     #: divergence) run there only, and are skipped here
@@ -113,7 +117,7 @@ class ConformanceTests:
         model = model or self.make_model()
         return planted_data(explicit=model.feedback == "explicit")
 
-    def sensitivity_data(self) -> Tuple[Interactions, Dict[str, Any]]:
+    def sensitivity_data(self) -> tuple[Interactions, dict[str, Any]]:
         """(training data, fit() keyword arguments) of the sensitivity fits; planted data by default."""
         return self.data(), {}
 

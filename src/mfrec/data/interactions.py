@@ -8,7 +8,6 @@ float64 array aligned with the CSR entries (NaN where a timestamp is missing).
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -67,7 +66,7 @@ class Interactions:
     @classmethod
     def from_arrays(cls, users, items, ratings=None, timestamps=None, *, duplicates: str = "last",
                     rating_scale: Optional[tuple] = None, item_metadata: Optional[pd.DataFrame] = None,
-                    kind: Optional[str] = None, source: str = "input") -> "Interactions":
+                    kind: Optional[str] = None, source: str = "input") -> Interactions:
         """Build from parallel arrays of raw user ids, raw item ids and optional ratings/timestamps.
 
         ``duplicates`` says what happens to repeated (user, item) pairs: "last" (default: the last
@@ -120,7 +119,7 @@ class Interactions:
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, *, user_col: str = "user", item_col: str = "item",
                        rating_col: Optional[str] = "rating", timestamp_col: Optional[str] = "timestamp",
-                       **kwargs) -> "Interactions":
+                       **kwargs) -> Interactions:
         """Build from a DataFrame with named columns. Missing optional columns are allowed:
         without ``rating_col`` the data are implicit; without ``timestamp_col`` there are no times."""
         for col in (user_col, item_col):
@@ -133,7 +132,7 @@ class Interactions:
 
     @classmethod
     def from_csr(cls, matrix, user_ids=None, item_ids=None, *, kind: str = "implicit",
-                 rating_scale=None, item_metadata=None) -> "Interactions":
+                 rating_scale=None, item_metadata=None) -> Interactions:
         """Wrap a scipy sparse users x items matrix; raw ids default to 0..n-1."""
         if not sp.issparse(matrix):
             raise DataError("from_csr needs a scipy sparse matrix")
@@ -220,16 +219,17 @@ class Interactions:
             if pd.isna(t) or str(t) == "":
                 labels.append(str(r))
             else:
-                labels.append(f"{t} ({int(y)})" if isinstance(y, (int, float, np.number)) and not pd.isna(y) else str(t))
+                has_year = isinstance(y, (int, float, np.number)) and not pd.isna(y)
+                labels.append(f"{t} ({int(y)})" if has_year else str(t))
         return labels
 
     # ------------------------------------------------------------------ derived data
-    def _with(self, matrix, timestamps, *, user_ids=None, item_ids=None, kind=None) -> "Interactions":
+    def _with(self, matrix, timestamps, *, user_ids=None, item_ids=None, kind=None) -> Interactions:
         return Interactions(matrix, user_ids or self.user_ids, item_ids or self.item_ids,
                             timestamps=timestamps, item_metadata=self.item_metadata,
                             kind=kind or self.kind, rating_scale=self.rating_scale)
 
-    def select(self, mask) -> "Interactions":
+    def select(self, mask) -> Interactions:
         """The entries where ``mask`` (aligned with CSR entries) is true; same id maps."""
         mask = np.asarray(mask, dtype=bool)
         m = self.matrix
@@ -242,7 +242,7 @@ class Interactions:
         return self._with(new, ts)
 
     def to_implicit(self, threshold: Optional[float] = 4.0, *, confidence: Optional[str] = None,
-                    alpha: float = 1.0) -> "Interactions":
+                    alpha: float = 1.0) -> Interactions:
         """Implicit feedback from explicit ratings: keep entries with rating >= threshold.
 
         Values become 1, or a confidence weight: confidence="linear" gives 1 + alpha * rating,
@@ -275,7 +275,7 @@ class Interactions:
         return Interactions(m, self.user_ids, self.item_ids, timestamps=out.timestamps,
                             item_metadata=self.item_metadata, kind="implicit", rating_scale=None)
 
-    def compact(self) -> "Interactions":
+    def compact(self) -> Interactions:
         """Drop users and items without any interaction (ids are renumbered)."""
         m = self.matrix
         keep_u = np.flatnonzero(np.diff(m.indptr) > 0)
@@ -292,7 +292,7 @@ class Interactions:
             ts = self.timestamps[t.data.astype(np.int64) - 1]
         return self._with(new, ts, user_ids=self.user_ids.take(keep_u), item_ids=self.item_ids.take(keep_i))
 
-    def align_to(self, reference: "Interactions") -> tuple["Interactions", int]:
+    def align_to(self, reference: Interactions) -> tuple[Interactions, int]:
         """Re-express these entries in the id maps of ``reference`` (e.g. a training set).
 
         Entries whose user or item is unknown to ``reference`` are dropped, never mapped to a wrong

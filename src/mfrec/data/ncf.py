@@ -55,7 +55,7 @@ def _lines(path: Path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with open(path, "r", encoding="utf-8", errors="strict", newline="") as handle:
+    with open(path, encoding="utf-8", errors="strict", newline="") as handle:
         try:
             for number, line in enumerate(handle, start=1):
                 yield number, line.rstrip("\r\n")

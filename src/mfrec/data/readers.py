@@ -23,7 +23,7 @@ import gzip
 import io
 import lzma
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -179,7 +179,9 @@ def _parse_file(path: Path, *, sep, header, names, cols, encoding):
         file_names = names
     if len(set(file_names)) != len(file_names):
         raise DataError(f"{source}: repeated column names {file_names}")
-    columns = _resolve_columns(file_names, bool(header) or names is not None, *cols, source)
+    user_col, item_col, rating_col, timestamp_col = cols
+    columns = _resolve_columns(file_names, bool(header) or names is not None, user_col, item_col, rating_col,
+                               timestamp_col, source)
 
     # The whole buffer is kept (no copy of the body); pandas skips the header by line count.
     data, byte_sep = _single_byte_separator(data, sep, source)
@@ -218,7 +220,8 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"ratings file not found: {source}")
     if path.is_dir():
         raise DataError(f"{source} is a directory, not a ratings file")
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
+    openers: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    opener = openers.get(path.suffix.lower(), open)
     try:
         with opener(path, "rb") as fh:
             return fh.read()

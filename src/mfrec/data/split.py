@@ -327,7 +327,8 @@ def _rng(seed) -> np.random.Generator:
 def _cutoff_seconds(cutoff: Union[int, float, str, _dt.datetime, np.datetime64, pd.Timestamp]) -> float:
     """Seconds since the Unix epoch of a cutoff given as a number, datetime, datetime64 or ISO string."""
     if isinstance(cutoff, bool):
-        raise InvalidParameterError(f"cutoff must be seconds since the epoch, a datetime or an ISO date string, got {cutoff!r}")
+        raise InvalidParameterError("cutoff must be seconds since the epoch, a datetime or an ISO date string, "
+                                    f"got {cutoff!r}")
     if isinstance(cutoff, numbers.Real):
         value = float(cutoff)
         if not np.isfinite(value):

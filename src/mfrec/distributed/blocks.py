@@ -14,6 +14,7 @@ worker and get the same bytes back.
 from __future__ import annotations
 
 import threading
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,9 +41,9 @@ def partition_ids(frame, user_col: str, item_col: str, where: str) -> tuple:
     return np.unique(users), np.unique(items)
 
 
-def merge_ids(kind: str, *arrays) -> np.ndarray:
-    """Sorted union of sorted id arrays (a node of the id-map tree reduction)."""
-    arrays = [a for a in arrays if a is not None]
+def merge_ids(kind: str, *parts) -> Optional[np.ndarray]:
+    """Sorted union of sorted id arrays (a node of the id-map tree reduction); None when all are."""
+    arrays = [a for a in parts if a is not None]
     if not arrays:
         return None
     kinds = {"int" if a.dtype.kind in "iu" else "str" for a in arrays}
@@ -158,7 +159,8 @@ def build_in_block(block: int, n_blocks: int, n_total: int, n_other: int, n_othe
         offset += len(wanted)
     other_global = np.concatenate([w * n_other_blocks + j for j, w in enumerate(needed)]).astype(np.int64)
     counts = np.diff(indptr)
-    conf = sp.csr_matrix((model._confidences(vals), renumbered.astype(np.int32), indptr), shape=(n_rows, max(offset, 1)))
+    conf = sp.csr_matrix((model._confidences(vals), renumbered.astype(np.int32), indptr),
+                         shape=(n_rows, max(offset, 1)))
     side = _Side(conf, model._row_regularization(counts, n_other))
     return InBlock(block, n_blocks, n_rows, side, needed, other_global, vals)
 

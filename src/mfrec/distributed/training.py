@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from functools import partial
-from typing import Optional
+from typing import Optional, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -77,7 +77,7 @@ def fit(model: ALS, source, *, client=None, user_col: str = "user", item_col: st
     frame, where = as_dask_frame(source, columns)
 
     # a seed drawn here (not on workers) keeps reruns after a lost worker identical
-    seed = model.seed if model.seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
+    seed = model.seed if model.seed is not None else int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
     params = {**model.get_params(), "seed": seed}
     model._clear_fitted()
     model.loss_history_ = []

@@ -8,7 +8,7 @@ and computes the per-user metrics. The metric definitions are in :mod:`mfrec.eva
 from __future__ import annotations
 
 import numbers
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -108,7 +108,7 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
                 raise InvalidParameterError(f"score_fn returned NaN scores for user index {user}")
 
     names = _metric_names(k)
-    result = {name: float(metrics[:, c].mean()) for c, name in enumerate(names[:-1])}
+    result: dict[str, Any] = {name: float(metrics[:, c].mean()) for c, name in enumerate(names[:-1])}
     auc_values = metrics[:, -1]
     defined = ~np.isnan(auc_values)
     result["auc"] = float(auc_values[defined].mean()) if defined.any() else float("nan")
@@ -158,7 +158,7 @@ def _structural_overlap(train: sp.csr_matrix, test: sp.csr_matrix) -> np.ndarray
 
 
 def _batch_scores(score_fn: ScoreFn, idx: np.ndarray, n_items: int) -> np.ndarray:
-    scores = score_fn(idx)
+    scores: Any = score_fn(idx)  # an array, or a sparse matrix from a user-supplied scorer
     if sp.issparse(scores):
         scores = scores.toarray()
     scores = np.asarray(scores)
@@ -240,8 +240,9 @@ def evaluate_ratings(model, test: Interactions, *, clip: bool = False) -> dict:
         predictions[start:stop] = model._predict_indices(users[start:stop], items[start:stop])
     if not np.all(np.isfinite(predictions)):
         bad = int(np.flatnonzero(~np.isfinite(predictions))[0])
+        user, item = aligned.user_ids.raw[users[bad]].item(), aligned.item_ids.raw[items[bad]].item()
         raise InvalidParameterError(f"{type(model).__name__} predicted {predictions[bad]} for user "
-                         f"{aligned.user_ids.raw[users[bad]].item()!r}, item {aligned.item_ids.raw[items[bad]].item()!r}")
+                                    f"{user!r}, item {item!r}")
     scale = model.interactions_.rating_scale
     if clip and scale is not None:
         np.clip(predictions, scale[0], scale[1], out=predictions)

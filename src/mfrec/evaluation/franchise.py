@@ -220,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--min-count", type=int, default=DEFAULT_MIN_COUNT)
     args = parser.parse_args(argv)
     data = load_movielens(args.dataset.removeprefix("ml-"), data_dir=args.data_dir)
-    groups = item_franchise_groups(data, args.min_count)
+    groups = item_franchise_groups(data, args.min_count) or []
     titles = data.item_titles(np.arange(data.n_items))
     n_pairs = sum(len(g) * (len(g) - 1) // 2 for g in groups)
     print(f"{len(groups)} groups, {sum(map(len, groups))} items, {n_pairs} pairs "

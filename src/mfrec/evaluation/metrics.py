@@ -172,7 +172,7 @@ def auc(scores, relevant, exclude: Iterable[int] = ()) -> float:
 def coverage_at_k(top_lists: Iterable[Sequence[int]], n_items: int) -> float:
     """Catalogue coverage: the share of the n_items catalogue items that appear in at least one
     of the given top-K lists (negative entries, i.e. padding, are ignored)."""
-    seen = set()
+    seen: set[int] = set()
     for lst in top_lists:
         seen.update(int(i) for i in lst if int(i) >= 0)
     return len(seen) / n_items

@@ -69,7 +69,8 @@ def sampled_ranks(positive_scores, negative_scores, positive_items=None, negativ
     pos = np.asarray(positive_scores, dtype=np.float64)
     neg = np.asarray(negative_scores, dtype=np.float64)
     if pos.ndim != 1 or neg.ndim != 2 or neg.shape[0] != pos.shape[0]:
-        raise InvalidParameterError(f"positive_scores must be (n,) and negative_scores (n, m); got {pos.shape} and {neg.shape}")
+        raise InvalidParameterError("positive_scores must be (n,) and negative_scores (n, m); "
+                                    f"got {pos.shape} and {neg.shape}")
     if np.isnan(pos).any() or np.isnan(neg).any():
         raise DataError("sampled evaluation: the model produced NaN scores")
     n, m = neg.shape
@@ -130,7 +131,8 @@ def evaluate_sampled(model, users, items, negatives, k: int = 10, *, duplicates:
     users = np.asarray(users)
     items = np.asarray(items)
     if negatives.ndim != 2 or negatives.shape[0] != len(users) or len(items) != len(users):
-        raise InvalidParameterError(f"need n users, n items and (n, m) negatives; got {len(users)}, {len(items)}, {negatives.shape}")
+        raise InvalidParameterError("need n users, n items and (n, m) negatives; "
+                                    f"got {len(users)}, {len(items)}, {negatives.shape}")
     u = model.user_ids_.indices(users)
     i = model.item_ids_.indices(items)
     neg = model.item_ids_.indices(negatives.ravel()).reshape(negatives.shape)

@@ -236,5 +236,6 @@ def bpr_fold_in(positives, item_factors, item_biases, user_vector, n_steps, lr, 
         z = sigmoid_neg(x)
         for f in range(k):
             wu = np.float64(user_vector[f])
-            user_vector[f] = wu + lr * (z * (np.float64(item_factors[i, f]) - np.float64(item_factors[j, f])) - reg * wu)
+            diff = np.float64(item_factors[i, f]) - np.float64(item_factors[j, f])
+            user_vector[f] = wu + lr * (z * diff - reg * wu)
     return state

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import numba_threads
+from .._threads import max_threads, numba_threads
 from ..errors import DataError, InvalidParameterError, TrainingDivergedError
 from ..kernels import als as kernels
 from . import _params
@@ -138,6 +138,8 @@ class ALS(Recommender):
 
     feedback = "implicit"
     name = "als"
+    #: set by :func:`mfrec.distributed.fit` only: how the cluster job ran (blocks, workers, timings)
+    distributed_info_: dict
     _bias_names = ()
     PRESETS = PRESETS
 
@@ -193,14 +195,13 @@ class ALS(Recommender):
         * the k x k Gramian and its copies (24 k^2), one k x k float64 system per thread for
           Cholesky, float64 copies of the factors when the loss is computed.
         """
-        import numba
         k = int(self.factors)
         rows = interactions.n_users + interactions.n_items
         need64 = self.solver == "cholesky" or bool(self.calculate_loss)
         needed = 8 * k * rows + (28 if need64 else 12) * interactions.nnz + 28 * rows + 24 * k * k
         if self.solver == "cholesky":
-            threads = int(self.threads) or numba.config.NUMBA_NUM_THREADS
-            needed += 8 * k * k * min(threads, numba.config.NUMBA_NUM_THREADS)
+            threads = int(self.threads) or max_threads()
+            needed += 8 * k * k * min(threads, max_threads())
         if self.calculate_loss:
             needed += 8 * k * rows
         return needed
@@ -224,11 +225,11 @@ class ALS(Recommender):
         """alpha0 * Y^T Y in float64 (numba, one thread: no BLAS threads during training)."""
         return kernels.gram(Y, float(self.unobserved_weight))
 
-    def _half_step(self, side: "_Side", X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
+    def _half_step(self, side: _Side, X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
         """Recompute every row of X (in place) against the fixed Y, by the equations above."""
         self._solve_rows(side, X, Y, self._gram(Y), exact)
 
-    def _solve_rows(self, side: "_Side", X: np.ndarray, Y: np.ndarray, gram: np.ndarray, exact: bool) -> None:
+    def _solve_rows(self, side: _Side, X: np.ndarray, Y: np.ndarray, gram: np.ndarray, exact: bool) -> None:
         """The row solves of a half step given ``gram`` = alpha0 Y^T Y of the *whole* other side.
         ``Y`` needs only the rows that ``side.indices`` point to (mfrec.distributed passes a block's
         gathered rows, renumbered), so the same kernels serve one machine and a cluster."""
@@ -242,7 +243,7 @@ class ALS(Recommender):
             kernels.als_half_step_cg(side.indptr, side.indices, side.conf32, X, Y, gram.astype(np.float32),
                                      np.float32(alpha0), side.reg32, int(self.cg_steps))
 
-    def _objective(self, users: "_Side", items: "_Side", X: np.ndarray, Y: np.ndarray) -> float:
+    def _objective(self, users: _Side, items: _Side, X: np.ndarray, Y: np.ndarray) -> float:
         """L(X, Y) of the class docstring, by the Gramian trick."""
         alpha0 = float(self.unobserved_weight)
         X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
@@ -285,7 +286,8 @@ class ALS(Recommender):
                             f"found {values[bad[0]]!r} in {len(bad)} entries")
         top = float(self._confidences(np.array([hi]))[0])  # c(r) increases with r (alpha >= 0)
         if top > FLOAT32_MAX:
-            raise DataError(f"ALS: the confidences 1 + alpha * value (alpha={self.alpha}) reach {top:.3g}, "
+            raise DataError(f"ALS: the confidences 1 + alpha * value (alpha={self.alpha}) "
+                            f"reach {top:.3g}, "
                             "beyond the float32 range; scale the interaction values down or lower alpha")
 
     def _confidences_chunked(self, values: np.ndarray, dtype) -> np.ndarray:
@@ -380,7 +382,7 @@ class _Side:
         self._set(conf_csr.indptr, conf_csr.indices, conf_csr.data, reg, float64)
 
     @classmethod
-    def from_arrays(cls, indptr, indices, conf, reg, *, float64: bool = True) -> "_Side":
+    def from_arrays(cls, indptr, indices, conf, reg, *, float64: bool = True) -> _Side:
         side = cls.__new__(cls)
         side._set(indptr, indices, conf, reg, float64)
         return side

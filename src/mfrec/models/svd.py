@@ -276,11 +276,13 @@ class SVD(Recommender):
         users, items = (getattr(self, n, None) for n in self._extra_arrays)
         if (users is None) != (items is None):
             raise ModelFileError("the file holds only one of exposure_user_factors_ / exposure_item_factors_")
-        if users is not None and (users.ndim != 2 or items.ndim != 2 or users.shape[1] != items.shape[1]
-                                  or users.shape[0] != self.interactions_.n_users
-                                  or items.shape[0] != self.interactions_.n_items):
+        if users is not None and items is not None and (
+                users.ndim != 2 or items.ndim != 2 or users.shape[1] != items.shape[1]
+                or users.shape[0] != self.interactions_.n_users
+                or items.shape[0] != self.interactions_.n_items):
             raise ModelFileError(f"exposure factors of shapes {users.shape} / {items.shape} do not match the "
-                                 f"training data ({self.interactions_.n_users} users x {self.interactions_.n_items} items)")
+                                 f"training data ({self.interactions_.n_users} users x "
+                                 f"{self.interactions_.n_items} items)")
 
     def _exposure_model(self):
         """The ALS behind ranking="blend" (unfitted; its factors are this model's exposure_*)."""

@@ -173,7 +173,8 @@ class WARP(Recommender):
         if self.k_os_rank is not None:
             check.positive_int("k_os_rank", self.k_os_rank)
             if self.k_os_rank > self.k_os:
-                raise InvalidParameterError(f"k_os_rank must be between 1 and k_os = {self.k_os}, got {self.k_os_rank!r}")
+                raise InvalidParameterError(f"k_os_rank must be between 1 and k_os = {self.k_os}, "
+                                            f"got {self.k_os_rank!r}")
         check.decay("lr_decay", self.lr_decay)
         check.init_std("init_std", self.init_std, self.factors)
         check.choice("sampling", self.sampling, SAMPLINGS)

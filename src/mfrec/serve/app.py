@@ -211,7 +211,7 @@ def _history(entry: LoadedModel, user, n: int) -> dict:
 def _search(entries: list, query: str, n: int, *, titles: bool = True) -> list:
     """Items of every model whose title contains the query (unless titles=False) or whose id is
     the query, merged by raw id, most interacted-with first; each lists the models that know it."""
-    merged = {}
+    merged: dict = {}
     for entry in entries:
         raw = params.raw_id_from_query(query, entry.model.item_ids_.raw.dtype.kind)
         exact = entry.model.item_ids_.index(raw) if raw in entry.model.item_ids_ else None

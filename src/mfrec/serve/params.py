@@ -8,6 +8,7 @@ wrong (n out of range, a number that is not one, a field of the wrong type).
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 import math
 
 #: largest n a client may ask for
@@ -25,7 +26,7 @@ class RequestError(Exception):
         self.message = message
 
 
-def query_params(request_query, allowed: set, required: set = frozenset()) -> dict:
+def query_params(request_query, allowed: AbstractSet[str], required: AbstractSet[str] = frozenset()) -> dict:
     """The query parameters as a dict of strings; unknown, repeated or missing ones are 400s."""
     values = {}
     for key, value in request_query.multi_items():

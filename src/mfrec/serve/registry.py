@@ -63,7 +63,7 @@ def model_info(name: str, path: Path, model: Recommender, signature: tuple, load
         "n_users": int(inter.n_users),
         "n_items": int(inter.n_items),
         "n_interactions": int(inter.nnz),
-        "factors": int(model.item_factors_.shape[1]),
+        "factors": int(model.item_factors_.shape[1]),  # type: ignore[attr-defined]  # every model has one
         "rating_scale": list(inter.rating_scale) if inter.rating_scale else None,
         "has_titles": "title" in inter.item_metadata.columns if inter.item_metadata is not None else False,
         "trained_at": getattr(model, "trained_at_", None),
@@ -90,7 +90,7 @@ def load_model(name: str, path: Path, loader: Callable = Recommender.load) -> Lo
 
 def names_for(paths) -> dict:
     """{name: path} with each file's stem as its name; two files with one stem are an error."""
-    out = {}
+    out: dict[str, Path] = {}
     for path in map(Path, paths):
         name = path.stem
         if name in out:
@@ -110,15 +110,15 @@ class ModelRegistry:
         self.poll_interval = float(poll_interval)
         self._loader = loader
         self._models = {}           # name -> LoadedModel; each entry replaced whole, never edited
-        self._failures = {}         # name -> {"error", "since", "signature"}
-        self._pending = {}          # name -> signature seen changed once, waiting to be stable
+        self._failures: dict[str, dict] = {}  # name -> {"error", "since", "signature"}
+        self._pending: dict[str, tuple] = {}  # name -> signature seen changed once, waiting to be stable
         for name, path in self.paths.items():
             try:
                 self._models[name] = load_model(name, path, loader)
             except MfrecError as exc:
                 raise MfrecError(f"cannot serve {path}: {exc}") from None
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()  # one check at a time (thread and tests)
 
     # ------------------------------------------------------------------ queries
