@@ -215,7 +215,7 @@ def test_every_hyperparameter_changes_the_result(name):
     data = random_implicit(n_users=30, n_items=20, seed=6)
     base = ALS(**{**BASE, **BASELINES.get(name, {})}).fit(data)
     changed = ALS(**{**BASE, **CHANGES[name]}).fit(data)
-    a, b = base._score_users(np.arange(data.n_users)), changed._score_users(np.arange(data.n_users))
+    a, b = base.score_users(np.arange(data.n_users)), changed.score_users(np.arange(data.n_users))
     assert not np.allclose(a, b, rtol=1e-3, atol=1e-5), f"{name} did not change the scores"
 
 

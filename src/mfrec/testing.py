@@ -106,7 +106,7 @@ class ConformanceTests:
 
     def test_callback_can_stop_training(self):
         model = self.make_model()
-        if (model._n_epochs() or 1) < 2:
+        if (model.n_epochs() or 1) < 2:
             return
         def stop(epoch, metrics):
             raise StopTraining
