@@ -27,6 +27,8 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
+from mfrec.evaluation.names import per_user_metric_names
+
 __all__ = ["AnchorMissing", "anchor_versions", "run_anchor", "surprise_svd", "surprise_svd_vectors", "implicit_als",
            "implicit_bpr", "lightfm_warp", "vector_score_fn", "evaluate_vectors"]
 
@@ -292,7 +294,7 @@ TUNED_RUNS = [
     ("lightfm_warp", "LightFM WARP tuned (128 comp., 60 epochs, lr 0.02)",
      {"no_components": 128, "epochs": 60, "learning_rate": 0.02}),
 ]
-_RANKING_COLUMNS = ["precision@10", "recall@10", "ndcg@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
+_RANKING_COLUMNS = per_user_metric_names(10) + ["coverage@10"]
 
 
 def main(argv=None) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_dir, format_table, machine_info_markdown  # noqa: E402
 
-from mfrec.experiment import make_model  # noqa: E402
+from mfrec.models.catalog import make_model  # noqa: E402
 from mfrec.ncf import KRICHENE_RENDLE_NOTE, official_protocol  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ncf.md"
@@ -131,10 +131,10 @@ class _Vectors:
         self.user_ids_, self.item_ids_, self.interactions_ = train.user_ids, train.item_ids, train
         self._u, self._i = np.asarray(users, dtype=np.float32), np.asarray(items, dtype=np.float32)
 
-    def _require_fitted(self):
+    def require_fitted(self):
         pass
 
-    def _score_users(self, idx):
+    def score_users(self, idx):
         return self._u[idx] @ self._i.T
 
 

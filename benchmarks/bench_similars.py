@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         cls = MFREC_MODELS[name]
         protocol = "explicit" if cls.feedback == "explicit" else "implicit"
         train, test = splits[protocol]
-        model = cls(seed=args.seed, threads=args.threads) if "threads" in cls._param_names() else cls(seed=args.seed)
+        model = cls(seed=args.seed, threads=args.threads) if "threads" in cls.param_names() else cls(seed=args.seed)
         with Timer() as timer:
             model.fit(train)
         row = {"model": f"mfrec {name} (defaults)", "data": protocol, "fit_s": timer.seconds,

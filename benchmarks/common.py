@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
+from mfrec.evaluation.names import table_metric_names
+
 __all__ = ["explicit_protocol", "implicit_protocol", "load_dataset", "data_dir", "machine_info",
            "machine_info_markdown", "format_table", "timed", "Timer", "add_common_args",
            "dataset_for", "QUICK_DATASET", "FULL_DATASET", "SEED", "FILMS", "METRICS", "data_label",
@@ -52,18 +54,19 @@ _REPO = Path(__file__).resolve().parent.parent
 FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1240: "The Terminator", 1721: "Titanic"}
 
 #: the ranking metrics (@10) in the implicit benchmarks' tables, in column order
-METRICS = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "mrr", "auc", "coverage@10"]
+METRICS = table_metric_names(10)
 
 
 # ---------------------------------------------------------------------- data
 def data_dir(explicit: Optional[str] = None) -> Optional[str]:
     """Where the MovieLens files are: the argument, else $MFREC_DATA_DIR, else ``../shared/data``
     beside the repository when it exists, else None (mfrec's own resolution then applies)."""
+    from mfrec.data.locations import env_data_dir
     if explicit:
         return str(explicit)
-    env = os.environ.get("MFREC_DATA_DIR")
-    if env:
-        return env
+    env = env_data_dir()
+    if env is not None:
+        return str(env)
     shared = _REPO.parent / "shared" / "data"
     return str(shared) if shared.is_dir() else None
 

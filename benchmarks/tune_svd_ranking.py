@@ -16,7 +16,8 @@ from __future__ import annotations
 import time
 
 import mfrec
-from mfrec import experiment
+from mfrec import protocols
+from mfrec.datasets import load_dataset
 from mfrec.data import per_user_split
 from mfrec.evaluation import evaluate_ranking
 from mfrec.models import svd as svd_module
@@ -26,8 +27,8 @@ WEIGHTS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5]
 
 
 def main() -> int:
-    data = experiment.load_dataset("ml-1m")
-    train, _test = experiment.Protocol("per-user", 0.2, 42).apply(data)   # the test part is not used
+    data = load_dataset("ml-1m")
+    train, _test = protocols.Protocol("per-user", 0.2, 42).apply(data)   # the test part is not used
     fit_part, validation = per_user_split(train, test_fraction=0.2, seed=7)
     relevant = validation.to_implicit(threshold=4)
     default_size = dict(svd_module.EXPOSURE_PARAMS)

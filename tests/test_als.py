@@ -63,7 +63,7 @@ class TestALSConformance(ConformanceTests):
         return als_data(n_users=30, n_items=20, seed=6), {}
 
     def sensitivity_outcome(self, model, data):
-        return [model._score_users(np.arange(data[0].n_users))]
+        return [model.score_users(np.arange(data[0].n_users))]
 
     def outcomes_differ(self, a, b):
         return not np.allclose(a[0], b[0], rtol=1e-3, atol=1e-5)

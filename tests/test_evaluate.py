@@ -124,7 +124,7 @@ def test_evaluate_ratings_clip():
 
 
 class _NaNModel(_CountRater):
-    def _predict_indices(self, user_index, item_index):
+    def predict_indices(self, user_index, item_index):
         return np.full(len(user_index), np.nan, dtype=np.float32)
 
 

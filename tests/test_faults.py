@@ -439,7 +439,7 @@ def test_every_mfrec_error_class_is_an_mfrec_error():
     assert issubclass(InvalidParameterError, ValueError) and issubclass(InsufficientMemoryError, MemoryError)
 
 
-@pytest.mark.parametrize("bad", [lambda: SVD(factors=0)._check_params(), lambda: SVD(shuffle="x")._check_params(),
+@pytest.mark.parametrize("bad", [lambda: SVD(factors=0).check_params(), lambda: SVD(shuffle="x").check_params(),
                                  lambda: Popularity().fit(IMPLICIT).recommend(1, n=0),
                                  lambda: Popularity().set_params(x=1)])
 def test_parameter_mistakes_are_mfrec_errors(bad):
@@ -452,7 +452,7 @@ _BUGGY_CLI = textwrap.dedent("""
     import mfrec.cli as cli
     def bug(*args, **kwargs):
         raise ValueError("an internal bug, not a user mistake")
-    cli.experiment.model_class = bug
+    cli.catalog.model_class = bug
     sys.argv = ["mfrec", *sys.argv[1:]]
     cli.main()
 """)

@@ -175,9 +175,9 @@ def test_validation_is_carved_from_the_training_set_only():
 @pytest.mark.parametrize("name", ["als", "bpr", "warp"])
 def test_ncf_presets_set_every_training_parameter(name):
     # explicit presets: a later change of a default cannot move the benchmark's figures
-    from mfrec.experiment import model_class
+    from mfrec.models.catalog import model_class
     cls = model_class(name)
     preset = cls.PRESETS["ncf"]
     free = {"seed", "threads", "calculate_loss"}
-    assert set(cls._param_names()) - free <= set(preset)
-    cls.preset("ncf")._check_params()
+    assert set(cls.param_names()) - free <= set(preset)
+    cls.preset("ncf").check_params()

@@ -6,7 +6,7 @@ import pytest
 from mfrec.testing import chromium_for_tests
 from mfrec.compare import run_comparison
 from mfrec.errors import DataError, MfrecError
-from mfrec.experiment import UnknownModelError, model_classes
+from mfrec.models.catalog import UnknownModelError, model_classes
 from mfrec.export import export_projector, read_projector_vectors
 from mfrec.report import write_report
 

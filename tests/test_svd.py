@@ -17,7 +17,7 @@ from synthetic import low_rank_ratings
 
 def rmse(model, test):
     u, i, r = test.to_coo()
-    return float(np.sqrt(np.mean((model._predict_indices(u, i) - r) ** 2)))
+    return float(np.sqrt(np.mean((model.predict_indices(u, i) - r) ** 2)))
 
 
 def small_problem(seed=0, n_users=20, n_items=15, nnz=150, k=5):
@@ -236,7 +236,7 @@ class TestSVDConformance(ConformanceTests):
     def sensitivity_outcome(self, model, data):
         """The predictions on the validation pairs (the ranking parameters do not move them)."""
         u, i, _ = data[1]["validation"].to_coo()
-        return [model._predict_indices(u, i).astype(np.float64)]
+        return [model.predict_indices(u, i).astype(np.float64)]
 
 
 class TestSVDDefaultsHogwildConformance(ConformanceTests):
@@ -299,8 +299,8 @@ def test_predictions_are_clipped_to_the_rating_scale():
                 ranking="rating").fit(data)  # the base class then computes the raw rating
     users = np.repeat(np.arange(data.n_users), data.n_items)
     items = np.tile(np.arange(data.n_items), data.n_users)
-    raw = Recommender._predict_indices(model, users, items)
-    clipped = model._predict_indices(users, items)
+    raw = Recommender.predict_indices(model, users, items)
+    clipped = model.predict_indices(users, items)
     assert raw.max() > 5 and raw.min() < 1, "this data set should produce out-of-scale raw scores"
     assert clipped.min() >= 1 and clipped.max() <= 5
     np.testing.assert_allclose(clipped, np.clip(raw, 1, 5), rtol=1e-6)  # kernel vs BLAS summation order
@@ -315,7 +315,7 @@ def test_without_a_declared_scale_predictions_clip_to_the_seen_ratings():
     model = SVD(factors=4, epochs=30, learning_rate=0.02, regularization=0.0, **CLASSIC, seed=0).fit(data)
     users = np.repeat(np.arange(data.n_users), data.n_items)
     items = np.tile(np.arange(data.n_items), data.n_users)
-    pred = model._predict_indices(users, items)
+    pred = model.predict_indices(users, items)
     seen = data.matrix.data
     assert pred.min() >= seen.min() and pred.max() <= seen.max()
 
@@ -351,7 +351,7 @@ def test_fold_in_is_the_exact_minimizer_and_recommends_sensibly():
     rng = np.random.default_rng(0)
     rated = rng.choice(data.n_items, 25, replace=False)
     target_user = 17
-    values = model._predict_indices(np.full(len(rated), target_user), rated)
+    values = model.predict_indices(np.full(len(rated), target_user), rated)
     factors, bias = model._fold_in(rated, values.astype(np.float32))
     # exact minimizer: the gradient of the user's objective vanishes there
     _, _, reg, reg_b = model._rates()
@@ -367,7 +367,7 @@ def test_fold_in_is_the_exact_minimizer_and_recommends_sensibly():
     # its recommendations agree with the existing user's top unseen-by-the-new-user items
     raw_items = data.item_ids.to_raw(rated)
     ids, _ = model.recommend_new_user(raw_items, values, n=5)
-    scores = model._score_users(np.array([target_user]))[0]
+    scores = model.score_users(np.array([target_user]))[0]
     scores[rated] = -np.inf
     expected_top = set(data.item_ids.to_raw(np.argsort(-scores)[:10]).tolist())
     assert len(set(ids.tolist()) & expected_top) >= 4
@@ -391,7 +391,7 @@ def test_blend_ranking_scores_are_exposure_plus_weighted_rating(blended):
     users = np.arange(5)
     expected = (m.exposure_user_factors_[users] @ m.exposure_item_factors_.T
                 + m.ranking_weight * (m.item_biases_[None, :] + m.user_factors_[users] @ m.item_factors_.T))
-    np.testing.assert_allclose(m._score_users(users), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.score_users(users), expected, rtol=1e-5, atol=1e-6)
     ids, scores = m.recommend(m.user_ids_.raw[0], n=5, exclude_seen=False)
     np.testing.assert_allclose(scores, np.sort(expected[0])[::-1][:5], rtol=1e-5, atol=1e-6)
 
@@ -407,14 +407,14 @@ def test_ranking_mode_changes_recommendations_not_predictions(noisy_split, blend
     train, valid = noisy_split
     u, i, _ = valid.to_coo()
     by_rating = SVD(factors=6, epochs=10, seed=3, ranking="rating").fit(train)
-    np.testing.assert_array_equal(by_rating._predict_indices(u, i), blended._predict_indices(u, i))
+    np.testing.assert_array_equal(by_rating.predict_indices(u, i), blended.predict_indices(u, i))
     assert getattr(by_rating, "exposure_item_factors_", None) is None
     # ranking="rating" ranks by the (unclipped) predicted rating
-    scores = by_rating._score_users(np.arange(3))
+    scores = by_rating.score_users(np.arange(3))
     rating = (by_rating.global_mean_ + by_rating.user_biases_[:3, None] + by_rating.item_biases_[None, :]
               + by_rating.user_factors_[:3] @ by_rating.item_factors_.T)
     np.testing.assert_allclose(scores, rating, rtol=1e-5, atol=1e-5)
-    assert not np.array_equal(np.argsort(-blended._score_users(np.arange(3))), np.argsort(-scores))
+    assert not np.array_equal(np.argsort(-blended.score_users(np.arange(3))), np.argsort(-scores))
     with pytest.raises(ValueError, match="ranking"):
         SVD(ranking="popular").fit(train)
 

@@ -274,7 +274,7 @@ def test_fitted_attributes_and_metrics():
     assert model.item_factors_.shape == (inter.n_items, 6) and model.item_factors_.dtype == np.float32
     assert model.item_biases_.shape == (inter.n_items,) and model.item_biases_.dtype == np.float32
     for hist in model.loss_history_:
-        assert set(hist) == {"epoch", "loss", "mean_trials", "update_fraction", "val_ndcg@10"}
+        assert set(hist) == {"epoch", "loss", "mean_trials", "update_fraction", "val_ndcg@10", "val_recall@10"}
         assert 1 <= hist["mean_trials"] <= 10 and 0 < hist["update_fraction"] <= 1 and hist["loss"] > 0
         assert 0 <= hist["val_ndcg@10"] <= 1
 
@@ -285,7 +285,7 @@ def test_hogwild_threads_learn_the_planted_blocks():
     data = planted_data(False)
     model = WARP(factors=8, epochs=30, learning_rate=0.1, seed=1, threads=0).fit(data)
     assert np.isfinite(model.item_factors_).all()
-    scores = model._score_users(np.arange(data.n_users))
+    scores = model.score_users(np.arange(data.n_users))
     seen = data.matrix.toarray() > 0
     block_a_item = data.item_ids.to_raw(np.arange(data.n_items)) < 112
     good = counted = 0

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import experiment
+from . import protocols
+from .models import catalog
 from .errors import MfrecError
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ DataDirOpt = typer.Option(None, "--data-dir", help="Where data sets live (defaul
 PresetOpt = typer.Option(None, "--preset", help="A named hyperparameter preset of the model (see `mfrec models`).")
 ParamOpt = typer.Option(None, "--param", "-p", help="A hyperparameter as name=value; repeat for more, "
                         "e.g. -p factors=128 -p regularization=0.05.")
-ThresholdOpt = typer.Option(experiment.DEFAULT_THRESHOLD, "--threshold",
+ThresholdOpt = typer.Option(protocols.DEFAULT_THRESHOLD, "--threshold",
                             help="Implicit models: ratings >= this count as positives.")
 ProtocolOpt = typer.Option(None, "--protocol", help="ncf: NCF's ML-1M protocol (He et al. 2017): "
                            "leave-latest-out, the held-out item ranked among 99 negatives, HR@10 and NDCG@10; "
@@ -77,31 +78,42 @@ def datasets_fetch(name: str = typer.Argument(..., help="e.g. ml-1m"), data_dir:
 # ---------------------------------------------------------------------------- models
 @app.command("models")
 def models_list():
-    """List the models with their hyperparameters, defaults and presets."""
+    """List the models with their hyperparameters: defaults, valid values and presets."""
+    from .params import constraint_rows
     table = Table(title="mfrec models")
-    for col in ("model", "trains on", "hyperparameters (defaults)", "presets"):
+    for col in ("model", "trains on", "hyperparameter", "default", "valid values", "presets"):
         table.add_column(col, overflow="fold")
-    for name, cls in experiment.model_classes().items():
-        params = ", ".join(f"{k}={v!r}" for k, v in cls().get_params().items()) or "-"
-        table.add_row(name, cls.feedback, params, ", ".join(cls.PRESETS) or "-")
+    for name, cls in catalog.model_classes().items():
+        defaults = cls().get_params()
+        rows = list(constraint_rows(cls._parameter_constraints, defaults)) or [("-", None, "")]
+        for n, (param, default, valid) in enumerate(rows):
+            first = n == 0
+            table.add_row(name if first else "", cls.feedback if first else "", param,
+                          "" if param == "-" else repr(default), escape(valid),
+                          (", ".join(cls.PRESETS) or "-") if first else "", end_section=n == len(rows) - 1)
     console.print(table)
 
 
+def _load_dataset(dataset: str, **kwargs):
+    from .datasets import load_dataset
+    return load_dataset(dataset, **kwargs)
+
+
 def _build_model(model: str, preset, params, threads, seed):
-    cls: type[Recommender] = experiment.model_class(model)
-    values = experiment.parse_params(params, cls)
-    names = cls._param_names()
+    cls: type[Recommender] = catalog.model_class(model)
+    values = catalog.parse_params(params, cls)
+    names = cls.param_names()
     if threads is not None and "threads" in names:
         values.setdefault("threads", threads)
     if seed is not None and "seed" in names:
         values.setdefault("seed", seed)
-    estimator = experiment.make_model(model, preset, values)
-    estimator._check_params()  # fail on a bad hyperparameter before loading data
+    estimator = catalog.make_model(model, preset, values)
+    estimator.check_params()  # fail on a bad hyperparameter before loading data
     return estimator
 
 
 @app.command("fit")
-def fit(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp"),
+def fit(model: str = typer.Argument(..., help=catalog.names_text()),
         dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
         output: Path = typer.Option(None, "--output", "-o", help="Model file to write (.npz); default MODEL.npz"),
         preset: Optional[str] = PresetOpt, param: Optional[list[str]] = ParamOpt,
@@ -111,7 +123,7 @@ def fit(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp
     """Train a model on a whole data set and save it for `recommend` and `similar`."""
     estimator = _build_model(model, preset, param, threads, seed)
     output = _check_model_output(output or Path(f"{estimator.name}.npz"))  # before minutes of training
-    data = experiment.training_view(experiment.load_dataset(dataset, data_dir=data_dir, show_progress=True),
+    data = protocols.training_view(_load_dataset(dataset, data_dir=data_dir, show_progress=True),
                                     estimator.feedback, threshold)
     console.print(f"Training {estimator!r} on {data}")
     estimator.fit(data, show_progress=True)
@@ -122,7 +134,7 @@ def fit(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp
 
 
 @app.command("evaluate")
-def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or warp"),
+def evaluate(model: str = typer.Argument(..., help=catalog.names_text()),
              dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
              preset: Optional[str] = PresetOpt, param: Optional[list[str]] = ParamOpt,
              threshold: float = ThresholdOpt,
@@ -139,14 +151,14 @@ def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or
     estimator = _build_model(model, preset, param, threads, seed)
     if _check_protocol(protocol_name, negatives_seed):
         return _evaluate_ncf([estimator], dataset, data_dir, negatives_seed, k, threads or 0)
-    protocol = experiment.default_protocol(estimator.feedback)
+    protocol = protocols.default_protocol(estimator.feedback)
     if split:
         protocol.split = split
     if test_fraction is not None:
         protocol.test_fraction = test_fraction
     protocol.seed = seed
     _check_run_options(k=k, split=protocol.split, test_fraction=protocol.test_fraction, threshold=threshold)
-    data = experiment.training_view(experiment.load_dataset(dataset, data_dir=data_dir, show_progress=True),
+    data = protocols.training_view(_load_dataset(dataset, data_dir=data_dir, show_progress=True),
                                     estimator.feedback, threshold)
     split_result = protocol.apply(data)
     train, test = split_result
@@ -170,7 +182,7 @@ def evaluate(model: str = typer.Argument(..., help="popularity, svd, als, bpr or
 
 @app.command("compare")
 def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
-            models: str = typer.Option("popularity,svd,als,bpr,warp", "--models", "-m",
+            models: str = typer.Option(",".join(catalog.MODELS), "--models", "-m",
                                        help="Comma-separated models to compare."),
             split: str = typer.Option("per-user", help="per-user, random or leave-one-out."),
             test_fraction: float = typer.Option(0.2, help="Share of each user's ratings held out."),
@@ -192,8 +204,7 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
     names = check_models(models.split(","))
     _check_run_options(k=k, split=split, test_fraction=test_fraction, threshold=threshold)
     if _check_protocol(protocol_name, negatives_seed):
-        classes: dict[str, type[Recommender]] = {n: experiment.model_class(n) for n in names}
-        return _evaluate_ncf([_build_model(n, preset if preset in classes[n].PRESETS else None,
+        return _evaluate_ncf([_build_model(n, preset if preset in catalog.model_class(n).PRESETS else None,
                                            None, threads, seed) for n in names],
                              dataset, data_dir, negatives_seed, k, threads)
     _check_writable(report)

@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from . import experiment
+from . import protocols
+from .datasets import load_dataset
+from .evaluation.names import table_metric_names
+from .models import catalog
 from .data.interactions import Interactions
 from .errors import DataError, InvalidParameterError
 from .evaluation import evaluate_ranking, evaluate_ratings
@@ -22,7 +25,7 @@ from .evaluation.franchise import franchise_check
 from .evaluation.similar_items import model_neighbours, obscure_share
 from .models.base import Recommender
 
-DEFAULT_MODELS = ("popularity", "svd", "als", "bpr", "warp")
+DEFAULT_MODELS = tuple(catalog.MODELS)
 
 
 @dataclass
@@ -40,7 +43,7 @@ class ModelRun:
 class Comparison:
     """Everything a comparison produced: the data, the protocol and one ModelRun per model."""
     dataset: str
-    protocol: experiment.Protocol
+    protocol: protocols.Protocol
     k: int
     threshold: float
     data: Interactions
@@ -55,8 +58,7 @@ class Comparison:
         for run in self.runs:
             m = run.metrics
             row = {"model": run.name, "fit time (s)": m["fit_time"]}
-            for key in (f"ndcg@{self.k}", f"precision@{self.k}", f"recall@{self.k}", f"map@{self.k}",
-                        f"hit_rate@{self.k}", "mrr", "auc", f"coverage@{self.k}"):
+            for key in table_metric_names(self.k):
                 row[key] = m.get(key)
             row[f"genre coherence@{self.k}"] = run.coherence[f"coherence@{self.k}"] if run.coherence else None
             row[f"franchise hit@{self.k}"] = run.franchise[f"franchise_hit_rate@{self.k}"] if run.franchise else None
@@ -74,13 +76,13 @@ def check_models(names: Sequence[str]) -> list[str]:
     if not names:
         raise InvalidParameterError("no model to compare")
     for name in names:
-        experiment.model_class(name)
+        catalog.model_class(name)
     return list(dict.fromkeys(names))
 
 
 def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODELS, *,
                    split: str = "per-user", test_fraction: float = 0.2, seed: int = 42, k: int = 10,
-                   threshold: float = experiment.DEFAULT_THRESHOLD, preset: Optional[str] = None,
+                   threshold: float = protocols.DEFAULT_THRESHOLD, preset: Optional[str] = None,
                    threads: int = 0, data_dir=None, show_progress: bool = False,
                    coherence_min_count: int = 50, model_params: Optional[dict] = None,
                    progress_callback=None) -> Comparison:
@@ -94,10 +96,10 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
     say = progress_callback or (lambda message: None)
-    data = experiment.load_dataset(dataset, data_dir=data_dir, show_progress=show_progress)
+    data = load_dataset(dataset, data_dir=data_dir, show_progress=show_progress)
     if k > data.n_items:
         raise InvalidParameterError(f"k={k} is larger than the catalogue ({data.n_items} items)")
-    protocol = experiment.Protocol(split, test_fraction, seed)
+    protocol = protocols.Protocol(split, test_fraction, seed)
     train, test = protocol.apply(data)
     comparison = Comparison(dataset, protocol, k, threshold, data, train, test)
     if data.is_explicit:
@@ -108,14 +110,14 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
     if genre_coherence_possible(data) is False:
         comparison.notes.append("the data set has no genres: the genre coherence measure is skipped")
     for name in names:
-        cls: type[Recommender] = experiment.model_class(name)
+        cls: type[Recommender] = catalog.model_class(name)
         if cls.feedback == "explicit" and not data.is_explicit:
             comparison.notes.append(f"{name} skipped: it needs explicit ratings")
             continue
-        params = {key: value for key, value in (("threads", threads), ("seed", seed)) if key in cls._param_names()}
+        params = {key: value for key, value in (("threads", threads), ("seed", seed)) if key in cls.param_names()}
         params.update((model_params or {}).get(name, {}))
         model = cls.preset(preset, **params) if preset and preset in cls.PRESETS else cls(**params)
-        view = experiment.training_view(train, cls.feedback, threshold)
+        view = protocols.training_view(train, cls.feedback, threshold)
         say(f"fitting {name} on {view}")
         model.fit(view, show_progress=show_progress)
         metrics = {"fit_time": model.fit_time_}

@@ -5,11 +5,28 @@
 >>> ml.item_metadata.loc[1, "title"]
 'Toy Story'
 """
+import os
+from pathlib import Path
+
+from .data.interactions import Interactions
 from .data.movielens import VARIANTS, cache_dir, fetch_movielens, list_datasets, load_movielens
 from .data.readers import read_ratings
+from .errors import DataError
 
 #: Canonical MovieLens variant names accepted by load_movielens ("ml-" prefixes also work).
 MOVIELENS_VARIANTS = tuple(VARIANTS)
 
-__all__ = ["load_movielens", "fetch_movielens", "list_datasets", "read_ratings", "cache_dir",
+__all__ = ["load_movielens", "fetch_movielens", "list_datasets", "read_ratings", "cache_dir", "load_dataset",
            "MOVIELENS_VARIANTS", "VARIANTS"]
+
+
+def load_dataset(dataset: str, *, data_dir=None, show_progress: bool = False) -> Interactions:
+    """A MovieLens variant by name ("ml-1m", "1m", "100k", ...) or a ratings file path."""
+    name = dataset.lower().removeprefix("ml-")
+    if name in MOVIELENS_VARIANTS:
+        return load_movielens(name, data_dir=data_dir, show_progress=show_progress)
+    path = Path(os.path.expanduser(dataset))
+    if path.exists():
+        return read_ratings(path)
+    raise DataError(f"unknown data set {dataset!r}: give a MovieLens name "
+                    f"({', '.join('ml-' + v for v in MOVIELENS_VARIANTS)}) or the path of a ratings file")

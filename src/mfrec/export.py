@@ -32,7 +32,7 @@ def _clean(value) -> str:
 
 def export_projector(model, out_dir, name: str | None = None) -> dict:
     """Write the model's item and user vectors with metadata and a projector config; returns paths."""
-    model._require_fitted()
+    model.require_fitted()
     items, users = model.item_factors_, model.user_factors_
     if items.shape[1] == 0:
         raise MfrecError(f"{model.name} has no embeddings to export (zero factors)")

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from .data import ncf as ncf_files
 from .data.interactions import Interactions
+from .data.locations import search_dirs
 from .errors import DataError, DatasetNotAvailableError, InvalidParameterError
 from .evaluation.sampled import KRICHENE_RENDLE_NOTE, evaluate_sampled
 from .ids import IdMap
@@ -199,8 +200,7 @@ def find_official_files(data_dir=None) -> Optional[dict]:
     """Paths of NCF's test files and ML-1M's ratings.dat, searched in ``data_dir``, then
     $MFREC_DATA_DIR, then mfrec's cache folder (each as ``ncf-ml-1m/`` and ``ml-1m/``); None
     when any of the three is missing."""
-    from .data.movielens import _search_dirs
-    for folder in _search_dirs(data_dir):
+    for folder in search_dirs(data_dir):
         ncf = folder / OFFICIAL_FOLDER
         paths = {"test_rating": ncf / ncf_files.TEST_RATING, "test_negative": ncf / ncf_files.TEST_NEGATIVE,
                  "ratings_dat": folder / "ml-1m" / "ratings.dat"}
@@ -215,7 +215,7 @@ def official_protocol(data_dir=None, *, negatives_seed: Optional[int] = None) ->
     negatives, or, with ``negatives_seed``, a seeded redraw of 99 negatives for the same pairs."""
     paths = find_official_files(data_dir)
     if paths is None:
-        where = ", ".join(str(p) for p in _candidate_dirs(data_dir))
+        where = ", ".join(str(p) for p in search_dirs(data_dir))
         raise DatasetNotAvailableError(f"NCF's ML-1M files ({OFFICIAL_FOLDER}/{ncf_files.TEST_RATING}, "
                                        f"{OFFICIAL_FOLDER}/{ncf_files.TEST_NEGATIVE} and ml-1m/ratings.dat) "
                                        f"were not found in {where}")
@@ -239,11 +239,6 @@ def official_protocol(data_dir=None, *, negatives_seed: Optional[int] = None) ->
     return protocol if negatives_seed is None else protocol.with_negatives(negatives_seed)
 
 
-def _candidate_dirs(data_dir) -> list:
-    from .data.movielens import _search_dirs
-    return _search_dirs(data_dir)
-
-
 # ---------------------------------------------------------------------- the command line's entry
 def load_protocol(dataset: str = "ml-1m", *, data_dir=None, negatives_seed: Optional[int] = None,
                   log=None) -> SampledProtocol:
@@ -255,7 +250,7 @@ def load_protocol(dataset: str = "ml-1m", *, data_dir=None, negatives_seed: Opti
     data set: :func:`protocol_from_ratings` with ``negatives_seed`` (default 0). ``log`` (a
     callable taking a str) hears which one was chosen.
     """
-    from .experiment import load_dataset
+    from .datasets import load_dataset
     say = log or (lambda text: None)
     if dataset.lower().removeprefix("ml-") == "1m":
         if find_official_files(data_dir) is not None:

@@ -1,12 +1,21 @@
 """Model files: one ``.npz`` archive of arrays plus a JSON header. Loading never unpickles.
 
+This module is the one owner of the model file: :func:`save_model` writes what a fitted model
+holds, :func:`load_model` checks and restores it, and the archive functions below do the atomic
+write and the checked read.
+
 Layout: ``__header__`` is a uint8 array holding UTF-8 JSON::
 
-    {"format": "mfrec-model", "format_version": 1, "model_class": "ALS",
+    {"format": "mfrec-model", "format_version": 1, "model_class": "mfrec.models.als:ALS",
      "mfrec_version": "...", "params": {...}, "attributes": {...scalars...},
-     "loss_history": [...]}
+     "loss_history": [...], "interactions": {"kind": ..., "rating_scale": ..., "shape": [...],
+     "metadata_columns": [...]}}
 
-Every other entry is a NumPy array (raw ids are int64 or unicode arrays, never objects).
+Every other entry is a NumPy array (raw ids are int64 or unicode arrays, never objects):
+``fitted:<name>`` for the model's fitted arrays and the training interactions' arrays
+(``train:*``, ``ids:*``, ``meta:*``, see ``Interactions.to_file_arrays``). ``model_class`` is an
+import path resolved against the allow-list :data:`mfrec.models.catalog.MODELS` (files of older
+versions name the bare class, "ALS": accepted too).
 """
 from __future__ import annotations
 
@@ -15,10 +24,11 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import InvalidParameterError, ModelFileError
 
 FORMAT = "mfrec-model"
 FORMAT_VERSION = 1
@@ -163,3 +173,144 @@ def read_archive(path) -> tuple[dict, dict]:
         raise ModelFileError(f"{path} has model format version {header.get('format_version')!r}; "
                              f"this mfrec reads version {FORMAT_VERSION}")
     return header, arrays
+
+
+# ---------------------------------------------------------------------- models
+#: the fitted scalars every model file may hold (a model adds its ``_extra_scalars``)
+BASE_SCALARS = ("global_mean_", "fit_time_", "trained_at_")
+
+
+def save_model(model, path) -> Path:
+    """Write a fitted model to ``path`` (.npz added if missing); returns the path written."""
+    from .models.catalog import class_path
+    model.require_fitted()
+    inter = model.interactions_
+    arrays = {f"fitted:{k}": v for k, v in model.fitted_arrays().items()}
+    train_arrays, info = inter.to_file_arrays()
+    arrays.update(train_arrays)
+    scalars = {k: getattr(model, k, None) for k in (*BASE_SCALARS, *model._extra_scalars)}
+    header = {
+        "model_class": class_path(type(model)),
+        "mfrec_version": _version(),
+        "params": jsonable_params(model.get_params()),
+        "attributes": {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in scalars.items()},
+        "loss_history": jsonable(model.loss_history_),
+        "interactions": info,
+    }
+    return write_archive(path, header, arrays)
+
+
+def load_model(path, expected: Optional[type] = None):
+    """The model saved in ``path``; with ``expected`` (a model class), refuse a file holding
+    another class.
+
+    Nothing in the file is trusted: the class must be on the allow-list, every array's shape,
+    dtype, finiteness and index range is checked, and only the class's own fitted arrays and
+    scalars are restored, so a damaged or crafted file fails here with a ModelFileError, never
+    later."""
+    from .models.catalog import load_class
+    header, arrays = read_archive(path)
+    class_name = header.get("model_class")
+    model_cls = load_class(class_name)
+    if model_cls is None:
+        raise ModelFileError(f"{path}: unknown model class {class_name!r}")
+    if expected is not None and model_cls is not expected:
+        raise ModelFileError(f"{path} holds a {model_cls.__name__} model, not a {expected.__name__}")
+    try:
+        return _model_from_archive(model_cls, header, arrays)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: the model file is incomplete or corrupted "
+                             f"({type(exc).__name__}: {exc})") from None
+
+
+def _model_from_archive(cls: type, header: dict, arrays: dict):
+    from .data.interactions import Interactions
+    params = header.get("params")
+    if not isinstance(params, dict) or not set(params) <= set(cls.param_names()):
+        raise ModelFileError(f"the parameters {params!r} are not those of {cls.__name__}")
+    model = cls(**params)
+    try:
+        model.check_params()
+    except InvalidParameterError as exc:
+        raise ModelFileError(f"bad hyperparameter in the file: {exc}") from None
+    model.interactions_ = Interactions.from_file_arrays(arrays, header.get("interactions"))
+    model.user_ids_, model.item_ids_ = model.interactions_.user_ids, model.interactions_.item_ids
+    allowed_arrays = set(fitted_array_names(cls))
+    for key, value in arrays.items():
+        if key.startswith("fitted:"):
+            name = key[len("fitted:"):]
+            if name not in allowed_arrays:
+                raise ModelFileError(f"unexpected array {key!r} for {cls.__name__}")
+            if value.dtype != np.float32:
+                raise ModelFileError(f"array {key!r} has dtype {value.dtype}, expected float32")
+            if not np.all(np.isfinite(value)):
+                raise ModelFileError(f"array {key!r} contains NaN/inf")
+            setattr(model, name, value)
+        elif not key.startswith(Interactions.FILE_ARRAY_PREFIXES):
+            raise ModelFileError(f"unexpected array {key!r}")
+    _restore_scalars(model, header.get("attributes", {}))
+    history = header.get("loss_history", [])
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise ModelFileError("the loss history is not a list of records")
+    model.loss_history_ = history
+    model._item_vectors_cache = None
+    model._check_loaded()
+    return model
+
+
+def fitted_array_names(cls: type) -> tuple:
+    """The fitted arrays a model file of this class may hold (the allow-list of load)."""
+    return ("user_factors_", "item_factors_") + tuple(cls._bias_names) + tuple(cls._extra_arrays)
+
+
+def _restore_scalars(model, attributes) -> None:
+    cls = type(model)
+    allowed = {*BASE_SCALARS, *cls._extra_scalars}
+    if not isinstance(attributes, dict):
+        raise ModelFileError("the header's attributes are not a mapping")
+    for key, value in attributes.items():
+        if key not in allowed:
+            raise ModelFileError(f"unexpected attribute {key!r} for {cls.__name__}")
+        if value is None:
+            continue
+        if key == "trained_at_":  # an ISO date string (shown by mfrec serve)
+            if not isinstance(value, str) or len(value) > 40:
+                raise ModelFileError(f"attribute {key!r} = {value!r} is not a date")
+            setattr(model, key, value)
+            continue
+        if key == "global_mean_" and cls.feedback != "explicit":
+            raise ModelFileError(f"unexpected attribute {key!r} for {cls.__name__}")
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)):
+            raise ModelFileError(f"attribute {key!r} = {value!r} is not a finite number")
+        setattr(model, key, value)
+
+
+def jsonable(obj):
+    """``obj`` as plain JSON values: dict keys as strings, tuples as lists, NumPy scalars as Python ones."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj
+
+
+def jsonable_params(params: dict) -> dict:
+    """Hyperparameters as plain JSON values: NumPy scalars become Python ones."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, (np.bool_, np.integer, np.floating, np.str_)):
+            value = value.item()
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise InvalidParameterError(f"cannot save parameter {key}={value!r}: model files hold numbers, strings, "
+                                        "booleans or None")
+        out[key] = value
+    return out
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__

@@ -223,7 +223,7 @@ class ConformanceTests:
                 {k: v for k, v in defaults.items() if k not in params}, f"{name}: the rest are the defaults"
             assert cls.from_preset(name).get_params() == got == cls(**params).get_params()
             assert cls.preset(name, **self.preset_override).get_params() == {**got, **self.preset_override}
-            model._check_params()  # every preset is a valid configuration
+            model.check_params()  # every preset is a valid configuration
         with pytest.raises(ValueError, match="preset"):
             cls.preset("no-such-preset")
 
@@ -259,7 +259,7 @@ class ConformanceTests:
 
     def test_callback_can_stop_training(self):
         model = self.make_model()
-        if (model._n_epochs() or 1) < 2:
+        if (model.n_epochs() or 1) < 2:
             pytest.skip(f"{type(model).__name__} trains in a single pass: nothing to stop")
 
         def stop(epoch, metrics):

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import DataError, InvalidParameterError
+from ..errors import DataError, InvalidParameterError, ModelFileError
 from ..ids import IdMap
+from ..params import FLOAT32_MAX
 
 DUPLICATE_RULES = ("last", "first", "mean", "max", "sum", "error")
 
@@ -314,6 +315,61 @@ class Interactions:
         return aligned, int((~keep).sum())
 
 
+    # ------------------------------------------------------------------ model files
+    def to_file_arrays(self) -> tuple[dict, dict]:
+        """(arrays, info): these interactions as plain NumPy arrays and JSON values, the form a
+        model file stores (:mod:`mfrec.persistence`); :meth:`from_file_arrays` reverses it.
+        Stored: the CSR matrix ("train:*"), the raw ids ("ids:*") and the item metadata columns
+        ("meta:*", numbers as they are, anything else as strings); not the timestamps."""
+        arrays = {"train:indptr": self.matrix.indptr, "train:indices": self.matrix.indices,
+                  "train:data": self.matrix.data, "ids:user": self.user_ids.raw, "ids:item": self.item_ids.raw}
+        meta_cols = []
+        if self.item_metadata is not None:
+            aligned = self.item_metadata.reindex(self.item_ids.raw)
+            for col in aligned.columns:
+                values = aligned[col]
+                if values.dtype.kind in "iuf":
+                    arrays[f"meta:{col}"] = values.to_numpy()
+                else:
+                    arrays[f"meta:{col}"] = values.fillna("").astype(str).to_numpy().astype(str)
+                meta_cols.append(col)
+        info = {"kind": self.kind, "rating_scale": self.rating_scale, "shape": list(self.shape),
+                "metadata_columns": meta_cols}
+        return arrays, info
+
+    #: the array name prefixes of :meth:`to_file_arrays`
+    FILE_ARRAY_PREFIXES = ("train:", "ids:", "meta:")
+
+    @classmethod
+    def from_file_arrays(cls, arrays: dict, info) -> Interactions:
+        """The interactions :meth:`to_file_arrays` stored, after checking every array (dtype,
+        shape, a valid CSR structure, finite values in the float32 range) and the info; anything
+        wrong raises ModelFileError, so a damaged or crafted file fails here."""
+        if not isinstance(info, dict):
+            raise ModelFileError("the header has no interactions section")
+        user_ids = IdMap(_stored_array(arrays, "ids:user", kinds="iuU", ndim=1), kind="user")
+        item_ids = IdMap(_stored_array(arrays, "ids:item", kinds="iuU", ndim=1), kind="item")
+        shape = info.get("shape")
+        if shape != [len(user_ids), len(item_ids)]:
+            raise ModelFileError(f"matrix shape {shape!r} does not match {len(user_ids)} user and "
+                                 f"{len(item_ids)} item ids")
+        matrix = _stored_csr(arrays, len(user_ids), len(item_ids))
+        kind, scale = info.get("kind"), info.get("rating_scale")
+        if kind not in ("explicit", "implicit"):
+            raise ModelFileError(f"unknown interactions kind {kind!r}")
+        if scale is not None and not (isinstance(scale, list) and len(scale) == 2
+                                      and all(_is_finite_number(v) for v in scale) and scale[0] < scale[1]):
+            raise ModelFileError(f"bad rating scale {scale!r}")
+        meta = None
+        columns = info.get("metadata_columns") or []
+        if columns:
+            meta = pd.DataFrame({c: _stored_array(arrays, f"meta:{c}", kinds="iufU", shape=(len(item_ids),),
+                                                  finite=False)  # metadata may be missing (NaN year)
+                                 for c in columns}, index=pd.Index(item_ids.raw, name="item"))
+        return cls(matrix, user_ids, item_ids, item_metadata=meta, kind=kind,
+                   rating_scale=None if scale is None else tuple(scale))
+
+
 # ---------------------------------------------------------------------- helpers
 def _as_float(values, field: str, source: str) -> np.ndarray:
     arr = np.asarray(values)
@@ -332,10 +388,6 @@ def _check_finite(values: np.ndarray, field: str, source: str) -> None:
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         raise DataError(f"{source}: {field} at row {int(bad[0])} is {values[bad[0]]} (NaN/inf not allowed)")
-
-
-#: the largest finite float32: models store values in float32, so larger ones would become inf
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_float32_range(values: np.ndarray, field: str, source: str) -> None:
@@ -383,3 +435,38 @@ def _resolve_duplicates(u, i, values, ts, n_items, rule, user_map, item_map, sou
         else:  # mean
             out_vals = np.add.reduceat(vals, starts) / np.diff(np.append(starts, len(key)))
     return u[pick], i[pick], out_vals, (ts[pick] if ts is not None else None)
+
+
+# ---------------------------------------------------------------------- stored arrays
+def _is_finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def _stored_array(arrays: dict, key: str, *, kinds: str, ndim: Optional[int] = None, shape=None,
+                  finite: bool = True) -> np.ndarray:
+    """A stored array of one of the dtype kinds, with the given ndim/shape (and finite values)."""
+    if key not in arrays:
+        raise ModelFileError(f"array {key!r} is missing")
+    value = arrays[key]
+    if value.dtype.kind not in kinds:
+        raise ModelFileError(f"array {key!r} has dtype {value.dtype}")
+    if (ndim is not None and value.ndim != ndim) or (shape is not None and value.shape != tuple(shape)):
+        raise ModelFileError(f"array {key!r} has shape {value.shape}")
+    if finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        raise ModelFileError(f"array {key!r} contains NaN/inf")
+    return value
+
+
+def _stored_csr(arrays: dict, n_users: int, n_items: int) -> sp.csr_matrix:
+    """The training matrix, after checking that indptr/indices/data form a valid CSR matrix."""
+    indptr = _stored_array(arrays, "train:indptr", kinds="iu", shape=(n_users + 1,))
+    indices = _stored_array(arrays, "train:indices", kinds="iu", ndim=1)
+    data = _stored_array(arrays, "train:data", kinds="f", shape=indices.shape)
+    if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+        raise ModelFileError("train:indptr is not a valid row pointer")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
+        raise ModelFileError(f"train:indices holds item indices outside [0, {n_items})")
+    if np.any(np.abs(data) > FLOAT32_MAX):
+        raise ModelFileError("train:data holds values beyond the float32 range")
+    return sp.csr_matrix((data.astype(np.float32), indices.astype(np.int32), indptr.astype(np.int64)),
+                         shape=(n_users, n_items))

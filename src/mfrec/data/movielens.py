@@ -37,12 +37,12 @@ import pandas as pd
 
 from ..errors import DataError, DatasetNotAvailableError, InvalidParameterError
 from .interactions import Interactions
+from .locations import ENV_VAR, cache_dir, download_dir, search_dirs
 from .readers import read_ratings
 
 __all__ = ["load_movielens", "fetch_movielens", "list_datasets", "cache_dir", "VARIANTS"]
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
-ENV_VAR = "MFREC_DATA_DIR"
 DOWNLOAD_TIMEOUT_S = 60
 
 # Official MD5 sums of the GroupLens archives. GroupLens publishes them beside each archive
@@ -177,12 +177,6 @@ def list_datasets(data_dir=None) -> list:
     return rows
 
 
-def cache_dir() -> Path:
-    """The user cache directory: ``$XDG_CACHE_HOME/mfrec``, else ``~/.cache/mfrec``."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "mfrec"
-
-
 # ---------------------------------------------------------------------------- locating
 def _variant(variant) -> Variant:
     key = str(variant).strip().lower()
@@ -194,31 +188,12 @@ def _variant(variant) -> Variant:
     return VARIANTS[key]
 
 
-def _search_dirs(data_dir) -> list:
-    dirs = []
-    if data_dir is not None:
-        dirs.append(Path(data_dir).expanduser())
-    env = os.environ.get(ENV_VAR)
-    if env:
-        dirs.append(Path(env).expanduser())
-    dirs.append(cache_dir())
-    return list(dict.fromkeys(dirs))  # drop repeats, keep order
-
-
-def _target_dir(data_dir) -> Path:
-    """Where a download goes: data_dir, else $MFREC_DATA_DIR, else the cache directory."""
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
-    env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else cache_dir()
-
-
 def _complete(folder: Path, spec: Variant) -> bool:
     return all((folder / name).is_file() for name in spec.required_files)
 
 
 def _find_local(spec: Variant, data_dir) -> Optional[Path]:
-    for d in _search_dirs(data_dir):
+    for d in search_dirs(data_dir):
         if _complete(d / spec.folder, spec):
             return d / spec.folder
         if d.name.lower() == spec.folder.lower() and _complete(d, spec):
@@ -227,7 +202,7 @@ def _find_local(spec: Variant, data_dir) -> Optional[Path]:
 
 
 def _find_archive(spec: Variant, data_dir) -> Optional[Path]:
-    for d in _search_dirs(data_dir):
+    for d in search_dirs(data_dir):
         if (d / spec.archive).is_file():
             return d / spec.archive
     return None
@@ -242,13 +217,13 @@ def _obtain(spec: Variant, data_dir, *, download: bool, show_progress: bool) -> 
         return _install(spec, archive.parent, local_archive=archive, show_progress=False)
     if not download:
         raise DatasetNotAvailableError(_where_message(spec, data_dir, "download=False was given"))
-    return _install(spec, _target_dir(data_dir), local_archive=None, show_progress=show_progress,
+    return _install(spec, download_dir(data_dir), local_archive=None, show_progress=show_progress,
                     data_dir=data_dir)
 
 
 def _where_message(spec: Variant, data_dir, reason: str) -> str:
     """One line: what is missing, why, and how to point mfrec at local files."""
-    dirs = _search_dirs(data_dir)
+    dirs = search_dirs(data_dir)
     return (f"{spec.title} ('{spec.name}') is not on this machine and was not downloaded ({reason}); "
             f"to use local files set {ENV_VAR} (or --data-dir) to a folder holding {spec.folder}/ with "
             f"{', '.join(spec.required_files)} (unzipped from {spec.url}) or {spec.archive} "

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, InvalidParameterError
+from ..params import Integer, Options, Real, check
 from .interactions import Interactions
 
 __all__ = ["Split", "random_split", "per_user_split", "leave_one_out", "leave_one_out_mask", "temporal_split", "kfold"]
@@ -163,7 +164,7 @@ def leave_one_out_mask(inter: Interactions, *, by: str = "time", seed=0, min_tra
     """
     _check_inter(inter)
     if by not in ("time", "random"):
-        raise InvalidParameterError(f"by must be 'time' or 'random', got {by!r}")
+        check("by", by, Options("time", "random"))
     _check_int("min_train", min_train, 0)
     rng = _rng(seed)
     untimed_mask = None
@@ -304,14 +305,17 @@ def _check_inter(inter) -> None:
         raise DataError(f"cannot split {inter.nnz} interaction(s): need at least 2")
 
 
+#: the constraints of split arguments (mfrec.params)
+FRACTION = Real(0, 1, closed="neither")
+SEED = [None, Integer(0)]
+
+
 def _check_fraction(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < float(value) < 1.0:
-        raise InvalidParameterError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    check(name, value, FRACTION)
 
 
 def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    check(name, value, Integer(minimum))
 
 
 def _rng(seed) -> np.random.Generator:
@@ -319,8 +323,7 @@ def _rng(seed) -> np.random.Generator:
     or a ``numpy.random.Generator`` (used as is)."""
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise InvalidParameterError(f"seed must be None or a non-negative integer, got {seed!r}")
+    check("seed", seed, SEED)
     return np.random.default_rng(int(seed))
 
 

@@ -24,6 +24,7 @@ from ..errors import DataError
 from ..ids import _as_raw_array
 from ..kernels import als as kernels
 from ..models.als import ALS, _Side
+from ..models.training import initial_factors as draw_factors
 
 # numba's parallel kernels must not be entered by two threads of one process at once (the
 # workqueue threading layer aborts); a worker with several threads runs one solve at a time,
@@ -195,7 +196,7 @@ def initial_block_factors(params: dict, seed, side: int, block: int, n_rows: int
     (seed, side, block) as Spark seeds each block; no task holds a whole side (not the local draws)."""
     rng = np.random.default_rng([int(seed), side, block])
     k = int(params["factors"])
-    return (rng.standard_normal((n_rows, k)) * float(params["init_std"])).astype(np.float32)
+    return draw_factors(rng, n_rows, k, params["init_std"])
 
 
 def block_gram(factors: np.ndarray) -> np.ndarray:

@@ -19,10 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.interactions import Interactions
-from ..errors import DataError, MfrecError, TrainingDivergedError
+from ..errors import DataError, MfrecError
 from ..ids import IdMap
 from ..models.als import ALS
-from ..models.base import TrainingMonitor
+from ..models.training import TrainingMonitor, check_finite
 from . import blocks as B
 from .source import as_dask_frame
 
@@ -59,7 +59,7 @@ def fit(model: ALS, source, *, client=None, user_col: str = "user", item_col: st
     """
     if not isinstance(model, ALS):
         raise DataError(f"mfrec.distributed.fit() trains an mfrec.ALS, got {type(model).__name__}")
-    model._check_params()
+    model.check_params()
     if model.calculate_loss:
         raise ValueError("mfrec.distributed.fit() does not compute the loss; use calculate_loss=False")
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
@@ -230,10 +230,8 @@ class _Job:
         Y = np.empty((self.n_items, self.k), dtype=np.float32)
         for b in range(nb):
             X[b::nb], Y[b::nb] = xs[b], ys[b]
-        for name, arr in (("user", X), ("item", Y)):
-            if not np.all(np.isfinite(arr)):
-                raise TrainingDivergedError(f"ALS on the cluster diverged ({name} factors contain NaN/inf); "
-                                            "try stronger regularization")
+        check_finite("ALS on the cluster", {"user factors": X, "item factors": Y},
+                     hint="try stronger regularization")
         return X, Y
 
     def interactions(self, keep: bool) -> Interactions:

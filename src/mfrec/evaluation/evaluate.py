@@ -7,7 +7,6 @@ and computes the per-user metrics. The metric definitions are in :mod:`mfrec.eva
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -17,6 +16,8 @@ from .._threads import numba_threads
 from ..data.interactions import Interactions
 from ..errors import DataError, InvalidParameterError
 from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch
+from ..params import Integer, check
+from .names import per_user_metric_names
 from .metrics import mae, rmse
 
 __all__ = ["ranking_metrics", "evaluate_ranking", "evaluate_ratings"]
@@ -28,9 +29,7 @@ ScoreFn = Callable[[np.ndarray], np.ndarray]
 
 
 def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
-        raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+    return int(check("k", k, Integer(1)))
 
 
 def _as_csr(matrix, name: str) -> sp.csr_matrix:
@@ -44,7 +43,7 @@ def _as_csr(matrix, name: str) -> sp.csr_matrix:
 
 
 def _metric_names(k: int) -> list:
-    return [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hit_rate@{k}", "mrr", "auc"]
+    return per_user_metric_names(k)
 
 
 def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *,
@@ -88,8 +87,8 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
     k = min(k, n_items)
     if batch_size is None:
         batch_size = max(1, _BATCH_FLOATS // n_items)
-    elif isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
-        raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+    else:
+        check("batch_size", batch_size, Integer(1))
     evaluated, overlap = _users_to_evaluate(train, test, users)
 
     metrics = np.empty((len(evaluated), len(METRIC_COLUMNS)), dtype=np.float64)
@@ -173,7 +172,7 @@ def _batch_scores(score_fn: ScoreFn, idx: np.ndarray, n_items: int) -> np.ndarra
 # ---------------------------------------------------------------------- model evaluation
 def _aligned_test(model, test) -> tuple[Interactions, int, int]:
     """The test set in the model's id maps, with the number of dropped entries and users."""
-    model._require_fitted()
+    model.require_fitted()
     if not isinstance(test, Interactions):
         raise DataError(f"test must be an mfrec Interactions object, got {type(test).__name__}")
     if test.nnz == 0:
@@ -208,7 +207,7 @@ def evaluate_ranking(model, test: Interactions, k: int = 10, *, exclude: Optiona
     excluded = model.interactions_.matrix
     if exclude is not None:
         excluded = _aligned_test(model, exclude)[0].matrix
-    result = ranking_metrics(model._score_users, excluded, aligned.matrix, k,
+    result = ranking_metrics(model.score_users, excluded, aligned.matrix, k,
                              batch_size=batch_size, per_user=per_user, threads=threads)
     result["dropped_test_pairs"] = dropped
     result["dropped_test_users"] = dropped_users
@@ -237,7 +236,7 @@ def evaluate_ratings(model, test: Interactions, *, clip: bool = False) -> dict:
     step = 1 << 18
     for start in range(0, len(ratings), step):
         stop = start + step
-        predictions[start:stop] = model._predict_indices(users[start:stop], items[start:stop])
+        predictions[start:stop] = model.predict_indices(users[start:stop], items[start:stop])
     if not np.all(np.isfinite(predictions)):
         bad = int(np.flatnonzero(~np.isfinite(predictions))[0])
         user, item = aligned.user_ids.raw[users[bad]].item(), aligned.item_ids.raw[items[bad]].item()

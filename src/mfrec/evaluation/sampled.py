@@ -39,6 +39,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError, InvalidParameterError
+from ..params import Integer, Options, check
+from .names import sampled_metric_names
 
 __all__ = ["sampled_ranks", "sampled_metrics", "evaluate_sampled", "DUPLICATES", "TIES", "KRICHENE_RENDLE_NOTE"]
 
@@ -52,8 +54,7 @@ KRICHENE_RENDLE_NOTE = ("sampled metrics (1 positive among sampled negatives) ca
 
 
 def _check_choice(name: str, value, options) -> None:
-    if value not in options:
-        raise InvalidParameterError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+    check(name, value, Options(*options))
 
 
 def sampled_ranks(positive_scores, negative_scores, positive_items=None, negative_items=None, *,
@@ -106,16 +107,15 @@ def sampled_ranks(positive_scores, negative_scores, positive_items=None, negativ
 
 def sampled_metrics(ranks, k: int = 10) -> dict:
     """HR@k, NDCG@k and MRR (means over pairs) of 0-based ranks."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
+    check("k", k, Integer(1))
     r = np.asarray(ranks, dtype=np.float64)
     if r.size == 0:
         raise DataError("sampled evaluation: no test pairs")
     hit = r < k
-    return {f"hr@{k}": float(hit.mean()),
-            f"ndcg@{k}": float(np.where(hit, np.log(2.0) / np.log(r + 2.0), 0.0).mean()),
-            "mrr": float((1.0 / (r + 1.0)).mean()),
-            "n_pairs": int(r.size)}
+    values = (float(hit.mean()),                                                  # HR@k
+              float(np.where(hit, np.log(2.0) / np.log(r + 2.0), 0.0).mean()),    # NDCG@k
+              float((1.0 / (r + 1.0)).mean()))                                    # MRR
+    return {**dict(zip(sampled_metric_names(k), values)), "n_pairs": int(r.size)}
 
 
 def evaluate_sampled(model, users, items, negatives, k: int = 10, *, duplicates: str = "collapse",
@@ -126,7 +126,7 @@ def evaluate_sampled(model, users, items, negatives, k: int = 10, *, duplicates:
     (n, m) raw item ids. Unknown ids raise UnknownIdError. Returns ``sampled_metrics`` plus
     ``mean_candidates`` (candidates per pair after the duplicate rule, positive included).
     """
-    model._require_fitted()
+    model.require_fitted()
     negatives = np.asarray(negatives)
     users = np.asarray(users)
     items = np.asarray(items)
@@ -140,7 +140,7 @@ def evaluate_sampled(model, users, items, negatives, k: int = 10, *, duplicates:
     neg_scores = np.empty(neg.shape, dtype=np.float64)
     for start in range(0, len(u), batch_size):
         sl = slice(start, start + batch_size)
-        scores = np.asarray(model._score_users(u[sl]))  # (batch, n_items)
+        scores = np.asarray(model.score_users(u[sl]))  # (batch, n_items)
         rows = np.arange(scores.shape[0])[:, None]
         pos_scores[sl] = scores[rows[:, 0], i[sl]]
         neg_scores[sl] = scores[rows, neg[sl]]

@@ -1,9 +1,11 @@
-"""mfrec models: all share the contract in :mod:`mfrec.models.base`."""
+"""mfrec models: all share the contract in :mod:`mfrec.models.base`; the list of models is
+:data:`mfrec.models.catalog.MODELS`."""
 from .als import ALS
-from .base import MODEL_REGISTRY, Recommender, StopTraining
+from .base import Recommender
 from .bpr import BPR
 from .popularity import Popularity
 from .svd import SVD
+from .training import StopTraining
 from .warp import WARP
 
-__all__ = ["MODEL_REGISTRY", "Recommender", "StopTraining", "Popularity", "SVD", "ALS", "BPR", "WARP"]
+__all__ = ["Recommender", "StopTraining", "Popularity", "SVD", "ALS", "BPR", "WARP"]

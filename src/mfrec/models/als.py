@@ -9,8 +9,9 @@ import scipy.sparse as sp
 from .._threads import max_threads, numba_threads
 from ..errors import DataError, InvalidParameterError, TrainingDivergedError
 from ..kernels import als as kernels
-from . import _params
+from ..params import Boolean, Integer, Options, Real, ScoreSafeStd
 from .base import FLOAT32_MAX, Recommender
+from .training import initial_factors
 
 CONFIDENCE_SCALINGS = ("linear", "log")
 REGULARIZATION_SCALINGS = ("none", "frequency")
@@ -89,8 +90,9 @@ class ALS(Recommender):
     sum_{all cells} (x_u.y_i)^2 = trace((X^T X)(Y^T Y)) in O(nnz k + (n_users + n_items) k^2).
 
     **Validation.** ``fit(train, validation=valid)`` reports ``val_ndcg@10`` and ``val_recall@10``
-    (all-item ranking, training items excluded) after every iteration, e.g. to choose
-    ``iterations``; a callback may stop training (raise StopTraining) when they stop improving.
+    (all-item ranking, training items excluded; ``Recommender.validation_metrics``) after every
+    iteration, e.g. to choose ``iterations``; a callback may stop training (raise StopTraining)
+    when they stop improving.
 
     **Fold-in.** A new user's vector is one exact solve of the user equations above against the
     fixed item factors (no bias). Scores are x_u.y_i; similar items are cosine of item factors.
@@ -165,23 +167,24 @@ class ALS(Recommender):
         self.calculate_loss = calculate_loss
 
     # ------------------------------------------------------------------ parameters
-    def _check_params(self) -> None:
-        _params.positive_int("factors", self.factors)
-        _params.positive_int("iterations", self.iterations)
-        _params.positive_float("regularization", self.regularization)
-        _params.nonnegative_float("alpha", self.alpha)
-        _params.choice("confidence", self.confidence, CONFIDENCE_SCALINGS)
-        _params.positive_float("epsilon", self.epsilon)
-        _params.nonnegative_float("unobserved_weight", self.unobserved_weight)
-        _params.choice("regularization_scaling", self.regularization_scaling, REGULARIZATION_SCALINGS)
-        _params.nonnegative_float("regularization_exponent", self.regularization_exponent)
-        _params.choice("solver", self.solver, SOLVERS)
-        _params.positive_int("cg_steps", self.cg_steps)
-        _params.init_std("init_std", self.init_std, self.factors)
-        _params.seed("seed", self.seed)
-        _params.threads("threads", self.threads)
-        if not isinstance(self.calculate_loss, (bool, np.bool_)):
-            raise InvalidParameterError(f"calculate_loss must be True or False, got {self.calculate_loss!r}")
+    #: the valid values of each hyperparameter (mfrec.params): checked by fit, shown by `mfrec models`
+    _parameter_constraints = {
+        "factors": Integer(1),
+        "iterations": Integer(1),
+        "regularization": Real(0, None, closed="neither"),
+        "alpha": Real(0, None, closed="left"),
+        "confidence": Options(*CONFIDENCE_SCALINGS),
+        "epsilon": Real(0, None, closed="neither"),
+        "unobserved_weight": Real(0, None, closed="left"),
+        "regularization_scaling": Options(*REGULARIZATION_SCALINGS),
+        "regularization_exponent": Real(0, None, closed="left"),
+        "solver": Options(*SOLVERS),
+        "cg_steps": Integer(1),
+        "init_std": ScoreSafeStd(),
+        "seed": [None, Integer(0)],
+        "threads": Integer(0),
+        "calculate_loss": Boolean(),
+    }
 
     def _memory_needed(self, interactions) -> int:
         """Bytes a fit allocates beyond the training data it is given (docs/memory.md):
@@ -314,8 +317,6 @@ class ALS(Recommender):
                 self._half_step(items, Y, X, exact)
                 if self.calculate_loss:
                     metrics["loss"] = self._objective(users, items, X, Y)
-                if validation is not None:
-                    metrics.update(self._validation_metrics(interactions, validation, X, Y))
                 if monitor.report(epoch, **metrics):
                     break
 
@@ -324,15 +325,9 @@ class ALS(Recommender):
         generator seeded with ``seed`` (mfrec.distributed draws the same numbers)."""
         k = int(self.factors)
         rng = np.random.default_rng(seed)
-        return _normal_rows(rng, n_users, k, self.init_std), _normal_rows(rng, n_items, k, self.init_std)
-
-    def _validation_metrics(self, interactions, validation, X, Y) -> dict:
-        """val_ndcg@10 and val_recall@10 of the current factors (training items excluded)."""
-        from ..evaluation import ranking_metrics
-        items_t = np.ascontiguousarray(Y.T)
-        scores = ranking_metrics(lambda idx: X[idx] @ items_t, interactions.matrix, validation.matrix, 10,
-                                 threads=int(self.threads))
-        return {"val_ndcg@10": scores["ndcg@10"], "val_recall@10": scores["recall@10"]}
+        X = initial_factors(rng, n_users, k, self.init_std)
+        Y = initial_factors(rng, n_items, k, self.init_std)
+        return X, Y
 
     # ------------------------------------------------------------------ fold-in
     def _fold_in(self, item_index, values):
@@ -359,18 +354,6 @@ class ALS(Recommender):
 
 #: entries per chunk when confidences are computed (8 MB of float64 temporaries)
 _CHUNK = 1 << 20
-
-
-def _normal_rows(rng, n: int, k: int, std: float) -> np.ndarray:
-    """float32 (n, k) Normal(0, std^2) draws, the same numbers as
-    ``(rng.standard_normal((n, k)) * std).astype(np.float32)`` (a Generator fills arrays in
-    order, so chunks of rows continue one stream) without an (n, k) float64 temporary."""
-    out = np.empty((n, k), dtype=np.float32)
-    step = max(1, _CHUNK // max(k, 1))
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        out[start:stop] = rng.standard_normal((stop - start, k)) * std
-    return out
 
 
 class _Side:

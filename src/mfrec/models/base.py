@@ -1,9 +1,24 @@
-"""The model contract shared by every mfrec model.
+"""The model contract shared by every mfrec model: parameters, the fit template, the queries.
 
 A model subclasses :class:`Recommender`, stores its hyperparameters in ``__init__`` (keyword
-arguments only, nothing else: scikit-learn's rule), validates them in ``_check_params`` and trains
-in ``_fit``. Everything else (recommend, similar items/users, predict, fold-in, save/load,
-callbacks, loss history, divergence checks) lives here, so all models behave the same way.
+arguments only, nothing else: scikit-learn's rule), declares their valid values once in
+``_parameter_constraints`` (:mod:`mfrec.params`) and trains in ``_fit``. Everything else lives
+here, so all models behave the same way; the epochs' monitor and the divergence checks are in
+:mod:`mfrec.models.training`, the model file in :mod:`mfrec.persistence`, the list of models in
+:mod:`mfrec.models.catalog`.
+
+The protocol other modules use (evaluation, export, the CLI, mfrec.distributed) is public:
+
+- ``param_names()``, ``get_params(deep=True)``, ``set_params(**p)``, ``check_params()``;
+- ``fit(...)``, ``is_fitted``, ``require_fitted()``, ``n_epochs()``;
+- ``score_users(user_index)``: all item scores of the given user indices (what ranking uses);
+- ``predict_indices(user_index, item_index)``: the scores of (user, item) index pairs;
+- ``validation_metrics(validation)``: the per-epoch figures reported with ``fit(validation=)``;
+- ``recommend``, ``recommend_new_user``, ``similar_items``, ``similar_users``, ``predict``
+  (raw ids in, raw ids out), ``save(path)`` and ``load(path)``.
+
+A subclass implements ``_fit(interactions, validation, monitor)`` and, where the algorithm
+allows, ``_fold_in(item_index, values)``; it may override the vector layer below.
 
 Scores are dot products of a user vector and an item vector. A model provides factors and
 optional biases; this class folds the biases into the vectors:
@@ -11,43 +26,45 @@ optional biases; this class folds the biases into the vectors:
 """
 from __future__ import annotations
 
+import abc
 import inspect
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _memory, persistence
+from .. import _memory, params as constraints
 from ..data.interactions import Interactions
-from ..errors import DataError, InvalidParameterError, ModelFileError, NotFittedError, TrainingDivergedError
+from ..errors import DataError, InvalidParameterError, NotFittedError
 from ..ids import IdMap
+from ..params import FLOAT32_MAX
 from ..retrieval import normalize_rows, top_k
 from ..similarity import SIMILARITIES, ItemSimilarity
+from .training import (Callback, StopTraining, TrainingMonitor, check_finite, diverged, divergence_hint,
+                       scores_fit_float32)
 
-MODEL_REGISTRY: dict[str, type] = {}
+__all__ = ["Recommender", "StopTraining", "Callback", "FLOAT32_MAX"]
 
-#: the largest finite float32; scores, factors and values beyond it are inf in the kernels
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-Callback = Callable[[int, dict], None]
-
-
-class StopTraining(Exception):
-    """Raise from a callback to end training after the current epoch (the model stays fitted)."""
+#: the k of the validation metrics that implicit models report with fit(validation=...)
+VALIDATION_K = 10
 
 
-class Recommender:
+class Recommender(abc.ABC):
     """Base class of mfrec models. See the module docstring for the contract."""
 
     #: the data this model trains on: "explicit" (ratings) or "implicit" (positives/confidences)
     feedback = "implicit"
-    #: name used in model files, the CLI and tables
+    #: name used in the CLI and tables (the model list is mfrec.models.catalog.MODELS)
     name = "base"
     #: named hyperparameter sets, e.g. {"ml-1m": {...}}: tuned presets documented by each model
     PRESETS: dict = {}
+    #: the valid values of each ``__init__`` parameter (see mfrec.params); checked by fit
+    _parameter_constraints: dict = {}
+    #: False for models without epochs (Popularity): fit(validation=...) is refused
+    iterative = True
     #: fitted array attributes saved in model files (besides factors/biases known to the base)
     _extra_arrays: tuple = ()
     #: fitted scalar attributes saved in model files
@@ -56,27 +73,31 @@ class Recommender:
     #: allow-list of arrays that load() restores
     _bias_names: tuple = ("user_biases_", "item_biases_")
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        MODEL_REGISTRY[cls.__name__] = cls
-
     # ------------------------------------------------------------------ parameters
     @classmethod
-    def _param_names(cls) -> list:
+    def param_names(cls) -> list:
+        """The hyperparameters: the keyword arguments of ``__init__``, in order."""
         sig = inspect.signature(cls.__init__)
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
-    def get_params(self) -> dict:
-        return {name: getattr(self, name) for name in self._param_names()}
+    def get_params(self, deep: bool = True) -> dict:
+        """The hyperparameters as a dict (scikit-learn's contract; ``deep`` is accepted for
+        ``sklearn.base.clone``: mfrec models hold no nested estimators, so it changes nothing)."""
+        return {name: getattr(self, name) for name in self.param_names()}
 
     def set_params(self, **params) -> "Recommender":
-        valid = self._param_names()
+        valid = self.param_names()
         for key, value in params.items():
             if key not in valid:
                 raise InvalidParameterError(f"{type(self).__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
             setattr(self, key, value)
         return self
+
+    def check_params(self) -> None:
+        """Validate the hyperparameters against ``_parameter_constraints``; raises
+        InvalidParameterError (a ValueError) naming the first invalid one."""
+        constraints.validate(self._parameter_constraints, self.get_params())
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "Recommender":
@@ -90,11 +111,11 @@ class Recommender:
     from_preset = preset
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def _check_params(self) -> None:
-        """Validate hyperparameters; subclasses raise ValueError naming the parameter."""
+        """The class and the hyperparameters that differ from the defaults, e.g. ``ALS(factors=128)``."""
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = {k: v for k, v in self.get_params().items()
+                   if k not in defaults or not _same_value(v, defaults[k])}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # ------------------------------------------------------------------ training
     def fit(self, interactions: Interactions, *, validation: Optional[Interactions] = None,
@@ -103,8 +124,12 @@ class Recommender:
 
         callback(epoch, metrics) is called after every epoch with a dict of floats (always "loss"
         when the model computes it, plus model-specific figures); it may raise StopTraining.
-        ``validation`` (same id space as ``interactions`` or raw-id compatible) enables early
-        stopping for models that support it. The per-epoch dicts are kept in ``loss_history_``.
+        ``validation`` (same id space as ``interactions`` or raw-id compatible): after every
+        epoch the model's :meth:`validation_metrics` on these data are added to the epoch's
+        figures (``val_rmse`` for rating models, ``val_ndcg@10`` and ``val_recall@10`` for
+        ranking models), e.g. to stop from a callback; SVD also stops early on them
+        (``early_stopping_rounds``). Models without epochs refuse it. The per-epoch dicts are
+        kept in ``loss_history_``.
         """
         if not isinstance(interactions, Interactions):
             raise DataError(f"fit() needs an mfrec Interactions object, got {type(interactions).__name__}")
@@ -115,8 +140,11 @@ class Recommender:
         if self.feedback == "implicit" and interactions.is_explicit:
             raise DataError(f"{type(self).__name__} trains on implicit feedback; convert ratings first, e.g. "
                             "interactions.to_implicit(threshold=4)")
-        self._check_params()
+        self.check_params()
         if validation is not None:
+            if not self.iterative:
+                raise InvalidParameterError(f"{type(self).__name__} has no epochs to validate: fit it without "
+                                            "validation= and evaluate it afterwards")
             validation = self._check_validation(validation, interactions)
         if callback is not None and not callable(callback):
             raise InvalidParameterError(f"callback must be callable, got {type(callback).__name__}")
@@ -131,7 +159,7 @@ class Recommender:
             self.user_ids_ = interactions.user_ids
             self.item_ids_ = interactions.item_ids
             self.loss_history_ = []
-            monitor = TrainingMonitor(self, callback, show_progress)
+            monitor = TrainingMonitor(self, callback, show_progress, validation)
             start = time.perf_counter()
             self._training, self._item_vectors_cache = True, None
             self._fit(interactions, validation, monitor)
@@ -148,6 +176,24 @@ class Recommender:
             if monitor is not None:
                 monitor.close()
         return self
+
+    @abc.abstractmethod
+    def _fit(self, interactions: Interactions, validation: Optional[Interactions],
+             monitor: TrainingMonitor) -> None:
+        """Train on ``interactions`` (checked, non-empty, of this model's feedback kind): set the
+        fitted arrays (``user_factors_``, ``item_factors_``, biases) and call
+        ``monitor.report(epoch, **metrics)`` after every epoch, stopping when it returns True.
+        ``validation`` is already in the training id space; the monitor evaluates it."""
+
+    def validation_metrics(self, validation: Interactions) -> dict:
+        """The figures ``fit(validation=...)`` adds to every epoch, from the current factors:
+        ``val_ndcg@10`` and ``val_recall@10`` (all-item ranking, training items excluded)."""
+        from ..evaluation import ranking_metrics
+        threads = getattr(self, "threads", 0)
+        scores = ranking_metrics(self.score_users, self.interactions_.matrix, validation.matrix, VALIDATION_K,
+                                 threads=int(threads) if isinstance(threads, (int, np.integer)) else 0)
+        return {f"val_ndcg@{VALIDATION_K}": scores[f"ndcg@{VALIDATION_K}"],
+                f"val_recall@{VALIDATION_K}": scores[f"recall@{VALIDATION_K}"]}
 
     def _check_validation(self, validation, interactions: Interactions) -> Interactions:
         """Validation data in the training id space, of a kind this model can score."""
@@ -190,10 +236,7 @@ class Recommender:
         for key, value in state.items():
             setattr(self, key, value)
 
-    def _fit(self, interactions: Interactions, validation: Optional[Interactions], monitor: "TrainingMonitor"):
-        raise NotImplementedError
-
-    def _n_epochs(self) -> Optional[int]:
+    def n_epochs(self) -> Optional[int]:
         """Number of epochs/iterations, for progress bars (None if unknown)."""
         for name in ("epochs", "iterations"):
             if hasattr(self, name):
@@ -206,35 +249,26 @@ class Recommender:
         self._item_vectors_cache = None
 
     def _check_finite_model(self) -> None:
-        """Refuse a fit whose factors are NaN/inf, or so large that scores overflow float32
-        (|u . v| <= |u| |v|, Cauchy-Schwarz, over the largest user and item vectors)."""
-        for name, arr in self._fitted_arrays().items():
-            if not np.all(np.isfinite(arr)):
-                raise TrainingDivergedError(
-                    f"{type(self).__name__}: training diverged ({name} contains NaN/inf); {self._divergence_hint()}")
-        with np.errstate(over="ignore", invalid="ignore"):
-            user_norm = _max_row_norm(self._user_vectors())
-            item_norm = _max_row_norm(self._item_vectors())
-            bound = user_norm * item_norm
-        if not np.isfinite(bound) or bound > FLOAT32_MAX:
-            raise TrainingDivergedError(
-                f"{type(self).__name__}: the fitted factors are so large that scores overflow float32 "
-                f"(largest user vector norm {user_norm:.3g}, item {item_norm:.3g}); {self._divergence_hint()}")
-
-    def _divergence_hint(self) -> str:
-        """Which hyperparameters to change, with their current values."""
-        named = [f"{p} (now {getattr(self, p)!r})" for p in ("learning_rate", "init_std")
-                 if getattr(self, p, None) is not None]
-        return ("lower " + " or ".join(named) + " or raise the regularization") if named else \
-            "check the training data"
+        """Refuse a fit whose factors are NaN/inf, or so large that scores overflow float32."""
+        check_finite(self, self.fitted_arrays())
+        fits, user_norm, item_norm = scores_fit_float32(self._user_vectors(), self._item_vectors())
+        if not fits:
+            raise diverged(self, "the fitted factors are so large that scores overflow float32: largest user "
+                                 f"vector norm {user_norm:.3g}, item {item_norm:.3g}")
 
     @property
     def is_fitted(self) -> bool:
         return hasattr(self, "item_ids_")
 
-    def _require_fitted(self) -> None:
+    def require_fitted(self) -> None:
+        """Raise NotFittedError unless the model is fitted."""
         if not self.is_fitted:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() first")
+
+    def fitted_arrays(self) -> dict:
+        """The fitted arrays present (factors, biases, the model's extra arrays), by name."""
+        names = ("user_factors_", "item_factors_", "user_biases_", "item_biases_") + tuple(self._extra_arrays)
+        return {n: getattr(self, n) for n in names if getattr(self, n, None) is not None}
 
     # ------------------------------------------------------------------ vectors
     # Subclasses set item_factors_ (n_items, k) and user_factors_ (n_users, k), and optionally
@@ -273,11 +307,12 @@ class Recommender:
             self._item_vectors_cache = vectors
         return vectors
 
-    def _score_users(self, user_index: np.ndarray) -> np.ndarray:
-        """Scores of all items for the given user indices, shape (len(user_index), n_items)."""
+    def score_users(self, user_index: np.ndarray) -> np.ndarray:
+        """Ranking scores of all items for the given user indices, shape (len(user_index), n_items)."""
         return self._user_vectors(user_index) @ self._item_vectors().T
 
-    def _predict_indices(self, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
+    def predict_indices(self, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
+        """Scores of (user index, item index) pairs, float32 (rating models: predicted ratings)."""
         u = self._user_vectors(user_index)
         v = self._item_vectors()[item_index]
         return np.einsum("ij,ij->i", u, v).astype(np.float32)
@@ -298,7 +333,7 @@ class Recommender:
         candidates to these raw item ids; ``exclude`` removes these raw item ids for everyone.
         Fewer than n items come back when exclusions leave fewer candidates.
         """
-        self._require_fitted()
+        self.require_fitted()
         single, user_index = self._lookup(users, self.user_ids_)
         n = _check_n(n)
         allowed = None if items is None else self.item_ids_.indices(_as_list(items))
@@ -317,10 +352,10 @@ class Recommender:
         many training interactions. A model without item factors (Popularity) has its own similarity."""
         if similarity not in SIMILARITIES:
             raise InvalidParameterError(f"similarity must be one of {', '.join(SIMILARITIES)}; got {similarity!r}")
-        self._require_fitted()
+        self.require_fitted()
         if similarity == "cosine" or self.item_factors_.shape[1] == 0:  # no factors: Popularity's own
             return self._similar(items, n, "item", min_interactions)
-        self._require_fitted()
+        self.require_fitted()
         single, index = self._lookup(items, self.item_ids_)
         n = _check_n(n)
         allowed = self._min_interactions_filter(min_interactions, "item")
@@ -344,7 +379,7 @@ class Recommender:
         return self._similar(users, n, "user", min_interactions)
 
     def _similar(self, raw_ids, n, which, min_interactions=0):
-        self._require_fitted()
+        self.require_fitted()
         ids = self.item_ids_ if which == "item" else self.user_ids_
         single, index = self._lookup(raw_ids, ids)
         n = _check_n(n)
@@ -367,19 +402,19 @@ class Recommender:
     def predict(self, users, items):
         """Scores of (user, item) pairs given as raw ids (scalars, or two equal-length sequences).
         Rating models return predicted ratings; ranking models return ranking scores."""
-        self._require_fitted()
+        self.require_fitted()
         single_u, u = self._lookup(users, self.user_ids_)
         single_i, i = self._lookup(items, self.item_ids_)
         if len(u) != len(i):
             raise InvalidParameterError(f"predict() got {len(u)} users but {len(i)} items")
-        out = self._predict_indices(u, i)
+        out = self.predict_indices(u, i)
         return float(out[0]) if single_u and single_i else out
 
     def recommend_new_user(self, items, values=None, n: int = 10, *, exclude_seen: bool = True):
         """Recommend for a user who was not in training, from the raw ids of items they interacted
         with (and their ratings or confidences for explicit/weighted models): the user's vector
         is folded in against the fixed item factors. Returns (item_ids, scores)."""
-        self._require_fitted()
+        self.require_fitted()
         n = _check_n(n)
         item_index = self.item_ids_.indices(_as_list(items))
         if len(item_index) == 0:
@@ -401,11 +436,9 @@ class Recommender:
             vals = vals.astype(np.float32)
         with np.errstate(over="ignore", invalid="ignore"):
             vector = np.asarray(self._new_user_vector(item_index, vals), dtype=np.float32)
-            scale = _max_row_norm(vector) * _max_row_norm(self._item_vectors())
-        if not np.all(np.isfinite(vector)) or not np.isfinite(scale) or scale > FLOAT32_MAX:
-            raise TrainingDivergedError(f"{type(self).__name__}: the folded-in user vector is not finite or its "
-                                        "scores overflow float32; the values given are too large (or "
-                                        f"{self._divergence_hint()})")
+        if not np.all(np.isfinite(vector)) or not scores_fit_float32(vector, self._item_vectors())[0]:
+            raise diverged(self, "the folded-in user vector is not finite or its scores overflow float32",
+                           what="fold-in", hint=f"the values given are too large (or {divergence_hint(self)})")
         seen = sp.csr_matrix((np.ones(len(item_index)), item_index, [0, len(item_index)]),
                              shape=(1, len(self.item_ids_)))
         idx, scores = top_k(vector, self._item_vectors(), n, exclude=seen if exclude_seen else None,
@@ -437,149 +470,24 @@ class Recommender:
         return rows[0] if single else rows
 
     # ------------------------------------------------------------------ persistence
-    def _fitted_arrays(self) -> dict:
-        names = ("user_factors_", "item_factors_", "user_biases_", "item_biases_") + tuple(self._extra_arrays)
-        return {n: getattr(self, n) for n in names if getattr(self, n, None) is not None}
-
     def save(self, path) -> Path:
-        """Save to ``path`` (.npz added if missing): arrays + JSON header, no pickle."""
-        self._require_fitted()
-        inter = self.interactions_
-        arrays = {f"fitted:{k}": v for k, v in self._fitted_arrays().items()}
-        arrays.update({"train:indptr": inter.matrix.indptr, "train:indices": inter.matrix.indices,
-                       "train:data": inter.matrix.data, "ids:user": self.user_ids_.raw,
-                       "ids:item": self.item_ids_.raw})
-        meta = inter.item_metadata
-        meta_cols = []
-        if meta is not None:
-            aligned = meta.reindex(self.item_ids_.raw)
-            for col in aligned.columns:
-                values = aligned[col]
-                if values.dtype.kind in "iuf":
-                    arrays[f"meta:{col}"] = values.to_numpy()
-                else:
-                    arrays[f"meta:{col}"] = values.fillna("").astype(str).to_numpy().astype(str)
-                meta_cols.append(col)
-        scalars = {"global_mean_": getattr(self, "global_mean_", None), "fit_time_": getattr(self, "fit_time_", None),
-                   "trained_at_": getattr(self, "trained_at_", None)}
-        scalars.update({k: getattr(self, k, None) for k in self._extra_scalars})
-        header = {
-            "model_class": type(self).__name__,
-            "mfrec_version": _version(),
-            "params": _jsonable_params(self.get_params()),
-            "attributes": {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in scalars.items()},
-            "loss_history": _jsonable(self.loss_history_),
-            "interactions": {"kind": inter.kind, "rating_scale": inter.rating_scale,
-                             "shape": list(inter.shape), "metadata_columns": meta_cols},
-        }
-        return persistence.write_archive(path, header, arrays)
+        """Save to ``path`` (.npz added if missing): arrays + JSON header, no pickle
+        (:mod:`mfrec.persistence`)."""
+        from .. import persistence
+        return persistence.save_model(self, path)
 
     @classmethod
     def load(cls, path) -> "Recommender":
         """Load a model saved by :meth:`save`. ``Recommender.load`` accepts any model class;
-        ``SVD.load`` (etc.) refuses a file holding another class.
-
-        Nothing in the file is trusted: every array's shape, dtype, finiteness and index range is
-        checked, and only the class's own fitted arrays and scalars (an allow-list) are restored,
-        so a damaged or crafted file fails here with a ModelFileError, never later."""
-        header, arrays = persistence.read_archive(path)
-        class_name = header.get("model_class")
-        model_cls = MODEL_REGISTRY.get(class_name) if isinstance(class_name, str) else None
-        if model_cls is None:
-            raise ModelFileError(f"{path}: unknown model class {class_name!r}")
-        if cls is not Recommender and model_cls is not cls:
-            raise ModelFileError(f"{path} holds a {class_name} model, not a {cls.__name__}")
-        try:
-            model = model_cls._from_archive(header, arrays)
-        except ModelFileError as exc:
-            raise ModelFileError(f"{path}: {exc}") from None
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            raise ModelFileError(f"{path}: the model file is incomplete or corrupted "
-                                 f"({type(exc).__name__}: {exc})") from None
-        return model
-
-    @classmethod
-    def _from_archive(cls, header: dict, arrays: dict) -> "Recommender":
-        params = header.get("params")
-        if not isinstance(params, dict) or not set(params) <= set(cls._param_names()):
-            raise ModelFileError(f"the parameters {params!r} are not those of {cls.__name__}")
-        model = cls(**params)
-        try:
-            model._check_params()
-        except InvalidParameterError as exc:
-            raise ModelFileError(f"bad hyperparameter in the file: {exc}") from None
-        info = header.get("interactions")
-        if not isinstance(info, dict):
-            raise ModelFileError("the header has no interactions section")
-        user_ids = IdMap(_array(arrays, "ids:user", kinds="iuU", ndim=1), kind="user")
-        item_ids = IdMap(_array(arrays, "ids:item", kinds="iuU", ndim=1), kind="item")
-        shape = info.get("shape")
-        if shape != [len(user_ids), len(item_ids)]:
-            raise ModelFileError(f"matrix shape {shape!r} does not match {len(user_ids)} user and "
-                                 f"{len(item_ids)} item ids")
-        matrix = _checked_csr(arrays, len(user_ids), len(item_ids))
-        kind, scale = info.get("kind"), info.get("rating_scale")
-        if kind not in ("explicit", "implicit"):
-            raise ModelFileError(f"unknown interactions kind {kind!r}")
-        if scale is not None and not (isinstance(scale, list) and len(scale) == 2
-                                      and all(_is_finite_number(v) for v in scale) and scale[0] < scale[1]):
-            raise ModelFileError(f"bad rating scale {scale!r}")
-        meta = None
-        columns = info.get("metadata_columns") or []
-        if columns:
-            import pandas as pd
-            meta = pd.DataFrame({c: _array(arrays, f"meta:{c}", kinds="iufU", shape=(len(item_ids),),
-                                        finite=False)  # metadata may be missing (NaN year)
-                                 for c in columns}, index=pd.Index(item_ids.raw, name="item"))
-        model.interactions_ = Interactions(matrix, user_ids, item_ids, item_metadata=meta, kind=kind,
-                                           rating_scale=scale)
-        model.user_ids_, model.item_ids_ = user_ids, item_ids
-        allowed_arrays = set(model._fitted_array_names())
-        for key, value in arrays.items():
-            if key.startswith("fitted:"):
-                name = key[len("fitted:"):]
-                if name not in allowed_arrays:
-                    raise ModelFileError(f"unexpected array {key!r} for {cls.__name__}")
-                if value.dtype != np.float32:
-                    raise ModelFileError(f"array {key!r} has dtype {value.dtype}, expected float32")
-                if not np.all(np.isfinite(value)):
-                    raise ModelFileError(f"array {key!r} contains NaN/inf")
-                setattr(model, name, value)
-            elif not key.startswith(("train:", "ids:", "meta:")):
-                raise ModelFileError(f"unexpected array {key!r}")
-        allowed_scalars = {"global_mean_", "fit_time_", "trained_at_", *cls._extra_scalars}
-        attributes = header.get("attributes", {})
-        if not isinstance(attributes, dict):
-            raise ModelFileError("the header's attributes are not a mapping")
-        for key, value in attributes.items():
-            if key not in allowed_scalars:
-                raise ModelFileError(f"unexpected attribute {key!r} for {cls.__name__}")
-            if value is None:
-                continue
-            if key == "trained_at_":  # an ISO date string (shown by mfrec serve)
-                if not isinstance(value, str) or len(value) > 40:
-                    raise ModelFileError(f"attribute {key!r} = {value!r} is not a date")
-                setattr(model, key, value)
-                continue
-            if key == "global_mean_" and cls.feedback != "explicit":
-                raise ModelFileError(f"unexpected attribute {key!r} for {cls.__name__}")
-            if not _is_finite_number(value):
-                raise ModelFileError(f"attribute {key!r} = {value!r} is not a finite number")
-            setattr(model, key, value)
-        history = header.get("loss_history", [])
-        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-            raise ModelFileError("the loss history is not a list of records")
-        model.loss_history_ = history
-        model._item_vectors_cache = None
-        model._check_loaded()
-        return model
-
-    def _fitted_array_names(self) -> tuple:
-        """The fitted arrays a model file of this class may hold (the allow-list of load)."""
-        return ("user_factors_", "item_factors_") + tuple(self._bias_names) + tuple(self._extra_arrays)
+        ``SVD.load`` (etc.) refuses a file holding another class. Nothing in the file is trusted
+        (:func:`mfrec.persistence.load_model`)."""
+        from .. import persistence
+        return persistence.load_model(path, None if cls is Recommender else cls)
 
     def _check_loaded(self) -> None:
-        """Shapes of the loaded fitted arrays against the training matrix and ``factors``."""
+        """Called by load(): shapes of the fitted arrays against the training matrix and ``factors``
+        (a model with extra arrays checks them too)."""
+        from ..errors import ModelFileError
         n_users, n_items = self.interactions_.shape
         items, users = getattr(self, "item_factors_", None), getattr(self, "user_factors_", None)
         if items is None or items.ndim != 2 or items.shape[0] != n_items:
@@ -597,87 +505,15 @@ class Recommender:
                 raise ModelFileError(f"{name} has shape {value.shape}, expected ({n},)")
 
 
-def _array(arrays: dict, key: str, *, kinds: str, ndim: Optional[int] = None, shape=None,
-           finite: bool = True) -> np.ndarray:
-    """A stored array of one of the dtype kinds, with the given ndim/shape (and finite values)."""
-    if key not in arrays:
-        raise ModelFileError(f"array {key!r} is missing")
-    value = arrays[key]
-    if value.dtype.kind not in kinds:
-        raise ModelFileError(f"array {key!r} has dtype {value.dtype}")
-    if (ndim is not None and value.ndim != ndim) or (shape is not None and value.shape != tuple(shape)):
-        raise ModelFileError(f"array {key!r} has shape {value.shape}")
-    if finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-        raise ModelFileError(f"array {key!r} contains NaN/inf")
-    return value
-
-
-def _checked_csr(arrays: dict, n_users: int, n_items: int) -> sp.csr_matrix:
-    """The training matrix, after checking that indptr/indices/data form a valid CSR matrix."""
-    indptr = _array(arrays, "train:indptr", kinds="iu", shape=(n_users + 1,))
-    indices = _array(arrays, "train:indices", kinds="iu", ndim=1)
-    data = _array(arrays, "train:data", kinds="f", shape=indices.shape)
-    if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
-        raise ModelFileError("train:indptr is not a valid row pointer")
-    if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
-        raise ModelFileError(f"train:indices holds item indices outside [0, {n_items})")
-    if np.any(np.abs(data) > FLOAT32_MAX):
-        raise ModelFileError("train:data holds values beyond the float32 range")
-    return sp.csr_matrix((data.astype(np.float32), indices.astype(np.int32), indptr.astype(np.int64)),
-                         shape=(n_users, n_items))
-
-
-def _is_finite_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
-
-
-class TrainingMonitor:
-    """Collects per-epoch metrics: loss history, callback, progress bar, divergence check."""
-
-    def __init__(self, model: Recommender, callback: Optional[Callback], show_progress: bool):
-        self.model = model
-        self.callback = callback
-        self.stopped = False
-        self._progress = None
-        if show_progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self._progress = Progress(TextColumn(f"[bold]{model.name}[/bold]"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("{task.fields[info]}"), transient=True)
-            self._progress.start()
-            self._task = self._progress.add_task("fit", total=model._n_epochs(), info="")
-
-    def report(self, epoch: int, **metrics) -> bool:
-        """Record one epoch; returns True when training should stop (callback raised StopTraining).
-        Raises TrainingDivergedError when the loss is NaN/inf."""
-        clean = {k: float(v) for k, v in metrics.items()}
-        loss = clean.get("loss")
-        if loss is not None and not np.isfinite(loss):
-            raise TrainingDivergedError(
-                f"{type(self.model).__name__}: training diverged at epoch {epoch} (loss = {loss}); "
-                "try a lower learning rate or stronger regularization")
-        self.model.loss_history_.append({"epoch": epoch, **clean})
-        if self._progress is not None:
-            info = "  ".join(f"{k}={v:.4g}" for k, v in clean.items())
-            self._progress.update(self._task, completed=epoch, info=info)
-        if self.callback is not None:
-            try:
-                self.callback(epoch, dict(clean))
-            except StopTraining:
-                self.stopped = True
-        return self.stopped
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-
-def _max_row_norm(vectors: np.ndarray) -> float:
-    """Largest Euclidean row norm, in float64 (no overflow for float32 input)."""
-    if vectors.size == 0:
-        return 0.0
-    v = np.asarray(vectors, dtype=np.float64)
-    return float(np.sqrt(np.max(np.einsum("ij,ij->i", v, v))))
+def _same_value(a, b) -> bool:
+    """Whether a parameter equals its default (NaN equals NaN; arrays never count as equal)."""
+    try:
+        same = a is b or (type(a) is type(b) and a == b)
+        if not same and isinstance(a, float) and isinstance(b, float):
+            same = np.isnan(a) and np.isnan(b)
+        return bool(same)
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_n(n) -> int:
@@ -690,31 +526,3 @@ def _as_list(values) -> list:
     if isinstance(values, (str, bytes)) or np.ndim(values) == 0:
         return [values]
     return list(np.asarray(values).ravel().tolist()) if not isinstance(values, list) else values
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    return obj
-
-
-def _jsonable_params(params: dict) -> dict:
-    """Hyperparameters as plain JSON values: NumPy scalars become Python ones."""
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, (np.bool_, np.integer, np.floating, np.str_)):
-            value = value.item()
-        if value is not None and not isinstance(value, (bool, int, float, str)):
-            raise InvalidParameterError(f"cannot save parameter {key}={value!r}: model files hold numbers, strings, "
-                                        "booleans or None")
-        out[key] = value
-    return out
-
-
-def _version() -> str:
-    from .. import __version__
-    return __version__

@@ -8,8 +8,9 @@ from .. import _threads
 from ..errors import DataError
 from ..kernels import bpr as kernels
 from ..kernels.sampling import seed_streams
-from . import _params
+from ..params import Integer, Options, Real, ScoreSafeStd
 from .base import Recommender
+from .training import initial_factors
 
 SAMPLING_MODES = {"pair": kernels.SAMPLE_PAIR, "user": kernels.SAMPLE_USER}
 
@@ -108,7 +109,8 @@ class BPR(Recommender):
     -ln sigma(x_uij) alone) and ``correct_pair_fraction`` (the share of sampled triples with
     x_ui > x_uj). NaN/inf stops training with TrainingDivergedError (lower the learning rate).
     The factors are visible on the model during training, so a callback can evaluate it and
-    raise StopTraining; ``fit(validation=...)`` is accepted but BPR does no early stopping itself.
+    raise StopTraining; ``fit(validation=...)`` adds ``val_ndcg@10`` and ``val_recall@10`` to every
+    epoch's figures (``Recommender.validation_metrics``), BPR does no early stopping itself.
 
     Presets. ``BPR.preset("ml-1m")`` gives the hyperparameters tuned on a validation split of the
     MovieLens-1M training data (``PRESETS``).
@@ -156,20 +158,21 @@ class BPR(Recommender):
         self.seed = seed
         self.threads = threads
 
-    def _check_params(self) -> None:
-        _params.positive_int("factors", self.factors)
-        _params.positive_int("epochs", self.epochs)
-        _params.positive_float("learning_rate", self.learning_rate)
-        _params.nonnegative_float("regularization", self.regularization)
-        _params.nonnegative_float("bias_regularization", self.bias_regularization)
-        _params.decay("lr_decay", self.lr_decay)
-        _params.init_std("init_std", self.init_std, self.factors, allow_zero=True)
-        if self.samples_per_epoch is not None:
-            _params.positive_int("samples_per_epoch", self.samples_per_epoch)
-        _params.choice("sampling", self.sampling, tuple(SAMPLING_MODES))
-        _params.positive_int("negative_candidates", self.negative_candidates)
-        _params.seed("seed", self.seed)
-        _params.threads("threads", self.threads)
+    #: the valid values of each hyperparameter (mfrec.params): checked by fit, shown by `mfrec models`
+    _parameter_constraints = {
+        "factors": Integer(1),
+        "epochs": Integer(1),
+        "learning_rate": Real(0, None, closed="neither"),
+        "regularization": Real(0, None, closed="left"),
+        "bias_regularization": Real(0, None, closed="left"),
+        "lr_decay": Real(0, 1, closed="right"),
+        "init_std": ScoreSafeStd(allow_zero=True),
+        "samples_per_epoch": [None, Integer(1)],
+        "sampling": Options(*SAMPLING_MODES),
+        "negative_candidates": Integer(1),
+        "seed": [None, Integer(0)],
+        "threads": Integer(0),
+    }
 
     # ------------------------------------------------------------------ training
     def _fit(self, interactions, validation, monitor):
@@ -202,8 +205,8 @@ class BPR(Recommender):
     def _initial_parameters(self, rng, n_users: int, n_items: int):
         """Factors ~ N(0, init_std^2) (users first, then items, from ``rng``), item biases 0; float32."""
         k = int(self.factors)
-        user_factors = (rng.standard_normal((n_users, k)) * self.init_std).astype(np.float32)
-        item_factors = (rng.standard_normal((n_items, k)) * self.init_std).astype(np.float32)
+        user_factors = initial_factors(rng, n_users, k, self.init_std)
+        item_factors = initial_factors(rng, n_items, k, self.init_std)
         return user_factors, item_factors, np.zeros(n_items, dtype=np.float32)
 
     def _learning_rate(self, epoch: int) -> float:

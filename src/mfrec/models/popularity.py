@@ -18,6 +18,7 @@ class Popularity(Recommender):
     feedback = "any"
     name = "popularity"
     _bias_names = ("item_biases_",)
+    iterative = False  # one pass: fit(validation=...) is refused
 
     def __init__(self):
         pass
@@ -29,7 +30,7 @@ class Popularity(Recommender):
         self.user_factors_ = np.zeros((interactions.n_users, 0), dtype=np.float32)
         monitor.report(1)
 
-    def _n_epochs(self):
+    def n_epochs(self):
         return 1
 
     def _similarity_vectors(self, which):

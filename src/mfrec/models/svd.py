@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._threads import numba_threads
-from ..errors import ModelFileError, TrainingDivergedError
+from ..errors import ModelFileError
 from ..kernels import sgd as kernels
-from . import _params
+from ..params import Integer, Options, Real, ScoreSafeStd
 from .base import Recommender
+from .training import diverged, initial_factors
 
 SHUFFLES = ("users", "ratings")
 RANKINGS = ("blend", "rating")
@@ -175,24 +176,23 @@ class SVD(Recommender):
         self.threads = threads
 
     # ------------------------------------------------------------------ parameters
-    def _check_params(self) -> None:
-        _params.positive_int("factors", self.factors)
-        _params.positive_int("epochs", self.epochs)
-        _params.positive_float("learning_rate", self.learning_rate)
-        _params.nonnegative_float("regularization", self.regularization)
-        if self.bias_learning_rate is not None:
-            _params.positive_float("bias_learning_rate", self.bias_learning_rate)
-        if self.bias_regularization is not None:
-            _params.nonnegative_float("bias_regularization", self.bias_regularization)
-        _params.decay("lr_decay", self.lr_decay)
-        _params.init_std("init_std", self.init_std, self.factors)
-        _params.choice("shuffle", self.shuffle, SHUFFLES)
-        if self.early_stopping_rounds is not None:
-            _params.positive_int("early_stopping_rounds", self.early_stopping_rounds)
-        _params.choice("ranking", self.ranking, RANKINGS)
-        _params.nonnegative_float("ranking_weight", self.ranking_weight)
-        _params.seed("seed", self.seed)
-        _params.threads("threads", self.threads)
+    #: the valid values of each hyperparameter (mfrec.params): checked by fit, shown by `mfrec models`
+    _parameter_constraints = {
+        "factors": Integer(1),
+        "epochs": Integer(1),
+        "learning_rate": Real(0, None, closed="neither"),
+        "regularization": Real(0, None, closed="left"),
+        "bias_learning_rate": [None, Real(0, None, closed="neither")],
+        "bias_regularization": [None, Real(0, None, closed="left")],
+        "lr_decay": Real(0, 1, closed="right"),
+        "init_std": ScoreSafeStd(),
+        "shuffle": Options(*SHUFFLES),
+        "early_stopping_rounds": [None, Integer(1)],
+        "ranking": Options(*RANKINGS),
+        "ranking_weight": Real(0, None, closed="left"),
+        "seed": [None, Integer(0)],
+        "threads": Integer(0),
+    }
 
     def _rates(self):
         """(lr, lr_b, reg, reg_b) with the None defaults resolved."""
@@ -213,16 +213,16 @@ class SVD(Recommender):
         self.global_mean_ = float(ratings.mean(dtype=np.float64))
         self.user_biases_ = np.zeros(interactions.n_users, dtype=np.float32)
         self.item_biases_ = np.zeros(interactions.n_items, dtype=np.float32)
-        self.user_factors_ = rng.normal(0.0, self.init_std, (interactions.n_users, k)).astype(np.float32)
-        self.item_factors_ = rng.normal(0.0, self.init_std, (interactions.n_items, k)).astype(np.float32)
+        self.user_factors_ = initial_factors(rng, interactions.n_users, k, self.init_std)
+        self.item_factors_ = initial_factors(rng, interactions.n_items, k, self.init_std)
 
         user_counts = np.bincount(users, minlength=interactions.n_users).astype(np.float64)
         item_counts = np.bincount(items, minlength=interactions.n_items).astype(np.float64)
         low, high = self._clip_range()
         explode_rmse = 10.0 * max(high - low, 1.0)
         lr, lr_b, reg, reg_b = self._rates()
-        valid = self._validation_arrays(validation)
-        early = self.early_stopping_rounds if valid is not None else None
+        # the monitor adds val_rmse (validation_metrics) to each epoch's record; early stopping reads it
+        early = self.early_stopping_rounds if validation is not None and validation.nnz else None
         best = None  # (val_rmse, epoch, arrays) of the best epoch when early stopping
         indptr = interactions.matrix.indptr.astype(np.int64)
         # this epoch's entries in visiting order
@@ -243,22 +243,20 @@ class SVD(Recommender):
                 sse = _sgd_epoch(pool, n_threads, (epoch_users, epoch_items, epoch_ratings), state)
                 train_rmse = float(np.sqrt(sse / len(ratings)))
                 if not np.isfinite(sse) or train_rmse > explode_rmse:
-                    raise TrainingDivergedError(
-                        f"SVD: training diverged at epoch {epoch} (training RMSE {train_rmse:.4g}); "
+                    raise diverged(self, f"training RMSE {train_rmse:.4g}", epoch=epoch, hint=(
                         f"lower the learning_rate (now {self.learning_rate}"
                         + ("" if self.bias_learning_rate is None else f", bias_learning_rate {self.bias_learning_rate}")
-                        + ") or raise the regularization")
+                        + ") or raise the regularization"))
                 penalty = (reg * (user_counts @ _row_sq_norms(self.user_factors_)
                                   + item_counts @ _row_sq_norms(self.item_factors_))
                            + reg_b * (user_counts @ np.square(self.user_biases_, dtype=np.float64)
                                       + item_counts @ np.square(self.item_biases_, dtype=np.float64)))
                 metrics = {"loss": (sse + penalty) / len(ratings), "train_rmse": train_rmse}
-                if valid is not None:
-                    metrics["val_rmse"] = self._rmse(*valid, low, high)
                 stop = monitor.report(epoch, **metrics)
                 if early is not None:
-                    if best is None or metrics["val_rmse"] < best[0]:
-                        best = (metrics["val_rmse"], epoch, self._snapshot())
+                    val_rmse = self.loss_history_[-1]["val_rmse"]
+                    if best is None or val_rmse < best[0]:
+                        best = (val_rmse, epoch, self._snapshot())
                     elif epoch - best[1] >= early:
                         stop = True
                 if stop:
@@ -293,18 +291,14 @@ class SVD(Recommender):
         return (self.user_biases_.copy(), self.item_biases_.copy(), self.user_factors_.copy(),
                 self.item_factors_.copy())
 
-    @staticmethod
-    def _validation_arrays(validation):
-        if validation is None or validation.nnz == 0:
-            return None
+    def validation_metrics(self, validation) -> dict:
+        """``val_rmse``: the RMSE of the clipped predictions on the validation ratings (none
+        when there are no validation ratings)."""
+        if validation.nnz == 0:
+            return {}
         u, i, r = validation.to_coo()
-        return (np.ascontiguousarray(u, dtype=np.int32), np.ascontiguousarray(i, dtype=np.int32),
-                np.asarray(r, dtype=np.float64))
-
-    def _rmse(self, users, items, ratings, low, high) -> float:
-        pred = kernels.predict_pairs(users, items, self.global_mean_, self.user_biases_, self.item_biases_,
-                                     self.user_factors_, self.item_factors_, low, high)
-        return float(np.sqrt(np.mean(np.square(pred - ratings))))
+        pred = self.predict_indices(u, i)
+        return {"val_rmse": float(np.sqrt(np.mean(np.square(pred - np.asarray(r, dtype=np.float64)))))}
 
     # ------------------------------------------------------------------ queries
     def _clip_range(self):
@@ -317,7 +311,7 @@ class SVD(Recommender):
             low, high = data.min(), data.max()
         return float(low), float(high)
 
-    def _predict_indices(self, user_index, item_index):
+    def predict_indices(self, user_index, item_index):
         low, high = self._clip_range()
         return kernels.predict_pairs(np.ascontiguousarray(user_index, dtype=np.int32),
                                      np.ascontiguousarray(item_index, dtype=np.int32), self.global_mean_,

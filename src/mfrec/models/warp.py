@@ -5,12 +5,12 @@ from typing import Optional
 
 import numpy as np
 
-from . import _params as check
+from ..params import Integer, Options, Real, ScoreSafeStd
 from .._threads import numba_threads
-from ..errors import InvalidParameterError, TrainingDivergedError
 from ..kernels.sampling import seed_streams
 from ..kernels.warp import rank_weight_table, warp_epoch
 from .base import Recommender
+from .training import check_finite, initial_factors
 
 #: Tuned settings, chosen on a validation split carved from the training part (never the test
 #: set); see benchmarks/results/warp.md for how and what they give. "ml-1m": MovieLens-1M,
@@ -90,9 +90,9 @@ class WARP(Recommender):
     stream; ``threads=1`` is sequential and reproducible bit for bit for a given ``seed``.
     Per epoch the callback gets ``loss`` (mean of l over the updates), ``mean_trials`` (mean N per
     positive, counting ``max_sampled`` for positives without a violation) and ``update_fraction``
-    (the share of positives that got an update), plus ``val_ndcg@10`` when ``fit`` is given
-    ``validation`` interactions (scored with the training items excluded; costs one evaluation
-    per epoch).
+    (the share of positives that got an update), plus ``val_ndcg@10`` and ``val_recall@10`` when
+    ``fit`` is given ``validation`` interactions (``Recommender.validation_metrics``: scored with
+    the training items excluded; costs one evaluation per epoch).
 
     LightFM (Kula 2015, "Metadata embeddings for user and item cold-start recommendations") is the
     best-known implementation; its defaults are max_sampled=10, adagrad, learning_rate=0.05, no
@@ -157,53 +157,47 @@ class WARP(Recommender):
         self.seed = seed
         self.threads = threads
 
-    def _check_params(self) -> None:
-        check.positive_int("factors", self.factors)
-        check.positive_int("epochs", self.epochs)
-        check.positive_float("learning_rate", self.learning_rate)
-        check.nonnegative_float("regularization", self.regularization)
-        if self.max_norm is not None:
-            check.positive_float("max_norm", self.max_norm)
-        check.positive_int("max_sampled", self.max_sampled)
-        check.choice("rank_weight", self.rank_weight, RANK_WEIGHTS)
-        check.positive_float("margin", self.margin)
-        check.positive_float("max_loss", self.max_loss)
-        check.choice("learning_schedule", self.learning_schedule, SCHEDULES)
-        check.positive_int("k_os", self.k_os)
-        if self.k_os_rank is not None:
-            check.positive_int("k_os_rank", self.k_os_rank)
-            if self.k_os_rank > self.k_os:
-                raise InvalidParameterError(f"k_os_rank must be between 1 and k_os = {self.k_os}, "
-                                            f"got {self.k_os_rank!r}")
-        check.decay("lr_decay", self.lr_decay)
-        check.init_std("init_std", self.init_std, self.factors)
-        check.choice("sampling", self.sampling, SAMPLINGS)
-        check.seed("seed", self.seed)
-        check.threads("threads", self.threads)
+    #: the valid values of each hyperparameter (mfrec.params): checked by fit, shown by `mfrec models`
+    _parameter_constraints = {
+        "factors": Integer(1),
+        "epochs": Integer(1),
+        "learning_rate": Real(0, None, closed="neither"),
+        "regularization": Real(0, None, closed="left"),
+        "max_norm": [None, Real(0, None, closed="neither")],
+        "max_sampled": Integer(1),
+        "rank_weight": Options(*RANK_WEIGHTS),
+        "margin": Real(0, None, closed="neither"),
+        "max_loss": Real(0, None, closed="neither"),
+        "learning_schedule": Options(*SCHEDULES),
+        "k_os": Integer(1),
+        "k_os_rank": [None, Integer(1, high="k_os")],
+        "lr_decay": Real(0, 1, closed="right"),
+        "init_std": ScoreSafeStd(),
+        "sampling": Options(*SAMPLINGS),
+        "seed": [None, Integer(0)],
+        "threads": Integer(0),
+    }
 
     # ------------------------------------------------------------------ training
     def _fit(self, interactions, validation, monitor):
         n_users, n_items = interactions.shape
         k = int(self.factors)
         rng = np.random.default_rng(self.seed)
-        P = (rng.standard_normal((n_users, k)) * self.init_std).astype(np.float32)
-        Q = (rng.standard_normal((n_items, k)) * self.init_std).astype(np.float32)
+        P = initial_factors(rng, n_users, k, self.init_std)
+        Q = initial_factors(rng, n_items, k, self.init_std)
         b = np.zeros(n_items, dtype=np.float32)
         users, items, _ = interactions.to_coo()
         matrix = interactions.matrix
+        # the in-training arrays, so that the validation metrics and a callback see the model
+        self.user_factors_, self.item_factors_, self.item_biases_ = P, Q, b
         with numba_threads(self.threads) as n_threads:
             states = seed_streams(_stream_seed(rng), n_threads)
             for epoch, stats in self._train(matrix.indptr, matrix.indices, users, items, P, Q, b, states, rng,
                                             update_items=True):
-                if not (np.isfinite(P).all() and np.isfinite(Q).all() and np.isfinite(b).all()):
-                    raise TrainingDivergedError(
-                        f"WARP: training diverged at epoch {epoch} (factors became NaN/inf); "
-                        f"try a lower learning_rate (now {self.learning_rate}) or a max_norm")
-                if validation is not None:
-                    stats["val_ndcg@10"] = _validation_ndcg(P, Q, b, matrix, validation)
+                check_finite(self, {"user_factors_": P, "item_factors_": Q, "item_biases_": b}, epoch=epoch,
+                             hint=f"try a lower learning_rate (now {self.learning_rate}) or a max_norm")
                 if monitor.report(epoch, **stats):
                     break
-        self.user_factors_, self.item_factors_, self.item_biases_ = P, Q, b
 
     def _train(self, indptr, indices, users, items, P, Q, b, states, rng, *, update_items, epochs=None):
         """Run the epochs, yielding (epoch, metrics dict) after each one."""
@@ -237,7 +231,7 @@ class WARP(Recommender):
         positive)."""
         items = np.unique(np.asarray(item_index, dtype=np.int32))
         rng = np.random.default_rng(self.seed)
-        P = (rng.standard_normal((1, self.item_factors_.shape[1])) * self.init_std).astype(np.float32)
+        P = initial_factors(rng, 1, self.item_factors_.shape[1], self.init_std)
         indptr = np.array([0, len(items)], dtype=np.int64)
         users = np.zeros(len(items), dtype=np.int32)
         Q, b = self.item_factors_, self.item_biases_
@@ -245,8 +239,7 @@ class WARP(Recommender):
             states = seed_streams(_stream_seed(rng), 1)
             for _ in self._train(indptr, items, users, items, P, Q, b, states, rng, update_items=False):
                 pass
-        if not np.isfinite(P).all():
-            raise TrainingDivergedError("WARP: fold-in diverged; try a lower learning_rate")
+        check_finite(self, {"the user vector": P}, what="fold-in", hint="try a lower learning_rate")
         return P[0], None
 
 
@@ -258,14 +251,6 @@ def user_uniform_positives(indptr: np.ndarray, indices: np.ndarray, n: int, rng:
     users = active[rng.integers(0, len(active), size=n)]
     entries = indptr[users] + rng.integers(0, degree[users])
     return users.astype(np.int32), indices[entries].astype(np.int32)
-
-
-def _validation_ndcg(P, Q, b, train_matrix, validation) -> float:
-    """NDCG@10 of the current factors on the validation interactions (training items excluded)."""
-    from ..evaluation.evaluate import ranking_metrics
-    items_t = np.ascontiguousarray(Q.T)
-    result = ranking_metrics(lambda idx: P[idx] @ items_t + b, train_matrix, validation.matrix, 10)
-    return result["ndcg@10"]
 
 
 def _stream_seed(rng: np.random.Generator) -> int:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import MfrecError
-from ..models.base import Recommender, _jsonable
+from ..models.base import Recommender
+from ..persistence import jsonable
 from .catalog import Catalog
 
 DEFAULT_POLL_INTERVAL = 1.0
@@ -59,7 +60,7 @@ def model_info(name: str, path: Path, model: Recommender, signature: tuple, load
         "name": name,
         "class": type(model).__name__,
         "feedback": model.feedback,
-        "params": _jsonable(model.get_params()),
+        "params": jsonable(model.get_params()),
         "n_users": int(inter.n_users),
         "n_items": int(inter.n_items),
         "n_interactions": int(inter.nnz),
