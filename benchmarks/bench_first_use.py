@@ -1,0 +1,129 @@
+"""First use: what a new user waits for numba to compile (issue 14, "first use").
+
+The job of the issue: each model fitted briefly on ML-100K, then asked for recommendations, similar
+items and an evaluation, in one fresh interpreter. It runs twice per round in fresh processes that
+share one numba cache folder: first with the folder empty (cold: every kernel is compiled and
+written to the cache), then again (warm: every kernel is loaded from it). Cold minus warm is the
+compile cost; each step's own cold minus warm says which kernels cost it (a step pays for the
+kernels it is the first to call).
+
+Usage (from the repository root)::
+
+    MFREC_DATA_DIR=../shared/data python benchmarks/bench_first_use.py [--rounds 2] [--write]
+
+``--write`` records the run in benchmarks/results/first_use.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import format_table, machine_info_markdown, results_markdown, write_results  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "first_use.md"
+
+#: the job, as a user would write it; prints one JSON object {step: seconds}
+JOB = r"""
+import json, time
+steps = {}
+start = time.perf_counter()
+def step(name):
+    global start
+    now = time.perf_counter()
+    steps[name] = now - start
+    start = now
+import mfrec
+from mfrec.data import per_user_split, random_split
+from mfrec.datasets import load_dataset
+from mfrec.evaluation import evaluate_ranking, evaluate_ratings
+step("import mfrec")
+ratings = load_dataset("ml-100k")
+implicit = ratings.to_implicit(threshold=4)
+train, test = per_user_split(implicit, test_fraction=0.2, seed=0)
+rtrain, rtest = random_split(ratings, test_fraction=0.1, seed=0)
+step("load ML-100K, split")
+brief = {"popularity": {}, "svd": {"epochs": 2}, "als": {"iterations": 2}, "bpr": {"epochs": 2},
+         "warp": {"epochs": 2}}
+from mfrec.models.catalog import make_model
+for name, params in brief.items():
+    model = make_model(name, params={**params, **({"seed": 0} if name != "popularity" else {})})
+    explicit = model.feedback == "explicit"
+    model.fit(rtrain if explicit else train)
+    step(f"{name}: fit")
+    users = (rtrain if explicit else train).user_ids.raw[:3]
+    model.recommend(users[0], n=10)
+    model.recommend(list(users), n=10)
+    model.similar_items(implicit.item_ids.raw[0], n=10)
+    step(f"{name}: recommend, similar")
+    if explicit:
+        evaluate_ratings(model, rtest)
+    evaluate_ranking(model, rtest if explicit else test, k=10)
+    step(f"{name}: evaluate")
+print(json.dumps(steps))
+"""
+
+
+def run_job(cache_dir: str) -> tuple[float, dict]:
+    """(wall seconds of the whole fresh process, {step: seconds}) with NUMBA_CACHE_DIR=cache_dir."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", JOB], capture_output=True, text=True,
+                            env={**os.environ, "NUMBA_CACHE_DIR": cache_dir})
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"the first-use job failed:\n{result.stderr}")
+    return wall, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2, help="cold + warm pairs, each in a new empty cache")
+    parser.add_argument("--write", action="store_true", help=f"record the run in {RESULTS}")
+    args = parser.parse_args()
+    if not os.environ.get("MFREC_DATA_DIR"):
+        print("note: MFREC_DATA_DIR is not set; ML-100K is read from mfrec's cache (or downloaded)")
+
+    rounds = []
+    for r in range(args.rounds):
+        with tempfile.TemporaryDirectory(prefix="mfrec-numba-") as cache:
+            cold_wall, cold = run_job(cache)
+            warm_wall, warm = run_job(cache)
+        rounds.append((cold_wall, cold, warm_wall, warm))
+        print(f"round {r + 1}: cold {cold_wall:.1f} s, warm {warm_wall:.1f} s, "
+              f"compile cost {cold_wall - warm_wall:.1f} s", flush=True)
+
+    best = min(rounds, key=lambda x: x[0] - x[2])
+    cold_wall, cold, warm_wall, warm = best
+    rows = [{"step": name, "cold s": cold[name], "warm s": warm[name], "cold - warm s": cold[name] - warm[name]}
+            for name in cold]
+    rows.append({"step": "whole process (wall, incl. interpreter start)", "cold s": cold_wall, "warm s": warm_wall,
+                 "cold - warm s": cold_wall - warm_wall})
+    out = [
+        "The issue's small job (each model fitted briefly on ML-100K, then recommend, similar items and an "
+        "evaluation) in fresh processes: cold = empty numba cache, warm = the cache the cold run wrote.",
+        "",
+        "Compile cost (cold - warm wall) per round: "
+        + ", ".join(f"{c - w:.1f} s" for c, _, w, _ in rounds) + "; the table shows the round with the lowest.",
+        "",
+        format_table(rows, ["step", ("cold s", "cold s", ".2f"), ("warm s", "warm s", ".2f"),
+                            ("cold - warm s", "cold - warm s", ".2f")]),
+        "",
+        "Target (issue 14): compile cost <= 5 s.",
+        "",
+        machine_info_markdown(),
+    ]
+    text = "\n".join(out)
+    print(text)
+    if args.write:
+        write_results(RESULTS, results_markdown("First use: numba compile cost", out))
+        print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
