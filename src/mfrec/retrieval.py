@@ -13,8 +13,16 @@ import scipy.sparse as sp
 
 from .kernels.top_k import top_k_rows
 
-#: queries scored per BLAS call: 256 x 27k items = 28 MB of float32 scores, about the L3 cache
-DEFAULT_BATCH = 256
+#: scores held in memory at once (floats) by a batch of queries when no batch size is given:
+#: 16M floats = 64 MB (620 queries x 27k items). Blocks this large keep the switches between
+#: BLAS's threads and the top-k kernel's few; 256-query blocks cost 1.6-1.9x the bare BLAS
+#: time against 1.2-1.6x at 27k items (benchmarks/bench_evaluation_scale.py).
+SCORE_BLOCK_FLOATS = 1 << 24
+
+
+def default_batch(n_items: int) -> int:
+    """Queries per block of scores: about :data:`SCORE_BLOCK_FLOATS` scores."""
+    return max(1, SCORE_BLOCK_FLOATS // max(1, int(n_items)))
 
 _EMPTY_INT64 = np.zeros(0, dtype=np.int64)
 _EMPTY_INT32 = np.zeros(0, dtype=np.int32)
@@ -89,7 +97,7 @@ def _top_k_row(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
           exclude: Optional[sp.csr_matrix] = None, exclude_rows: Optional[np.ndarray] = None,
           allowed_items: Optional[np.ndarray] = None, banned_items: Optional[np.ndarray] = None,
-          self_items: Optional[np.ndarray] = None, batch_size: int = DEFAULT_BATCH):
+          self_items: Optional[np.ndarray] = None, batch_size: Optional[int] = None):
     """Best k items for each query vector.
 
     exclude / exclude_rows: a CSR matrix and, for each query, the row whose items are removed
@@ -141,9 +149,12 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
     return out_idx, out_scores
 
 
-def score_blocks(query_vectors: np.ndarray, item_vectors: np.ndarray, batch_size: int = DEFAULT_BATCH):
+def score_blocks(query_vectors: np.ndarray, item_vectors: np.ndarray, batch_size: Optional[int] = None):
     """Yield (start, scores) for consecutive blocks of queries: scores = the block's query
-    vectors @ item_vectors.T as a C-contiguous float32 array (one BLAS call per block)."""
+    vectors @ item_vectors.T as a C-contiguous float32 array (one BLAS call per block; blocks of
+    :func:`default_batch` queries unless ``batch_size`` is given)."""
+    if batch_size is None:
+        batch_size = default_batch(item_vectors.shape[0])
     item_t = item_vectors.T
     for start in range(0, query_vectors.shape[0], batch_size):
         scores = query_vectors[start:start + batch_size] @ item_t

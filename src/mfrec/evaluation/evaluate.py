@@ -17,13 +17,11 @@ from ..data.interactions import Interactions
 from ..errors import DataError, InvalidParameterError
 from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch
 from ..params import Integer, check
+from ..retrieval import default_batch
 from .names import per_user_metric_names
 from .metrics import mae, rmse
 
 __all__ = ["ranking_metrics", "evaluate_ranking", "evaluate_ratings"]
-
-#: scores held in memory at once (floats) when batch_size is not given: 16M floats = 64 MB
-_BATCH_FLOATS = 1 << 24
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
 
@@ -86,7 +84,7 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
         raise DataError("the catalogue is empty (0 items)")
     k = min(k, n_items)
     if batch_size is None:
-        batch_size = max(1, _BATCH_FLOATS // n_items)
+        batch_size = default_batch(n_items)
     else:
         check("batch_size", batch_size, Integer(1))
     evaluated, overlap = _users_to_evaluate(train, test, users)

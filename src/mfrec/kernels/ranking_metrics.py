@@ -51,9 +51,10 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
     for task in prange(n_tasks):
         # scratch memory of this task, reused by its rows (marks are reset after each row)
         mark = np.zeros(n_items, dtype=np.uint8)
-        hist = np.empty(n_buckets, dtype=np.int64)
-        first = np.empty(n_buckets, dtype=np.int64)
-        last = np.empty(n_buckets, dtype=np.int64)
+        bucket = np.empty(n_items, dtype=np.int32)
+        hist = np.empty(n_buckets + 1, dtype=np.int64)   # + the training items' bucket
+        first = np.empty(n_buckets + 1, dtype=np.int64)
+        last = np.empty(n_buckets + 1, dtype=np.int64)
         top_s = np.empty(k, dtype=np.float64)
         for r in range(task * _ROWS_PER_TASK, min(n_rows, (task + 1) * _ROWS_PER_TASK)):
             u = users[r]
@@ -71,9 +72,14 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
                     mark[j] = _TEST
                     n_test += 1
             lo, hi, finite = _finite_range(row)
-            if finite and lo < hi and 0 < n_test < n_items - n_train:
-                _row_bucketed(row, u, mark, n_test, n_items - n_train, test_indptr, test_indices, k,
-                              idcg, lo, hi, hist, first, last, top_s, out_top[r], out_metrics[r])
+            # scale in float64 first: a span too wide (overflow of hi - lo in float32) or too
+            # narrow (an infinite scale) for float32 bucketing takes the direct path
+            scale = n_buckets / (np.float64(hi) - np.float64(lo)) if finite and lo < hi else 0.0
+            if 1e-30 < scale < 1e30 and np.float64(hi) - np.float64(lo) < 1e38 \
+                    and 0 < n_test < n_items - n_train:
+                _row_bucketed(row, u, mark, n_test, n_items - n_train, train_indptr, train_indices,
+                              test_indptr, test_indices, k, idcg, lo, np.float32(scale), bucket, hist,
+                              first, last, top_s, out_top[r], out_metrics[r])
                 out_bad[r] = 0
             else:  # NaN/inf scores, all equal, no test item or no negative: the direct counts
                 out_bad[r] = _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg,
@@ -86,25 +92,24 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
 
 @njit(cache=True, nogil=True)
 def _finite_range(row):
-    """(min, max, all finite) of a score row, in float64. A branch-free loop LLVM vectorizes;
-    NaN or inf anywhere makes the sum of x - x NaN."""
+    """(min, max, all finite) of a score row, in one branch-free pass (NaN compares false, so
+    it is counted, not taken as a bound)."""
     lo = np.float32(np.inf)
     hi = np.float32(-np.inf)
-    check = np.float32(0.0)
+    n_nan = 0
     for j in range(len(row)):
         v = row[j]
-        lo = min(lo, v)
-        hi = max(hi, v)
-        check += v - v
-    return np.float64(lo), np.float64(hi), check == 0.0
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+        n_nan += v != v
+    return lo, hi, n_nan == 0 and lo > -np.inf and hi < np.inf
 
 
 @njit(cache=True, nogil=True)
-def _bucket(s, lo, scale, n_buckets):
-    """Bucket of score s: floor((s - lo) * scale), clipped. Monotone non-decreasing in s (each
-    rounding step is), so a lower bucket always holds lower scores."""
-    b = int((np.float64(s) - lo) * scale)
-    return min(b, n_buckets - 1)
+def _bucket(s, lo, scale, top):
+    """Bucket of score s: floor((s - lo) * scale) in float32, clipped to top. Monotone
+    non-decreasing in s (each rounding step is), so a lower bucket only holds lower scores."""
+    return min(np.int32((s - lo) * scale), top)
 
 
 @njit(cache=True, nogil=True)
@@ -127,22 +132,30 @@ def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
 
 
 @njit(cache=True, nogil=True)
-def _row_bucketed(row, u, mark, n_test, n_cand, test_indptr, test_indices, k, idcg, lo, hi,
-                  hist, first, last, top_s, top_i, out):
-    """Metrics of one row with finite, not all equal scores, in one pass over the items.
+def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, test_indptr, test_indices, k,
+                  idcg, lo, scale, bucket, hist, first, last, top_s, top_i, out):
+    """Metrics of one row with finite scores, from a few passes over the items that are either
+    vectorized or one load and one increment per item.
 
     The candidates' ranks are counted with a histogram of monotone score buckets: every
     candidate in a lower bucket than a test score v is below v, every one in a higher bucket is
     above it, and only the candidates sharing v's bucket are compared with v one by one. The
     counts are exactly those of _row_direct (same ties), at the cost of one pass instead of one
-    pass per distinct test score.
+    pass per distinct test score. hist has one bucket more than the scores use: the training
+    items' (not candidates, never counted).
     """
-    n_buckets = len(hist)
-    scale = n_buckets / (hi - lo)
+    n_items = len(row)
+    top = np.int32(len(hist) - 2)
+    train_bucket = np.int32(len(hist) - 1)
+    # bucket of every item (vectorized), then the training items moved to their own bucket
+    for j in range(n_items):
+        bucket[j] = min(np.int32((row[j] - lo) * scale), top)
+    for p in range(train_indptr[u], train_indptr[u + 1]):
+        bucket[train_indices[p]] = train_bucket
     # test scores, ascending, and each bucket's range [first, last) in that order
     test_s = np.empty(n_test, dtype=row.dtype)
     best = -1
-    best_s = -np.inf
+    best_s = row[0]
     t = 0
     for p in range(test_indptr[u], test_indptr[u + 1]):
         j = test_indices[p]
@@ -157,36 +170,43 @@ def _row_bucketed(row, u, mark, n_test, n_cand, test_indptr, test_indices, k, id
     hist[:] = 0
     first[:] = -1
     for t in range(n_test):
-        b = _bucket(test_s[t], lo, scale, n_buckets)
+        b = _bucket(test_s[t], lo, scale, top)
         if first[b] < 0:
             first[b] = t
         last[b] = t + 1
-    b_best = _bucket(best_s, lo, scale, n_buckets)
+    first[train_bucket] = -1
+    b_best = _bucket(best_s, lo, scale, top)
     # twice_below[t] = 2 #(same-bucket candidates < test_s[t]) + #(same-bucket candidates == it)
     twice_below = np.zeros(n_test, dtype=np.int64)
     above_best = 0    # same-bucket candidates scored above the best test item
     tied_before = 0   # same-bucket candidates tied with it at a lower index
-    count = 0
-    n_items = len(row)
     for j in range(n_items):
-        if mark[j] == _TRAIN:
-            continue
-        s = row[j]
-        b = _bucket(s, lo, scale, n_buckets)
+        b = bucket[j]
         hist[b] += 1
         t0 = first[b]
-        if t0 >= 0:
+        if t0 >= 0:   # rare: a bucket holding a test score
+            s = row[j]
             for t in range(t0, last[b]):
                 v = test_s[t]
                 twice_below[t] += 2 * (s < v) + (s == v)
             if b == b_best:
                 above_best += s > best_s
                 tied_before += (s == best_s) and j < best
-        count = insert_top(top_i, top_s, count, k, j, s)
+    # top-K by insertion; the cheap score test first (scores are finite: -inf lets every
+    # candidate in until the list is full)
+    count = 0
+    thresh = -np.inf
+    for j in range(n_items):
+        s = row[j]
+        if s > thresh and mark[j] != _TRAIN:
+            count = insert_top(top_i, top_s, count, k, j, s)
+            if count == k:
+                thresh = top_s[k - 1]
     for pos in range(count, k):
         top_i[pos] = -1
     _top_metrics(top_i, count, mark, k, n_test, idcg, out)
     # hist -> number of candidates in lower buckets
+    n_buckets = top + 1
     below = 0
     for b in range(n_buckets):
         h = hist[b]
@@ -199,7 +219,7 @@ def _row_bucketed(row, u, mark, n_test, n_cand, test_indptr, test_indices, k, id
     # pair rightly ordered (ties 1/2), plus the test-vs-test pairs, which add n_test^2 / 2
     total = 0
     for t in range(n_test):
-        total += 2 * hist[_bucket(test_s[t], lo, scale, n_buckets)] + twice_below[t]
+        total += 2 * hist[_bucket(test_s[t], lo, scale, top)] + twice_below[t]
     correct = 0.5 * (total - n_test * n_test)
     out[6] = correct / (n_test * float(n_cand - n_test))
 
@@ -218,6 +238,7 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
             cand[j] = np.nan
     # ---- one pass: NaN check, top-K by insertion, best test item, candidate count
     count = 0
+    thresh = -np.inf   # the K-th score once the list is full (-inf scores enter while it is not)
     n_cand = 0
     best = -1
     best_s = -np.inf
@@ -233,7 +254,10 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
         if mark[j] == _TEST and (best < 0 or s > best_s):
             best = j  # highest-scored test item, lowest index among ties (j ascends)
             best_s = s
-        count = insert_top(top_i, top_s, count, k, j, s)
+        if count < k or s > thresh:
+            count = insert_top(top_i, top_s, count, k, j, s)
+            if count == k:
+                thresh = top_s[k - 1]
     for pos in range(count, k):
         top_i[pos] = -1
     if bad or n_test == 0:

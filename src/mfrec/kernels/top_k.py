@@ -74,18 +74,14 @@ def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, 
             row = scores[r]
             top_i = out_idx[r]
             count = 0
-            n_nan = 0
+            thresh = np.float32(-np.inf)  # the k-th score once the list is full; -inf never enters
             for j in range(n_items):
-                if mark[j] != _FREE:
-                    continue
                 s = row[j]
-                if s == -np.inf:
-                    continue
-                if s != s:
-                    n_nan += 1
-                    continue
-                count = insert_top(top_i, top_s, count, k, j, s)
-            if n_nan > 0 and count < k:  # NaN-scored items fill the free slots, in index order
+                if s > thresh and mark[j] == _FREE:  # the cheap test first: most items fail it
+                    count = insert_top(top_i, top_s, count, k, j, s)
+                    if count == k:
+                        thresh = top_s[k - 1]
+            if count < k:  # NaN-scored items (never > thresh) fill the free slots, in index order
                 for j in range(n_items):
                     if count == k:
                         break
