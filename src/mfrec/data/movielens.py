@@ -35,6 +35,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .._optional import require
 from ..errors import DataError, DatasetNotAvailableError, InvalidParameterError
 from .interactions import Interactions
 from .locations import ENV_VAR, cache_dir, download_dir, search_dirs
@@ -361,6 +362,7 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return lambda n: None
+        require("rich", "cli", "the download progress bar (show_progress=True)")
         from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
                                    TimeRemainingColumn, TransferSpeedColumn)
         self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
