@@ -27,9 +27,9 @@ def test_core_fits_and_recommends_without_any_extra():
         from mfrec.testing import planted_data
         model = mfrec.ALS(factors=4, iterations=2, seed=0).fit(planted_data(explicit=False))
         ids, scores = model.recommend(model.user_ids_.raw[0], n=3)
-        loaded = sorted(m for m, mod in sys.modules.items() if mod is not None and m.split(".")[0] in %r)
+        loaded = sorted(m for m, mod in sys.modules.items() if mod is not None and m.split(".")[0] in OPTIONAL)
         print(len(ids), loaded)
-    """ % (OPTIONAL,))
+    """.replace("OPTIONAL", repr(OPTIONAL)))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["3", "[]"]
 

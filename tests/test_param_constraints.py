@@ -101,7 +101,7 @@ def test_cli_models_prints_the_valid_values():
     result = CliRunner().invoke(app, ["models"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     for cls in MODELS.values():
-        for param, entry in cls._parameter_constraints.items():
+        for param in cls._parameter_constraints:
             assert param in result.output
     assert "a number in (0, 1]" in result.output and "one of ('cg', 'cholesky')" in result.output
 

@@ -18,7 +18,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from mfrec.testing import chromium_for_tests
+from mfrec.testing import chromium_for_tests  # noqa: E402
 from mfrec import ALS, SVD, Interactions, Popularity, Recommender  # noqa: E402
 from mfrec.errors import MfrecError  # noqa: E402
 from mfrec.serve.app import create_app  # noqa: E402
@@ -74,7 +74,7 @@ class LiveServer:
 
     def __init__(self, app):
         self.sock = bind("127.0.0.1", 0)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = make_server(app, self.sock, log_level="warning")
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
@@ -218,7 +218,8 @@ def test_item_search_by_title_and_id(client, loaded):
     assert len(body["items"]) == N_ITEMS_PER_BLOCK
     assert all(i["title"].startswith("Alpha Story") and i["models"] == ["svd", "als"] for i in body["items"])
     counts = [i["count"] for i in body["items"]]
-    assert counts == sorted(counts, reverse=True) and counts[0] == max(loaded["svd"].interactions_.item_counts()[:N_ITEMS_PER_BLOCK])
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] == max(loaded["svd"].interactions_.item_counts()[:N_ITEMS_PER_BLOCK])
     assert len(get(client, "/items", q="STORY", n=5)["items"]) == 5
     assert get(client, "/items", q="no such title")["items"] == []
     by_id = get(client, "/items", id="105")["items"]
@@ -542,9 +543,9 @@ def test_browse_page_in_headless_chromium(live, loaded):
             assert page.inner_text("#search-results li .item-link") == f"Beta Story 113 ({1980 + 113 % 30})"
             page.click("#search-results li .item-link")
             wait_js(page, "document.querySelectorAll('#similar .column ol li').length >= 20")
-            columns = page.eval_on_selector_all("#similar .column", "cols => cols.map(c => [c.dataset.model, "
-                                                "Array.from(c.querySelectorAll('li .item-link')).map(e => e.textContent),"
-                                                " c.textContent])")
+            columns = page.eval_on_selector_all(
+                "#similar .column", "cols => cols.map(c => [c.dataset.model, "
+                "Array.from(c.querySelectorAll('li .item-link')).map(e => e.textContent), c.textContent])")
             assert [c[0] for c in columns] == ["svd", "als", "tags"]
             expected = svd.interactions_.item_titles(svd.item_ids_.indices(svd.similar_items(113, n=10)[0]))
             assert columns[0][1] == expected
@@ -558,8 +559,8 @@ def test_browse_page_in_headless_chromium(live, loaded):
             boxes.nth(0).check()
             boxes.nth(1).check()
             wait_js(page, "document.querySelectorAll('#liked li').length === 2")
-            wait_js(page, "document.querySelectorAll('#liked-recs .column[data-model=als] ol li').length > 0"
-                                   " && document.querySelectorAll('#liked-recs .column[data-model=svd] ol li').length > 0")
+            wait_js(page, "document.querySelectorAll('#liked-recs .column[data-model=als] ol li').length > 0 && "
+                          "document.querySelectorAll('#liked-recs .column[data-model=svd] ol li').length > 0")
             liked_titles = page.eval_on_selector_all("#liked li span", "s => s.map(e => e.textContent)")
             als_recs = page.eval_on_selector_all("#liked-recs .column[data-model=als] li .item-link",
                                                  "s => s.map(e => e.textContent)")

@@ -64,7 +64,7 @@ def model_info(name: str, path: Path, model: Recommender, signature: tuple, load
         "n_users": int(inter.n_users),
         "n_items": int(inter.n_items),
         "n_interactions": int(inter.nnz),
-        "factors": int(model.item_factors_.shape[1]),  # type: ignore[attr-defined]  # every model has one
+        "factors": int(model.item_factors_.shape[1]),
         "rating_scale": list(inter.rating_scale) if inter.rating_scale else None,
         "has_titles": "title" in inter.item_metadata.columns if inter.item_metadata is not None else False,
         "trained_at": getattr(model, "trained_at_", None),
