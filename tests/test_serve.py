@@ -1,6 +1,7 @@
 """`mfrec serve`: a real uvicorn server on a free loopback port, checked against the Python API,
 every error case, hot reload, the CLI, and the browse page in headless Chromium."""
 import json
+import logging
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 import pytest
 
 httpx = pytest.importorskip("httpx")
@@ -452,7 +454,8 @@ def test_a_replaced_model_file_is_picked_up_without_dropping_requests(models, tm
     assert failures == [] and len(answers) > 10
 
 
-def test_reload_waits_for_a_stable_file_and_reports_a_missing_one(models, tmp_path):
+def test_reload_waits_for_a_stable_file_and_reports_a_missing_one(models, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfrec")
     path = tmp_path / "m.npz"
     shutil.copy(models["tags"], path)
     registry = ModelRegistry([path], poll_interval=0)
@@ -460,8 +463,11 @@ def test_reload_waits_for_a_stable_file_and_reports_a_missing_one(models, tmp_pa
     Popularity().fit(planted(seed=5, string_ids=True, metadata=False)).save(path)
     assert registry.check() == [] and registry.get("m") is first       # changed once: wait
     assert registry.check() == ["m"] and registry.get("m") is not first  # stable: swapped
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("mfrec.serve.registry", "INFO", f"model 'm': reloaded from {path}")]
     path.unlink()
     registry.check()
+    assert caplog.records[-1].levelname == "WARNING" and "is missing" in caplog.records[-1].getMessage()
     health = registry.health()
     assert health["status"] == "degraded" and "is missing" in health["models"][0]["reload_error"]
     assert registry.get("m").model.recommend("u1", n=2)[0].tolist()   # still serving

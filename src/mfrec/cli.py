@@ -1,6 +1,7 @@
 """The `mfrec` command: data sets, fitting, evaluation, recommendations and similar items."""
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -422,6 +423,17 @@ def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec
     console.print(_items_table(f"{model.name}: items similar to {label} ({raw})", model, ids, scores))
 
 
+def _log_to_stderr() -> None:
+    """Show the library's diagnostics (the "mfrec" logger, INFO and up) on stderr, once."""
+    log = logging.getLogger("mfrec")
+    if not any(getattr(h, "_mfrec_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._mfrec_cli = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 @app.command("serve")
 def serve(model_files: list[Path] = typer.Argument(..., help="Model files saved by `mfrec fit`; each is served "
                                                   "under its file name without .npz."),
@@ -437,6 +449,7 @@ def serve(model_files: list[Path] = typer.Argument(..., help="Model files saved 
     from .serve.server import run as run_server  # MissingExtraError (one line) without the serve extra
     if max_body <= 0 or reload_interval < 0:
         raise MfrecError("--max-body must be positive and --reload-interval non-negative")
+    _log_to_stderr()  # model reloads and failed reloads (logger "mfrec.serve.registry")
     run_server(model_files, host=host, port=port, cors_origins=cors, max_body=max_body,
                poll_interval=reload_interval, announce=lambda text: console.print(escape(text)))
 
