@@ -22,9 +22,9 @@ same for implicit's ALS (IMPLICIT_GRID).
 
 Usage (from the repository root)::
 
-    /work/anchors-venv/bin/python benchmarks/bench_als.py --output benchmarks/results/als.md
-    .venv/bin/python benchmarks/bench_als.py --tune
-    .venv/bin/python benchmarks/bench_als.py --quick --no-anchors      # smoke run on ML-100K
+    /work/anchors-venv/bin/python -m benchmarks.bench_als --output benchmarks/results/als.md
+    .venv/bin/python -m benchmarks.bench_als --tune
+    .venv/bin/python -m benchmarks.bench_als --quick --no-anchors      # smoke run on ML-100K
 """
 from __future__ import annotations
 
@@ -32,17 +32,15 @@ import statistics
 import sys
 import tempfile
 import textwrap
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
+from .common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,
                     benchmark_parser, command_line, compile_cost_section, describe_config, finish_benchmark,
                     format_table, fresh_process_seconds, implicit_run_header, load_grid, machine_info_markdown,
                     popularity_row, protocol_split, ranking_row, run_tuning_grid, timing_row, tuning_split,
                     write_results)
 
-from mfrec.evaluation import evaluate_ranking  # noqa: E402
-from mfrec.models.als import PRESETS, ALS  # noqa: E402
+from mfrec.evaluation import evaluate_ranking
+from mfrec.models.als import PRESETS, ALS
 
 #: the tuning grid (--tune): every entry fitted once (seed 0) and scored on the validation split.
 #: These are the coarse-to-fine rounds that chose the defaults and the preset (results in
@@ -127,7 +125,7 @@ def tune(train, args) -> int:
 
 
 def tune_implicit(train, args) -> int:
-    from anchors import evaluate_vectors
+    from .anchors import evaluate_vectors
     fit_train, valid = tuning_split(train, what="tuning implicit ALS")
 
     def evaluate(config: dict) -> dict:
@@ -215,7 +213,7 @@ def benchmark(split, args) -> int:
 
 
 def _implicit(train, **params):
-    from anchors import implicit_als
+    from .anchors import implicit_als
     return implicit_als(train, **params)
 
 

@@ -21,23 +21,21 @@ set is never looked at.
 
 Usage (from the repository root)::
 
-    /work/anchors-venv/bin/python benchmarks/bench_bpr.py --output benchmarks/results/bpr.md
-    .venv/bin/python benchmarks/bench_bpr.py --tune [--grid configs.jsonl]
-    .venv/bin/python benchmarks/bench_bpr.py --quick --no-anchors      # smoke run on ML-100K
+    /work/anchors-venv/bin/python -m benchmarks.bench_bpr --output benchmarks/results/bpr.md
+    .venv/bin/python -m benchmarks.bench_bpr --tune [--grid configs.jsonl]
+    .venv/bin/python -m benchmarks.bench_bpr --quick --no-anchors      # smoke run on ML-100K
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
+from .common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,
                     benchmark_parser, describe_config, format_table, implicit_run_header, load_grid,
                     popularity_row, protocol_split, ranking_row, run_tuning_grid, timing_row, tuning_split)
 
-from mfrec.evaluation import evaluate_ranking  # noqa: E402
-from mfrec.models.bpr import BPR, PRESETS  # noqa: E402
+from mfrec.evaluation import evaluate_ranking
+from mfrec.models.bpr import BPR, PRESETS
 
 #: MovieLens ids of the films whose neighbours are printed (five nearest, titles only)
 FILMS = {1: "Toy Story", 260: "Star Wars", 858: "The Godfather", 1721: "Titanic"}
@@ -119,13 +117,13 @@ def benchmark(split, args) -> int:
         rows.append(ranking_row(label, evaluate_ranking(model, test, k=10), timer.seconds))
         print(json.dumps(rows[-1]), flush=True)
     if have_implicit:
-        from anchors import implicit_bpr
+        from .anchors import implicit_bpr
         iters = 5 if args.quick else 100
         rows.append(anchor_row(f"implicit BPR, its defaults (100 f x {iters} it., lr 0.01, reg 0.01)",
                                implicit_bpr(train, iterations=iters, threads=args.threads), train, test, args.threads))
         print(json.dumps(rows[-1]), flush=True)
     if have_lightfm:
-        from anchors import lightfm_warp
+        from .anchors import lightfm_warp
         epochs = 5 if args.quick else 30
         rows.append(anchor_row(f"LightFM loss='bpr', its defaults (64 c. x {epochs} ep., adagrad)",
                                lightfm_warp(train, loss="bpr", epochs=epochs, threads=args.threads),

@@ -23,14 +23,13 @@ from the end of iteration 1 to the end of the last, divided by the iterations in
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/bench_distributed.py --output benchmarks/results/distributed.md
-    .venv/bin/python benchmarks/bench_distributed.py --synthetic-events 5000000 --repeats 1
+    .venv/bin/python -m benchmarks.bench_distributed --output benchmarks/results/distributed.md
+    .venv/bin/python -m benchmarks.bench_distributed --synthetic-events 5000000 --repeats 1
 """
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,13 +37,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (format_table, implicit_protocol, machine_info_markdown, results_markdown,  # noqa: E402
+from .common import (format_table, implicit_protocol, machine_info_markdown, results_markdown,
                     write_results)
-from synthetic import shape_for, write_power_law  # noqa: E402
+from .synthetic import shape_for, write_power_law
 
-from mfrec import ALS, Interactions, evaluate_ranking  # noqa: E402
-from mfrec import distributed as mdist  # noqa: E402
+from mfrec import ALS, Interactions, evaluate_ranking
+from mfrec import distributed as mdist
 
 CLUSTERS = [(1, 2), (2, 1)]  # (worker processes, threads per worker)
 

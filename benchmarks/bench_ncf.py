@@ -8,18 +8,18 @@ pair scores the same fitted models on a seeded redraw of 99 negatives for the sa
 
 Two modes:
 
-* ``python benchmarks/bench_ncf.py`` (the benchmark): mfrec ALS, BPR, WARP at their defaults and
+* ``python -m benchmarks.bench_ncf`` (the benchmark): mfrec ALS, BPR, WARP at their defaults and
   with their ``ncf`` presets, implicit's ALS and BPR and LightFM's WARP (where installed), fitted
   on the same training set in the same run, scored on the official test files (once per model)
   and on the redraw; writes benchmarks/results/ncf.md.
-* ``python benchmarks/bench_ncf.py --tune als --grid '{"factors": [128, 256]}' --base '{...}'``:
+* ``python -m benchmarks.bench_ncf --tune als --grid '{"factors": [128, 256]}' --base '{...}'``:
   validation-only search. The validation protocol is carved from the TRAINING file alone (per
   user the latest remaining timed rating, its own 99 seeded negatives); the test files are never
   read. One JSON line per configuration (validation HR@10, NDCG@10, fit seconds), also appended
   to ``--log``.
 
 Run from the repository root with the anchors' venv and this checkout's code:
-``PYTHONPATH=src /work/anchors-venv/bin/python benchmarks/bench_ncf.py``.
+``PYTHONPATH=src /work/anchors-venv/bin/python -m benchmarks.bench_ncf``.
 """
 from __future__ import annotations
 
@@ -35,11 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_dir, format_table, machine_info_markdown  # noqa: E402
+from .common import command_line, data_dir, format_table, machine_info_markdown
 
-from mfrec.models.catalog import make_model  # noqa: E402
-from mfrec.ncf import KRICHENE_RENDLE_NOTE, official_protocol  # noqa: E402
+from mfrec.models.catalog import make_model
+from mfrec.ncf import KRICHENE_RENDLE_NOTE, official_protocol
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ncf.md"
 #: every --tune run appends its JSON lines here (validation figures only); the benchmark lists them
@@ -139,7 +138,7 @@ class _Vectors:
 
 
 def _anchor_rows(protocol, redraw, threads: int) -> tuple[list, list]:
-    import anchors
+    from . import anchors
     rows, skipped = [], []
     runs = [("implicit ALS (64 f, its defaults)", "implicit_als", {}),
             ("implicit BPR (its defaults)", "implicit_bpr", {}),
@@ -182,7 +181,7 @@ def benchmark(args) -> None:
     columns = ["model", "val HR@10", "val NDCG@10", "HR@10", "NDCG@10", "HR@10 redraw", "NDCG@10 redraw",
                "full HR@10", "full NDCG@10", "fit_s"]
     out = ["# NCF ML-1M protocol: mfrec against the anchors and the published table", "",
-           f"Command: `{' '.join(['PYTHONPATH=src', Path(sys.executable).name, *sys.argv])}`  ",
+           f"Command: `PYTHONPATH=src {command_line()}` (interpreter: {sys.executable})  ",
            f"Run: {started:%Y-%m-%d %H:%M} UTC, {(time.time() - started.timestamp()) / 60:.1f} min; load average "
            f"before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; git {_git_rev()}", "",
            machine_info_markdown(), "",

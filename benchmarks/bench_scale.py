@@ -8,7 +8,7 @@ sums repeated pairs into counts, so the training matrix has fewer stored entries
 events (27.3M at 44M events); both figures are printed. The CSR is cached as an ``.npz`` under
 ``--cache`` (default /tmp/mfrec-scale; never commit it).
 
-Every measured run is a FRESH child process (``python bench_scale.py --child JSON``), so peak
+Every measured run is a FRESH child process (``python -m benchmarks.bench_scale --child JSON``), so peak
 RSS belongs to that run alone. A child loads the cached CSR (np.load), then resets the kernel's
 RSS high-water mark (``/proc/self/clear_refs``), then fits; it reports
 
@@ -26,9 +26,9 @@ after the other, mfrec and its anchor next to each other, so machine load hits b
 
 Usage (repository root, anchors' venv, this checkout's mfrec)::
 
-    PYTHONPATH=src /work/anchors-venv/bin/python benchmarks/bench_scale.py --events 44000000 \\
+    PYTHONPATH=src /work/anchors-venv/bin/python -m benchmarks.bench_scale --events 44000000 \\
         --output benchmarks/results/scale.md
-    PYTHONPATH=src /work/anchors-venv/bin/python benchmarks/bench_scale.py --events 5000000 20000000 \\
+    PYTHONPATH=src /work/anchors-venv/bin/python -m benchmarks.bench_scale --events 5000000 20000000 \\
         --jobs als bpr --als-iterations 3
 """
 from __future__ import annotations
@@ -44,7 +44,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 SIZES = {"5M": 5_000_000, "20M": 20_000_000, "44M": 44_000_000, "100M": 100_000_000}
 JOBS = ("als", "bpr", "warp", "eval", "load")
@@ -81,7 +80,7 @@ def cache_path(cache: Path, events: int, seed: int) -> Path:
 def ensure_data(cache: Path, events: int, seed: int) -> Path:
     path = cache_path(cache, events, seed)
     if not path.exists():
-        from synthetic import power_law_csr
+        from .synthetic import power_law_csr
         import numpy as np
         cache.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
@@ -97,7 +96,7 @@ def ensure_movielens(cache: Path, events: int, seed: int, rows: int) -> Path:
     folder = cache / f"ml25m-format-{events}-{rows}-s{seed}" / "ml-25m"
     if not (folder / "ratings.csv").exists():
         import numpy as np
-        from synthetic import write_movielens_csv
+        from .synthetic import write_movielens_csv
         with np.load(ensure_data(cache, events, seed)) as z:
             start = time.perf_counter()
             write_movielens_csv(folder.with_name("tmp"), z["indptr"], z["indices"], rows=rows, seed=seed)
@@ -130,7 +129,7 @@ def _fit_job(spec: dict) -> dict:
     if lib == "mfrec":  # the library is imported before the peak is reset: its code is not the fit's
         import mfrec
     else:
-        import anchors
+        from . import anchors
         importlib.import_module("implicit.cpu.als" if lib == "implicit" else "lightfm")
     start = time.perf_counter()
     csr = _load_csr(spec["data"])
@@ -242,9 +241,9 @@ CHILD_JOBS = {"fit": _fit_job, "eval": _eval_job, "load": _load_job, "warmup": _
 
 def run_child(spec: dict, timeout: float) -> dict:
     """Run one job in a fresh interpreter; its JSON result (or an "error")."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "benchmarks.bench_scale", "--child", json.dumps(spec)]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -298,7 +297,7 @@ def main(argv=None) -> int:
         spec = json.loads(args.child)
         print("RESULT " + json.dumps(CHILD_JOBS[spec["job"]](spec)), flush=True)
         return 0
-    from common import machine_info_markdown, results_markdown, write_results
+    from .common import machine_info_markdown, results_markdown, write_results
     cache = Path(args.cache)
     out = [f"Machine at start: {machine_info_markdown()}", "",
            f"Settings: {args.factors} factors, {args.threads} threads; ALS {args.als_iterations} iterations, "

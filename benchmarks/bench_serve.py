@@ -15,9 +15,9 @@ for an ML-1M model.
 
 Usage (from the repository root)::
 
-    MFREC_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/bench_serve.py --output benchmarks/results/serve.md
-    .venv/bin/python benchmarks/bench_serve.py --quick          # smoke run on ML-100K
-    .venv/bin/python benchmarks/bench_serve.py --model-file als.npz   # an existing model file
+    MFREC_DATA_DIR=/work/shared/data .venv/bin/python -m benchmarks.bench_serve --output benchmarks/results/serve.md
+    .venv/bin/python -m benchmarks.bench_serve --quick          # smoke run on ML-100K
+    .venv/bin/python -m benchmarks.bench_serve --model-file als.npz   # an existing model file
 """
 from __future__ import annotations
 
@@ -35,8 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, data_dir, machine_info_markdown  # noqa: E402
+from .common import command_line, data_dir, machine_info_markdown
 
 ENDPOINTS = ("health", "recommend", "similar", "fold-in")
 

@@ -15,22 +15,19 @@ training interactions, over query items with >= 50); the franchise groups are th
 
 Usage (from the repository root)::
 
-    /work/anchors-venv/bin/python benchmarks/bench_similars.py --output benchmarks/results/similars.md
-    .venv/bin/python benchmarks/bench_similars.py --no-anchors --models als bpr
+    /work/anchors-venv/bin/python -m benchmarks.bench_similars --output benchmarks/results/similars.md
+    .venv/bin/python -m benchmarks.bench_similars --no-anchors --models als bpr
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (Timer, available_anchors, benchmark_parser, format_table, machine_info_markdown,  # noqa: E402
+from .common import (Timer, available_anchors, benchmark_parser, format_table, machine_info_markdown,
                     protocol_split, results_markdown, similar_movies, write_results)
 
-from mfrec.evaluation import evaluate_ranking  # noqa: E402
-from mfrec.evaluation.similar_items import cosine_neighbours, model_neighbours, similar_items_quality  # noqa: E402
-from mfrec.similarity import ItemSimilarity  # noqa: E402
-from mfrec.models import ALS, BPR, SVD, WARP  # noqa: E402
+from mfrec.evaluation import evaluate_ranking
+from mfrec.evaluation.similar_items import cosine_neighbours, model_neighbours, similar_items_quality
+from mfrec.similarity import ItemSimilarity
+from mfrec.models import ALS, BPR, SVD, WARP
 
 K = 10
 #: hand-written notes below this line in the results file survive a re-run
@@ -44,7 +41,7 @@ COLUMNS = ["model", ("data", "trained on"), (f"franchise_hit_rate@{K}", "franchi
 
 def anchor_runs(versions: dict, threads: int, seed: int) -> list:
     """(label, protocol, fit function, item-vector selector) of every installed anchor."""
-    import anchors
+    from . import anchors
     runs = []
     if versions.get("implicit"):
         runs.append(("implicit ALS (64 f, 15 it.)", "implicit",
@@ -148,7 +145,7 @@ def _quality(model, test, protocol: str) -> str:
 def _anchor_quality(users, items, train, test, protocol: str) -> str:
     if protocol == "explicit":
         return "-"
-    from anchors import evaluate_vectors
+    from .anchors import evaluate_vectors
     return f"NDCG {evaluate_vectors(users, items, train, test, k=K)['ndcg@10']:.4f}"
 
 

@@ -21,9 +21,9 @@ its validation RMSE after every epoch, so one run also chooses the number of epo
 
 Usage (from the repository root)::
 
-    /work/anchors-venv/bin/python benchmarks/bench_svd.py --output benchmarks/results/svd.md
-    .venv/bin/python benchmarks/bench_svd.py --tune
-    .venv/bin/python benchmarks/bench_svd.py --quick --no-anchors      # smoke run on ML-100K
+    /work/anchors-venv/bin/python -m benchmarks.bench_svd --output benchmarks/results/svd.md
+    .venv/bin/python -m benchmarks.bench_svd --tune
+    .venv/bin/python -m benchmarks.bench_svd --quick --no-anchors      # smoke run on ML-100K
 """
 from __future__ import annotations
 
@@ -32,18 +32,16 @@ import sys
 import tempfile
 import time
 import textwrap
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (Timer, benchmark_parser, compile_cost_section, data_label, describe_config,  # noqa: E402
+from .common import (Timer, benchmark_parser, compile_cost_section, data_label, describe_config,
                     finish_benchmark, format_table, fresh_process_seconds, machine_info_markdown,
                     protocol_split)
 
-from mfrec.data.split import random_split  # noqa: E402
-from mfrec.evaluation import evaluate_ratings  # noqa: E402
-from mfrec.models.svd import SVD  # noqa: E402
+from mfrec.data.split import random_split
+from mfrec.evaluation import evaluate_ratings
+from mfrec.models.svd import SVD
 
 #: --output keeps whatever follows this line in an existing results file (tuning notes)
 NOTES_MARKER = "<!-- notes: everything below this line is kept when bench_svd.py rewrites the file -->"
@@ -195,7 +193,7 @@ def benchmark(split, args) -> int:
 
     anchors_ran = []
     if not args.no_anchors:
-        from anchors import run_anchor, surprise_svd
+        from .anchors import run_anchor, surprise_svd
         configs = [("Surprise SVD defaults (100 f x 20 ep)", {}, args.repeat)]
         if not args.no_surprise_tuned:
             configs.append(("Surprise SVD tuned (200 f x 60 ep, lr 0.005, reg 0.05)",

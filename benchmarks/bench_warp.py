@@ -22,24 +22,22 @@ per configuration, scored along the way); the test set is never looked at.
 
 Usage (from the repository root)::
 
-    /work/anchors-venv/bin/python benchmarks/bench_warp.py --output benchmarks/results/warp.md
-    .venv/bin/python benchmarks/bench_warp.py --tune [--grid configs.jsonl]
-    .venv/bin/python benchmarks/bench_warp.py --quick --no-anchors      # smoke run on ML-100K
+    /work/anchors-venv/bin/python -m benchmarks.bench_warp --output benchmarks/results/warp.md
+    .venv/bin/python -m benchmarks.bench_warp --tune [--grid configs.jsonl]
+    .venv/bin/python -m benchmarks.bench_warp --quick --no-anchors      # smoke run on ML-100K
 """
 from __future__ import annotations
 
 import statistics
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,  # noqa: E402
+from .common import (METRICS, Timer, alternating_fits, anchor_row, available_anchors,
                     benchmark_parser, describe_config, finish_benchmark, format_table, implicit_run_header,
                     load_grid, popularity_row, protocol_split, ranking_row, run_tuning_grid, timing_row,
                     tuning_split)
 
-from mfrec.evaluation import evaluate_ranking  # noqa: E402
-from mfrec.models.warp import PRESETS, WARP  # noqa: E402
+from mfrec.evaluation import evaluate_ranking
+from mfrec.models.warp import PRESETS, WARP
 
 #: number of test users re-estimated by fold-in in the fold-in check
 FOLD_IN_USERS = 300
@@ -155,7 +153,7 @@ def benchmark(split, args) -> int:
 
 
 def _lightfm(train, **params):
-    from anchors import lightfm_warp
+    from .anchors import lightfm_warp
     return lightfm_warp(train, **params)
 
 

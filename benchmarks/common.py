@@ -12,9 +12,8 @@ by the SAME metric code (:mod:`mfrec.evaluation`), so the protocols live here an
 ``--quick`` (see :func:`add_common_args`) swaps ML-1M for ML-100K so a script can be smoke-tested
 in seconds; quick numbers are never the recorded results.
 
-Run scripts from the repository root, e.g. ``python benchmarks/bench_svd.py``; they import this
-module as ``from common import ...`` (the script's folder is on sys.path) or as
-``benchmarks.common`` from the root.
+Run scripts from the repository root as modules of the ``benchmarks`` package, e.g.
+``python -m benchmarks.bench_svd``; they import this module as ``from .common import ...``.
 """
 from __future__ import annotations
 
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from mfrec.evaluation.names import table_metric_names
+
+from .anchors import anchor_versions, evaluate_vectors
 
 __all__ = ["explicit_protocol", "implicit_protocol", "load_dataset", "data_dir", "machine_info",
            "machine_info_markdown", "format_table", "timed", "Timer", "add_common_args",
@@ -273,7 +274,6 @@ def available_anchors(args, names: Sequence[str]) -> dict:
     prints an ``[anchor skipped]`` line for each one not installed in this environment."""
     if getattr(args, "no_anchors", False):
         return {}
-    from anchors import anchor_versions  # benchmarks/anchors.py, beside this module
     versions = anchor_versions()
     for name in names:
         if versions.get(name) is None:
@@ -335,7 +335,6 @@ def anchor_row(label: str, vectors: tuple, train, test, threads: int, seconds: O
     """The row of an anchor that returned ``(user_vectors, item_vectors, fit_seconds)`` (the
     adapters of benchmarks/anchors.py): its vectors scored by mfrec's metric code on the same
     split (``evaluate_vectors``, @10); ``seconds`` replaces the fit time (e.g. a median)."""
-    from anchors import evaluate_vectors
     users, items, fit_s = vectors
     scores = evaluate_vectors(users, items, train, test, k=10, threads=threads)
     return ranking_row(label, scores, fit_s if seconds is None else seconds)
@@ -419,8 +418,11 @@ def similar_movies_section(model, what: str) -> list:
 
 # ---------------------------------------------------------------------- results files
 def command_line() -> str:
-    """This run's command as it was typed (from the repository root), for results files."""
-    return "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+    """This run's command as it was typed (from the repository root), for results files:
+    ``python -m benchmarks.bench_x ARGS`` (the scripts are modules of the ``benchmarks`` package)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    script = f"-m {spec.name}" if spec is not None else Path(sys.argv[0]).as_posix()
+    return "python " + " ".join([script] + sys.argv[1:])
 
 
 def results_markdown(title: str, out: Sequence[str], preamble: Sequence[str] = ()) -> str:

@@ -7,7 +7,7 @@ Per iteration (both half steps), factor rows sent between blocks:
 (E[number of the B blocks of the other side that row's interactions fall in]); bytes = 4 k rows(B).
 Time per iteration = max(network, compute) + scheduler, with the rates given below.
 
-Usage: python benchmarks/plan_distributed.py
+Usage: python -m benchmarks.plan_distributed
 """
 import numpy as np
 

@@ -9,7 +9,7 @@ ranking vectors).
 
 Usage (from the repository root)::
 
-    MFREC_DATA_DIR=../shared/data .venv/bin/python benchmarks/tune_svd_ranking.py
+    MFREC_DATA_DIR=../shared/data .venv/bin/python -m benchmarks.tune_svd_ranking
 """
 from __future__ import annotations
 

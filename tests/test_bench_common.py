@@ -1,28 +1,25 @@
-"""Benchmark helpers (benchmarks/common.py, benchmarks/anchors.py) on tiny synthetic data.
+"""Benchmark helpers (benchmarks/common.py, benchmarks/anchors.py) on tiny synthetic data, and the
+benchmarks package itself (every script imports as ``benchmarks.<name>``).
 
 The anchor libraries are optional: tests that need one are skipped where it is not installed
 (they run in the benchmark venv /work/anchors-venv)."""
-import importlib.util
-import sys
-from pathlib import Path
+import importlib
+import pkgutil
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+import benchmarks
+from benchmarks import anchors, common
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load("common")
-anchors = _load("anchors")
+@pytest.mark.parametrize("name", sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)))
+def test_every_benchmark_module_imports_as_part_of_the_package(name):
+    """``python -m benchmarks.<name>`` needs each module to import without sys.path edits, and
+    without running anything at import time (the scripts work under ``if __name__ == "__main__"``)."""
+    module = importlib.import_module(f"benchmarks.{name}")
+    assert module.__name__ == f"benchmarks.{name}"
 
 
 def test_format_table_markdown():

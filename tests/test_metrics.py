@@ -1,6 +1,5 @@
 """Metric definitions (hand-computed toy cases) and the numba fast path against the references."""
 import math
-import time
 
 import numpy as np
 import pytest

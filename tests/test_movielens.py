@@ -233,9 +233,9 @@ def test_checksum_mismatch_raises_and_installs_nothing(tmp_path, served, monkeyp
 class FakeResponse(io.BytesIO):
     """A urlopen response whose read() fails after ``fail_after`` bytes (or claims a length)."""
 
-    def __init__(self, data, fail_after=None, error=OSError("connection reset"), length=None):
+    def __init__(self, data, fail_after=None, error=None, length=None):
         super().__init__(data)
-        self.fail_after, self.error, self.sent = fail_after, error, 0
+        self.fail_after, self.error, self.sent = fail_after, error or OSError("connection reset"), 0
         self.headers = {"Content-Length": str(length if length is not None else len(data))}
 
     def read(self, n=-1):

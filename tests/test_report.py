@@ -11,6 +11,7 @@ from mfrec.export import export_projector, read_projector_vectors
 from mfrec.report import write_report
 
 #: small, fast hyperparameters so the whole comparison runs in seconds on ml-100k
+TABLE_ROWS_JS = "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))"
 FAST = {"svd": {"factors": 16, "epochs": 5}, "als": {"factors": 16, "iterations": 4},
         "bpr": {"factors": 16, "epochs": 5}, "warp": {"factors": 16, "epochs": 5}}
 
@@ -54,10 +55,11 @@ def test_report_renders_in_headless_chromium(comparison, tmp_path):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(path.resolve().as_uri())
         page.wait_for_load_state("load")
-        images = page.eval_on_selector_all("img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight])")
-        metrics = page.eval_on_selector_all("table.metrics tbody tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))")
+        images = page.eval_on_selector_all("img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, "
+                                                  "e.naturalHeight])")
+        metrics = page.eval_on_selector_all("table.metrics tbody tr", TABLE_ROWS_JS)
         header = page.eval_on_selector_all("table.metrics thead th", "cells => cells.map(c => c.textContent)")
-        similar_headers = page.eval_on_selector_all("table.similar thead tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))")
+        similar_headers = page.eval_on_selector_all("table.similar thead tr", TABLE_ROWS_JS)
         page_text = page.inner_text("body")
         browser.close()
     assert errors == []
@@ -91,7 +93,8 @@ def test_export_round_trips(comparison, tmp_path):
 
 def test_dataset_without_titles_or_genres(tmp_path):
     rng = np.random.default_rng(0)
-    lines = ["user,item,rating"] + [f"{u},{i},{rng.integers(1, 6)}" for u in range(40) for i in rng.choice(30, 12, replace=False)]
+    lines = ["user,item,rating"] + [f"{u},{i},{rng.integers(1, 6)}"
+                                    for u in range(40) for i in rng.choice(30, 12, replace=False)]
     ratings = tmp_path / "ratings.csv"
     ratings.write_text("\n".join(lines) + "\n")
     result = run_comparison(str(ratings), ["popularity"], k=5, threads=1)

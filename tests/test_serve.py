@@ -1,6 +1,7 @@
 """`mfrec serve`: a real uvicorn server on a free loopback port, checked against the Python API,
 every error case, hot reload, the CLI, and the browse page in headless Chromium."""
 import json
+import logging
 import os
 import re
 import shutil
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 import pytest
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from mfrec.testing import chromium_for_tests
+from mfrec.testing import chromium_for_tests  # noqa: E402
 from mfrec import ALS, SVD, Interactions, Popularity, Recommender  # noqa: E402
 from mfrec.errors import MfrecError  # noqa: E402
 from mfrec.serve.app import create_app  # noqa: E402
@@ -74,7 +76,7 @@ class LiveServer:
 
     def __init__(self, app):
         self.sock = bind("127.0.0.1", 0)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = make_server(app, self.sock, log_level="warning")
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
@@ -218,7 +220,8 @@ def test_item_search_by_title_and_id(client, loaded):
     assert len(body["items"]) == N_ITEMS_PER_BLOCK
     assert all(i["title"].startswith("Alpha Story") and i["models"] == ["svd", "als"] for i in body["items"])
     counts = [i["count"] for i in body["items"]]
-    assert counts == sorted(counts, reverse=True) and counts[0] == max(loaded["svd"].interactions_.item_counts()[:N_ITEMS_PER_BLOCK])
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] == max(loaded["svd"].interactions_.item_counts()[:N_ITEMS_PER_BLOCK])
     assert len(get(client, "/items", q="STORY", n=5)["items"]) == 5
     assert get(client, "/items", q="no such title")["items"] == []
     by_id = get(client, "/items", id="105")["items"]
@@ -451,7 +454,8 @@ def test_a_replaced_model_file_is_picked_up_without_dropping_requests(models, tm
     assert failures == [] and len(answers) > 10
 
 
-def test_reload_waits_for_a_stable_file_and_reports_a_missing_one(models, tmp_path):
+def test_reload_waits_for_a_stable_file_and_reports_a_missing_one(models, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfrec")
     path = tmp_path / "m.npz"
     shutil.copy(models["tags"], path)
     registry = ModelRegistry([path], poll_interval=0)
@@ -459,8 +463,11 @@ def test_reload_waits_for_a_stable_file_and_reports_a_missing_one(models, tmp_pa
     Popularity().fit(planted(seed=5, string_ids=True, metadata=False)).save(path)
     assert registry.check() == [] and registry.get("m") is first       # changed once: wait
     assert registry.check() == ["m"] and registry.get("m") is not first  # stable: swapped
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("mfrec.serve.registry", "INFO", f"model 'm': reloaded from {path}")]
     path.unlink()
     registry.check()
+    assert caplog.records[-1].levelname == "WARNING" and "is missing" in caplog.records[-1].getMessage()
     health = registry.health()
     assert health["status"] == "degraded" and "is missing" in health["models"][0]["reload_error"]
     assert registry.get("m").model.recommend("u1", n=2)[0].tolist()   # still serving
@@ -542,9 +549,9 @@ def test_browse_page_in_headless_chromium(live, loaded):
             assert page.inner_text("#search-results li .item-link") == f"Beta Story 113 ({1980 + 113 % 30})"
             page.click("#search-results li .item-link")
             wait_js(page, "document.querySelectorAll('#similar .column ol li').length >= 20")
-            columns = page.eval_on_selector_all("#similar .column", "cols => cols.map(c => [c.dataset.model, "
-                                                "Array.from(c.querySelectorAll('li .item-link')).map(e => e.textContent),"
-                                                " c.textContent])")
+            columns = page.eval_on_selector_all(
+                "#similar .column", "cols => cols.map(c => [c.dataset.model, "
+                "Array.from(c.querySelectorAll('li .item-link')).map(e => e.textContent), c.textContent])")
             assert [c[0] for c in columns] == ["svd", "als", "tags"]
             expected = svd.interactions_.item_titles(svd.item_ids_.indices(svd.similar_items(113, n=10)[0]))
             assert columns[0][1] == expected
@@ -558,8 +565,8 @@ def test_browse_page_in_headless_chromium(live, loaded):
             boxes.nth(0).check()
             boxes.nth(1).check()
             wait_js(page, "document.querySelectorAll('#liked li').length === 2")
-            wait_js(page, "document.querySelectorAll('#liked-recs .column[data-model=als] ol li').length > 0"
-                                   " && document.querySelectorAll('#liked-recs .column[data-model=svd] ol li').length > 0")
+            wait_js(page, "document.querySelectorAll('#liked-recs .column[data-model=als] ol li').length > 0 && "
+                          "document.querySelectorAll('#liked-recs .column[data-model=svd] ol li').length > 0")
             liked_titles = page.eval_on_selector_all("#liked li span", "s => s.map(e => e.textContent)")
             als_recs = page.eval_on_selector_all("#liked-recs .column[data-model=als] li .item-link",
                                                  "s => s.map(e => e.textContent)")

@@ -48,7 +48,7 @@ def catalogue(titles, counts):
     """Implicit interactions where item i has counts[i] distinct users, with titles."""
     users, items = [], []
     for i, c in enumerate(counts):
-        users += list(range(c)), 
+        users += list(range(c)),
         items += [i] * c
     users = [u for block in users for u in block]
     meta = pd.DataFrame({"title": titles}, index=pd.Index(range(len(titles)), name="item"))
@@ -107,7 +107,9 @@ def test_whitened_cosine_is_the_normalized_mahalanobis_product():
     np.testing.assert_allclose(unit @ unit.T, raw / np.outer(d, d), atol=1e-5)
     # whitening evens out the directions: the condition number of the covariance drops >= 10x
     z = factors @ np.linalg.cholesky(W)
-    condition = lambda m: np.linalg.cond(m.T @ m / n)
+
+    def condition(m):
+        return np.linalg.cond(m.T @ m / n)
     assert condition(z) < condition(factors) / 10
 
 
@@ -127,10 +129,13 @@ def test_a_rarely_seen_lookalike_loses_to_a_well_supported_neighbour():
     away and shares 30 users: the default similarity prefers 1, plain cosine prefers 2."""
     rows, cols = [], []
     for u in range(30):
-        rows += [u, u]; cols += [0, 1]
-    rows.append(30); cols.append(2)
+        rows += [u, u]
+        cols += [0, 1]
+    rows.append(30)
+    cols.append(2)
     for u in range(31, 60):
-        rows.append(u); cols.append(3 + u % 5)
+        rows.append(u)
+        cols.append(3 + u % 5)
     train = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(60, 8))
     rng = np.random.default_rng(2)
     factors = rng.normal(size=(8, 4))

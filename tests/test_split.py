@@ -185,7 +185,7 @@ def test_leave_one_out_by_time_takes_the_latest():
     counts = df.groupby("user").size()
     expected = {(u, i) for u, i in zip(latest["user"], latest["item"]) if counts[u] >= 2}
     assert set(te) | set(rest) == expected
-    for (u, i), (v, t) in te.items():  # test timestamp carried, and it is the user's max
+    for (u, _item), (_value, t) in te.items():  # test timestamp carried, and it is the user's max
         assert t == df.loc[df["user"] == u, "timestamp"].max()
     assert split.untimed == 0
 

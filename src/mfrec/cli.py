@@ -1,15 +1,21 @@
 """The `mfrec` command: data sets, fitting, evaluation, recommendations and similar items."""
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from ._optional import missing_extra, require
+
+try:
+    import typer
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+except ImportError as exc:
+    raise missing_extra(exc, "cli", "the mfrec command line") from exc
 
 from . import protocols
 from .models import catalog
@@ -207,6 +213,7 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
         return _evaluate_ncf([_build_model(n, preset if preset in catalog.model_class(n).PRESETS else None,
                                            None, threads, seed) for n in names],
                              dataset, data_dir, negatives_seed, k, threads)
+    require("matplotlib", "report", "the HTML report of mfrec compare")
     _check_writable(report)
     if export is not None:
         _check_writable_folder(export, "the projector export")
@@ -416,6 +423,17 @@ def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec
     console.print(_items_table(f"{model.name}: items similar to {label} ({raw})", model, ids, scores))
 
 
+def _log_to_stderr() -> None:
+    """Show the library's diagnostics (the "mfrec" logger, INFO and up) on stderr, once."""
+    log = logging.getLogger("mfrec")
+    if not any(getattr(h, "_mfrec_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._mfrec_cli = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 @app.command("serve")
 def serve(model_files: list[Path] = typer.Argument(..., help="Model files saved by `mfrec fit`; each is served "
                                                   "under its file name without .npz."),
@@ -428,13 +446,10 @@ def serve(model_files: list[Path] = typer.Argument(..., help="Model files saved 
                                                 "files for a new version (0 = never reload).")):
     """Serve models over HTTP: a JSON API (recommend, similar, fold-in, search) and a browse page at /.
     A model file replaced on disk is picked up within a few seconds."""
-    try:
-        from .serve.server import run as run_server
-    except ImportError as exc:  # fastapi/uvicorn are an optional extra
-        raise MfrecError(f"mfrec serve needs FastAPI and uvicorn ({exc}); install them with: "
-                         "pip install 'mfrec[serve]'") from None
+    from .serve.server import run as run_server  # MissingExtraError (one line) without the serve extra
     if max_body <= 0 or reload_interval < 0:
         raise MfrecError("--max-body must be positive and --reload-interval non-negative")
+    _log_to_stderr()  # model reloads and failed reloads (logger "mfrec.serve.registry")
     run_server(model_files, host=host, port=port, cors_origins=cors, max_body=max_body,
                poll_interval=reload_interval, announce=lambda text: console.print(escape(text)))
 

@@ -44,3 +44,6 @@ class InvalidParameterError(MfrecError, ValueError):
 class InsufficientMemoryError(MfrecError, MemoryError):
     """A fit would need more memory than the machine has; refused before allocating."""
 
+
+class MissingExtraError(MfrecError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""

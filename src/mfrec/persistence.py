@@ -24,11 +24,14 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from .errors import InvalidParameterError, ModelFileError
+
+if TYPE_CHECKING:
+    from .models.base import Recommender
 
 FORMAT = "mfrec-model"
 FORMAT_VERSION = 1
@@ -50,7 +53,7 @@ def write_archive(path, header: dict, arrays: dict) -> Path:
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"cannot write model file {path}: the header is not plain JSON ({exc})") from None
-    payload = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+    payload: dict[str, Any] = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     for name, arr in arrays.items():
         arr = np.asarray(arr)
         if arr.dtype.kind == "O":
@@ -225,7 +228,7 @@ def load_model(path, expected: Optional[type] = None):
                              f"({type(exc).__name__}: {exc})") from None
 
 
-def _model_from_archive(cls: type, header: dict, arrays: dict):
+def _model_from_archive(cls: type[Recommender], header: dict, arrays: dict):
     from .data.interactions import Interactions
     params = header.get("params")
     if not isinstance(params, dict) or not set(params) <= set(cls.param_names()):
@@ -260,7 +263,7 @@ def _model_from_archive(cls: type, header: dict, arrays: dict):
     return model
 
 
-def fitted_array_names(cls: type) -> tuple:
+def fitted_array_names(cls: type[Recommender]) -> tuple:
     """The fitted arrays a model file of this class may hold (the allow-list of load)."""
     return ("user_factors_", "item_factors_") + tuple(cls._bias_names) + tuple(cls._extra_arrays)
 

@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 
 from . import __version__
+from ._optional import require
 from .compare import Comparison
 from .errors import MfrecError
 
@@ -97,11 +98,18 @@ def probe_users(comparison: Comparison, positives, n: int = 3) -> list:
 
 
 # ---------------------------------------------------------------------------- plots
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (the ``report`` extra)."""
+    matplotlib = require("matplotlib", "report", "the HTML report")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+    _pyplot().close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -110,9 +118,7 @@ def _img(png_b64: str, alt: str) -> str:
 
 
 def learning_curves_png(comparison: Comparison) -> Optional[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     def plotted(run):
         history = run.model.loss_history_
         return len(history) > 1 and any(key != "epoch" for key in history[0])
@@ -137,9 +143,7 @@ def learning_curves_png(comparison: Comparison) -> Optional[str]:
 
 def embedding_map_png(comparison: Comparison, run, min_count: int = 20) -> Optional[str]:
     """PCA of the item factors (items with >= min_count training interactions), coloured by main genre."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     model = run.model
     factors = model.item_factors_
     if factors.shape[1] < 2:

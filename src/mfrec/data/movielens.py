@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import re
 import shutil
@@ -35,10 +36,13 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .._optional import require
 from ..errors import DataError, DatasetNotAvailableError, InvalidParameterError
 from .interactions import Interactions
 from .locations import ENV_VAR, cache_dir, download_dir, search_dirs
 from .readers import read_ratings
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["load_movielens", "fetch_movielens", "list_datasets", "cache_dir", "VARIANTS"]
 
@@ -248,6 +252,7 @@ def _install(spec: Variant, root: Path, *, local_archive: Optional[Path], show_p
     try:
         if local_archive is None:
             archive = work / spec.archive
+            logger.info("downloading %s to %s", spec.url, root)
             digest = _download(spec, archive, show_progress, data_dir)
         else:
             archive = local_archive
@@ -269,6 +274,7 @@ def _install(spec: Variant, root: Path, *, local_archive: Optional[Path], show_p
                 raise DatasetNotAvailableError(
                     f"{final} exists but is incomplete (needs {', '.join(spec.required_files)}); "
                     "remove it and try again") from None
+        logger.info("installed %s in %s", spec.name, final)
         return final
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -361,6 +367,7 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return lambda n: None
+        require("rich", "cli", "the download progress bar (show_progress=True)")
         from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
                                    TimeRemainingColumn, TransferSpeedColumn)
         self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),

@@ -8,12 +8,13 @@ import glob
 import os
 from pathlib import Path
 
+from .._optional import require
 from ..errors import DataError
 
 
 def as_dask_frame(source, columns: list):
     """A dask.dataframe with just ``columns`` (user, item[, value]) of ``source``."""
-    import dask.dataframe as dd
+    dd = require("dask.dataframe", "distributed", "mfrec.distributed")
 
     if isinstance(source, (str, Path)):
         path = str(source)

@@ -73,6 +73,17 @@ class Recommender(abc.ABC):
     #: allow-list of arrays that load() restores
     _bias_names: tuple = ("user_biases_", "item_biases_")
 
+    # The fitted state, set by fit() or load() and absent before (declarations for the type
+    # checker only: no class attribute is created, so ``getattr(self, name, None)`` still tells).
+    interactions_: Interactions
+    user_ids_: IdMap
+    item_ids_: IdMap
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
+    item_biases_: np.ndarray
+    loss_history_: list[dict]
+    _item_vectors_cache: Optional[np.ndarray]
+
     # ------------------------------------------------------------------ parameters
     @classmethod
     def param_names(cls) -> list:
@@ -86,11 +97,12 @@ class Recommender(abc.ABC):
         ``sklearn.base.clone``: mfrec models hold no nested estimators, so it changes nothing)."""
         return {name: getattr(self, name) for name in self.param_names()}
 
-    def set_params(self, **params) -> "Recommender":
+    def set_params(self, **params) -> Recommender:
         valid = self.param_names()
         for key, value in params.items():
             if key not in valid:
-                raise InvalidParameterError(f"{type(self).__name__} has no parameter {key!r} (parameters: {', '.join(valid)})")
+                raise InvalidParameterError(f"{type(self).__name__} has no parameter {key!r} "
+                                            f"(parameters: {', '.join(valid)})")
             setattr(self, key, value)
         return self
 
@@ -100,7 +112,7 @@ class Recommender(abc.ABC):
         constraints.validate(self._parameter_constraints, self.get_params())
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "Recommender":
+    def preset(cls, name: str, **overrides) -> Recommender:
         """A model with the named preset's hyperparameters (see PRESETS), then ``overrides``,
         e.g. ``ALS.preset("ml-1m", threads=1)``."""
         if name not in cls.PRESETS:
@@ -119,7 +131,7 @@ class Recommender(abc.ABC):
 
     # ------------------------------------------------------------------ training
     def fit(self, interactions: Interactions, *, validation: Optional[Interactions] = None,
-            callback: Optional[Callback] = None, show_progress: bool = False) -> "Recommender":
+            callback: Optional[Callback] = None, show_progress: bool = False) -> Recommender:
         """Train from scratch on ``interactions``; returns self.
 
         callback(epoch, metrics) is called after every epoch with a dict of floats (always "loss"
@@ -420,7 +432,7 @@ class Recommender(abc.ABC):
         if len(item_index) == 0:
             raise InvalidParameterError("recommend_new_user() needs at least one item")
         if values is None:
-            vals = np.ones(len(item_index), dtype=np.float32)
+            vals: np.ndarray = np.ones(len(item_index), dtype=np.float32)
         else:
             try:
                 vals = np.asarray(values, dtype=np.float64).ravel()
@@ -477,7 +489,7 @@ class Recommender(abc.ABC):
         return persistence.save_model(self, path)
 
     @classmethod
-    def load(cls, path) -> "Recommender":
+    def load(cls, path) -> Recommender:
         """Load a model saved by :meth:`save`. ``Recommender.load`` accepts any model class;
         ``SVD.load`` (etc.) refuses a file holding another class. Nothing in the file is trusted
         (:func:`mfrec.persistence.load_model`)."""

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
+from .._optional import require
 from ..errors import TrainingDivergedError
 from ..params import FLOAT32_MAX
 
@@ -102,6 +103,7 @@ class TrainingMonitor:
         self.stopped = False
         self._progress = None
         if show_progress:
+            require("rich", "cli", "the training progress bar (show_progress=True)")
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
             self._progress = Progress(TextColumn(f"[bold]{model.name}[/bold]"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), TextColumn("{task.fields[info]}"), transient=True)

@@ -12,11 +12,17 @@ from importlib import resources
 from typing import Optional
 
 import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._optional import missing_extra
+
+try:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ImportError as exc:
+    raise missing_extra(exc, "serve", "mfrec serve") from exc
 
 from ..errors import MfrecError, UnknownIdError
 from ..similarity import SIMILARITIES

@@ -10,6 +10,7 @@ that fails to load (or disappears) leaves the old model serving; the failure is 
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from ..errors import MfrecError
 from ..models.base import Recommender
 from ..persistence import jsonable
 from .catalog import Catalog
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL = 1.0
 
@@ -64,7 +67,7 @@ def model_info(name: str, path: Path, model: Recommender, signature: tuple, load
         "n_users": int(inter.n_users),
         "n_items": int(inter.n_items),
         "n_interactions": int(inter.nnz),
-        "factors": int(model.item_factors_.shape[1]),  # type: ignore[attr-defined]  # every model has one
+        "factors": int(model.item_factors_.shape[1]),
         "rating_scale": list(inter.rating_scale) if inter.rating_scale else None,
         "has_titles": "title" in inter.item_metadata.columns if inter.item_metadata is not None else False,
         "trained_at": getattr(model, "trained_at_", None),
@@ -165,6 +168,7 @@ class ModelRegistry:
                 self._failures[name] = {"error": f"model file {path} is missing; still serving the model "
                                                  f"loaded at {current.loaded_at}",
                                         "since": _now(), "signature": None}
+                logger.warning("model %r: %s", name, self._failures[name]["error"])
             self._pending.pop(name, None)
             return False
         if signature == current.signature:
@@ -183,9 +187,12 @@ class ModelRegistry:
             message = str(exc) if isinstance(exc, MfrecError) else f"{type(exc).__name__}: {exc}"
             self._failures[name] = {"error": f"{message}; still serving the model loaded at {current.loaded_at}",
                                     "since": _now(), "signature": signature}
+            logger.warning("model %r: reloading %s failed: %s; still serving the model loaded at %s",
+                           name, path, message, current.loaded_at)
             return False
         self._models[name] = entry               # the swap: one reference assignment
         self._failures.pop(name, None)
+        logger.info("model %r: reloaded from %s", name, path)
         return True
 
     def start(self) -> None:
@@ -207,4 +214,4 @@ class ModelRegistry:
             try:
                 self.check()
             except Exception:  # noqa: BLE001  (the poller must outlive any surprise)
-                pass
+                logger.exception("model reload check failed; polling goes on")

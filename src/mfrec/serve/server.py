@@ -5,7 +5,12 @@ import gc
 import socket
 from typing import Optional
 
-import uvicorn
+from .._optional import missing_extra
+
+try:
+    import uvicorn
+except ImportError as exc:
+    raise missing_extra(exc, "serve", "mfrec serve") from exc
 
 from ..errors import MfrecError
 from .app import DEFAULT_MAX_BODY, create_app
