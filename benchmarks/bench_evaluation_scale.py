@@ -12,7 +12,7 @@ test CSR (~44M stored entries in all, 80/20), then, side by side in one process:
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_evaluation_scale.py [--events 44000000] [--users 0] [--write]
+    python -m benchmarks.bench_evaluation_scale [--events 44000000] [--users 0] [--write]
 
 ``--users N`` evaluates only the first N users with a test item (0 = all). ``--write`` records the
 run in benchmarks/results/evaluation_scale.md.
@@ -20,7 +20,6 @@ run in benchmarks/results/evaluation_scale.md.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -28,11 +27,10 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info_markdown, results_markdown, write_results  # noqa: E402
+from .common import machine_info_markdown, results_markdown, write_results
 
-from mfrec.evaluation import ranking_metrics  # noqa: E402
-from mfrec.retrieval import top_k  # noqa: E402
+from mfrec.evaluation import ranking_metrics
+from mfrec.retrieval import top_k
 
 USERS_PER_EVENT = 138_000 / 44_000_000
 ITEMS_PER_EVENT = 27_000 / 44_000_000

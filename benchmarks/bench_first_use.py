@@ -9,7 +9,7 @@ kernels it is the first to call).
 
 Usage (from the repository root)::
 
-    MFREC_DATA_DIR=../shared/data python benchmarks/bench_first_use.py [--rounds 2] [--write]
+    MFREC_DATA_DIR=../shared/data python -m benchmarks.bench_first_use [--rounds 2] [--write]
 
 ``--write`` records the run in benchmarks/results/first_use.md.
 """
@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import format_table, machine_info_markdown, results_markdown, write_results  # noqa: E402
+from .common import format_table, machine_info_markdown, results_markdown, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "first_use.md"
 
