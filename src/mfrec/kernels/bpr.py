@@ -28,19 +28,16 @@ and is skipped).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._config import FASTMATH
+from ._jit import kernel
 from .sampling import rand_int, row_of_entry, sample_negative
-
-# FASTMATH (kernels/_config.py): re-association and fused multiply-add let LLVM vectorise the
-# dot-product reductions; NaN/inf semantics are kept (divergence checks).
 
 SAMPLE_PAIR = 0   # (u, i) uniform over the eligible positive pairs
 SAMPLE_USER = 1   # u uniform over the eligible users, then i uniform over u's positives
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def softplus_neg(x):
     """-ln sigma(x) = ln(1 + e^-x), computed without overflow."""
     if x > 0.0:
@@ -48,7 +45,7 @@ def softplus_neg(x):
     return -x + np.log1p(np.exp(x))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def sigmoid_neg(x):
     """sigma(-x) = 1 / (1 + e^x), computed without overflow."""
     if x >= 0.0:
@@ -57,7 +54,7 @@ def sigmoid_neg(x):
     return 1.0 / (1.0 + np.exp(x))
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias):
     """One SGD step on the triple (u, i, j) (equations in the module docstring), in place.
 
@@ -95,7 +92,7 @@ def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias
     return x, loss, penalty
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state):
     """Draw one training triple; returns (new_state, u, i, j).
 
@@ -117,7 +114,7 @@ def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, st
     return state, np.int64(u), np.int64(i), j
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_factors, item_biases, n_items, state):
     """Dynamic negative sampling (Zhang et al. 2013, SIGIR, "Optimizing Top-N Collaborative Filtering
     via Dynamic Negative Item Sampling"): among j and n_candidates - 1 further uniform negatives of
@@ -139,7 +136,7 @@ def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_fac
     return state, best
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n, state):
     """n triples drawn exactly as one thread of bpr_epoch draws them (for tests and the reference).
     Returns (new_state, triples int64 array (n, 3))."""
@@ -152,7 +149,7 @@ def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n
     return state, out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_bias):
     """SGD steps on the given triples (n, 3) in order, single thread. Returns float64 array
     (loss sum, penalty sum, correctly ordered count, count)."""
@@ -167,7 +164,7 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
     return stats
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@kernel(parallel=True)
 def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates, user_factors, item_factors,
               item_biases, n_samples, lr, reg, reg_bias, states, stats):
     """One epoch of n_samples SGD steps in len(states) blocks, run lock-free in parallel (Hogwild).
@@ -214,7 +211,7 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates,
         stats[t, 3] = count
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def bpr_fold_in(positives, item_factors, item_biases, user_vector, n_steps, lr, reg, state):
     """Fold in one new user: n_steps SGD steps on the user's vector only (item factors and biases
     frozen), i uniform over ``positives`` (sorted unique item indices), j uniform over the other

@@ -11,8 +11,9 @@ lower item index. Rows are independent, so the batch runs in parallel over users
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ._jit import kernel
 from .top_k import insert_top
 
 #: column order of the per-user output array
@@ -26,7 +27,7 @@ _ITEMS_PER_BUCKET = 16   # histogram buckets of the one-pass AUC: about one per 
 _MAX_BUCKETS = 4096      # ... at most this many
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@kernel(parallel=True, exact=True)
 def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indptr, test_indices, k,
                           out_metrics, out_top, out_bad):
     """Fill per-user metrics for each score row.
@@ -84,7 +85,7 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
                 mark[test_indices[p]] = 0
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _finite_range(row):
     """(min, max, all finite) of a score row, in float64. A branch-free loop LLVM vectorizes;
     NaN or inf anywhere makes the sum of x - x NaN."""
@@ -99,7 +100,7 @@ def _finite_range(row):
     return np.float64(lo), np.float64(hi), check == 0.0
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _bucket(s, lo, scale, n_buckets):
     """Bucket of score s: floor((s - lo) * scale), clipped. Monotone non-decreasing in s (each
     rounding step is), so a lower bucket always holds lower scores."""
@@ -107,7 +108,7 @@ def _bucket(s, lo, scale, n_buckets):
     return min(b, n_buckets - 1)
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
     """precision, recall, nDCG, AP and hit of the top-K list top_i[:count] into out[0:5]."""
     hits = 0
@@ -126,7 +127,7 @@ def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
     out[4] = 1.0 if hits > 0 else 0.0            # hit@K
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _row_bucketed(row, u, mark, n_test, n_cand, test_indptr, test_indices, k, idcg, lo, hi,
                   hist, first, last, top_s, top_i, out):
     """Metrics of one row with finite, not all equal scores, in one pass over the items.
@@ -204,7 +205,7 @@ def _row_bucketed(row, u, mark, n_test, n_cand, test_indptr, test_indices, k, id
     out[6] = correct / (n_test * float(n_cand - n_test))
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, top_i, out):
     """Metrics of one row by direct counts: one pass over the candidates per distinct test
     score for the AUC. Handles every case (NaN/inf scores, ties everywhere, no test item).
@@ -278,7 +279,7 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
     return 0
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _count_above_equal(a, x, stop):
     """(#(a[:stop] > x), #(a[:stop] == x)); NaN entries count in neither. A branch-free loop
     that LLVM vectorizes: this is the hot loop of the AUC."""

@@ -35,7 +35,8 @@ All functions are stable API (the BPR and WARP kernels import them); signatures 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ._jit import kernel
 
 #: number of uniform draws tried before falling back to direct selection of a negative
 MAX_REJECTIONS = 32
@@ -47,7 +48,7 @@ _STAR = np.uint64(0x2545F4914F6CDD1D)
 _TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def splitmix64(x):
     """splitmix64 finalizer of a uint64 (Steele, Lea & Flood 2014): a well-mixed uint64.
     Used only to turn (seed, stream) into generator states."""
@@ -86,7 +87,7 @@ def seed_streams(seed, n_streams: int) -> np.ndarray:
     return states
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rand_uint(state):
     """One xorshift64* step: returns (new_state, uint64 random value). ``state`` must be nonzero."""
     x = np.uint64(state)
@@ -96,14 +97,14 @@ def rand_uint(state):
     return x, x * _STAR
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rand_float(state):
     """Returns (new_state, float64 uniform in [0, 1)) from the top 53 bits of one draw."""
     state, r = rand_uint(state)
     return state, np.float64(r >> np.uint64(11)) * _TWO_M53
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rand_int(state, n):
     """Returns (new_state, int64 uniform in [0, n)), n >= 1 (floor of a 53-bit float times n;
     the bias is below n / 2**53, i.e. nil for catalogue sizes)."""
@@ -114,7 +115,7 @@ def rand_int(state, n):
     return state, k
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def contains_sorted(indices, start, stop, item):
     """True when ``item`` is in the sorted slice indices[start:stop] (binary search).
     NumPy: ``item in indices[start:stop]``."""
@@ -132,7 +133,7 @@ def contains_sorted(indices, start, stop, item):
     return False
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def nth_negative(indices, start, stop, r):
     """The r-th (0-based) item NOT in the sorted slice indices[start:stop], in increasing order.
 
@@ -151,7 +152,7 @@ def nth_negative(indices, start, stop, r):
     return r + lo
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def sample_negative(indptr, indices, user, n_items, state):
     """Returns (new_state, j): j uniform over the items absent from CSR row ``user``, or -1 when the
     row holds all ``n_items`` items (no negative exists; skip that user).
@@ -172,7 +173,7 @@ def sample_negative(indptr, indices, user, n_items, state):
     return state, np.int64(nth_negative(indices, start, stop, r))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def row_of_entry(indptr, pos):
     """The row r with indptr[r] <= pos < indptr[r + 1] (binary search over indptr; empty rows
     are skipped). NumPy: ``np.searchsorted(indptr, pos, side="right") - 1``."""

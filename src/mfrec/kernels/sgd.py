@@ -25,12 +25,12 @@ The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_svd`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._config import FASTMATH
+from ._jit import kernel
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
               item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
     """SGD steps over the entries in array order; returns the sum of squared errors (each measured
@@ -64,7 +64,7 @@ def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user
     return sse
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=True)
+@kernel(parallel=True)
 def predict_pairs(users, items, global_mean, user_biases, item_biases, user_factors, item_factors, low, high):
     """Predicted ratings of the (users[n], items[n]) pairs, clipped to [low, high] (float32)."""
     n_pairs = len(users)
@@ -82,7 +82,7 @@ def predict_pairs(users, items, global_mean, user_biases, item_biases, user_fact
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _splitmix64(state):
     """One step of the splitmix64 generator (Steele, Lea, Flood 2014): (new state, 64 random bits)."""
     state = state + np.uint64(0x9E3779B97F4A7C15)
@@ -92,7 +92,7 @@ def _splitmix64(state):
     return state, z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, out_items, out_ratings):
     """Write the CSR entries (row u = indptr[u]:indptr[u+1] of ``items``/``ratings``) in a visiting
     order grouped by user: the users in ``user_order``, each user's entries in a random order
@@ -121,7 +121,7 @@ def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, ou
         pos += count
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def gather_entries(order, users, items, ratings, out_users, out_items, out_ratings):
     """out_users, out_items, out_ratings = users[order], items[order], ratings[order]."""
     for n in range(len(order)):

@@ -39,17 +39,13 @@ The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_warp`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._config import FASTMATH
+from ._jit import kernel
 from .sampling import contains_sorted, rand_int
 
-# error_model="numpy": no Python ZeroDivisionError checks, which would block vectorization.
-# FASTMATH (kernels/_config.py) has no 'nnan'/'ninf': reassociation lets the dot products vectorize,
-# while NaN/inf still behave (divergence is detected from the factors after each epoch).
 
-
-@njit(cache=True, nogil=True)
+@kernel
 def rank_weight_table(n_items, harmonic):
     """L(r) for r = 0 .. max(n_items, 2) - 1, float32: ln(1 + r), or the harmonic number H_r.
     NumPy: ``np.log1p(np.arange(n))`` or ``np.r_[0, np.cumsum(1 / np.arange(1, n))]``."""
@@ -65,14 +61,14 @@ def rank_weight_table(n_items, harmonic):
     return table
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rank_estimate(n_items, trials):
     """r = max(1, floor((n_items - 1) / N)) for N >= 1 sampling trials."""
     r = (n_items - 1) // trials
     return r if r >= 1 else 1
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _score(P, Q, b, u, i):
     """x_ui = P[u] @ Q[i] + b[i]."""
     s = np.float32(0.0)
@@ -81,7 +77,7 @@ def _score(P, Q, b, u, i):
     return s + b[i]
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _clip_row_norm(M, row, max_norm):
     """M[row] *= min(1, max_norm / |M[row]|)."""
     sq = np.float32(0.0)
@@ -93,7 +89,7 @@ def _clip_row_norm(M, row, max_norm):
             M[row, f] *= scale
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _adagrad_row(M, G, row, vec, coef, reg, lr):
     """Adagrad step on M[row] with gradient g = coef * vec + reg * M[row]:
     G[row] += g**2; M[row] -= lr * g / np.sqrt(G[row])."""
@@ -104,14 +100,14 @@ def _adagrad_row(M, G, row, vec, coef, reg, lr):
         M[row, f] -= lr * g / np.sqrt(acc)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _sgd_row(M, row, vec, coef, reg, lr):
     """SGD step on M[row] with gradient g = coef * vec + reg * M[row]: M[row] -= lr * g."""
     for f in range(M.shape[1]):
         M[row, f] -= lr * (coef * vec[f] + reg * M[row, f])
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores, state):
     """k-OS choice of the positive: i plus k_os - 1 positives of u drawn uniformly (with
     replacement); returns (state, the candidate ranked k_os_rank-th by score, best = 1; ties go to
@@ -134,7 +130,7 @@ def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_s
     return state, i  # not reached
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_items, learning_rate,
               regularization, margin, max_sampled, max_loss, max_norm, adagrad, update_items, diff, p_old):
     """WARP step for the positive (u, i) (already chosen). Returns (state, trials N, loss, updated).
@@ -191,7 +187,7 @@ def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_item
     return state, trials, loss, True
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, state,
                n_items, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad,
                k_os, k_os_rank, update_items):
@@ -220,7 +216,7 @@ def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, 
     return state, loss_sum, n_updates, n_trials
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", parallel=True)
+@kernel(parallel=True)
 def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
                learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
                k_os_rank, update_items):
