@@ -1,4 +1,5 @@
-"""numba helpers for sampling in pairwise ranking models (BPR, WARP).
+"""numba helpers for sampling in pairwise ranking models (BPR, WARP), and the one home of mfrec's
+random-number kernels (every kernel that draws imports them from here).
 
 Random numbers
 --------------
@@ -16,7 +17,8 @@ take the state and return ``(new_state, value)``, so a kernel keeps the state in
     states[t] = s
 
 Streams are seeded from (seed, stream number) through splitmix64, so the same seed always gives
-the same streams, and a single-thread kernel using stream 0 is reproducible bit for bit.
+the same streams, and a single-thread kernel using stream 0 is reproducible bit for bit. The SVD
+epoch shuffle draws from the splitmix64 generator itself (:func:`splitmix64_next`).
 (Calling these functions from plain Python, e.g. in tests, wrap the state in ``np.uint64(...)``:
 numba hands a uint64 back as a Python int, which it would otherwise type as int64.)
 
@@ -50,24 +52,24 @@ _TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
 
 @kernel
 def splitmix64(x):
-    """splitmix64 finalizer of a uint64 (Steele, Lea & Flood 2014): a well-mixed uint64.
-    Used only to turn (seed, stream) into generator states."""
+    """splitmix64's output function (Steele, Lea & Flood 2014) of the counter x + gamma: a
+    well-mixed uint64. The one definition of splitmix64 in mfrec: it turns (seed, stream) into
+    xorshift64* states (:func:`seed_streams`) and drives :func:`splitmix64_next`."""
     z = np.uint64(x) + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))
 
 
+@kernel
+def splitmix64_next(state):
+    """One step of the splitmix64 generator: returns (new_state, 64 random bits) =
+    (state + gamma, splitmix64(state)), all uint64 (wrapping). Used by the SVD epoch shuffle."""
+    s = np.uint64(state)
+    return s + _GOLDEN, splitmix64(s)
+
+
 _MASK = 0xFFFFFFFFFFFFFFFF
-
-
-def _splitmix64_py(x: int) -> int:
-    """splitmix64 in plain Python integers (same values as the numba version, without its
-    first-call cost in every fresh process)."""
-    z = (x + 0x9E3779B97F4A7C15) & _MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return z ^ (z >> 31)
 
 
 def seed_streams(seed, n_streams: int) -> np.ndarray:
@@ -78,11 +80,11 @@ def seed_streams(seed, n_streams: int) -> np.ndarray:
     """
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
-    base = _splitmix64_py(int(seed) & _MASK)
+    base = int(splitmix64(np.uint64(int(seed) & _MASK)))
     states = np.empty(int(n_streams), dtype=np.uint64)
     for t in range(int(n_streams)):
         # splitmix64 of seed, then of (that + stream number): independent, well-spread states
-        s = _splitmix64_py((base + t) & _MASK)
+        s = int(splitmix64(np.uint64((base + t) & _MASK)))
         states[t] = s if s != 0 else 0x9E3779B97F4A7C15
     return states
 

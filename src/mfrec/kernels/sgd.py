@@ -28,6 +28,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
+from .sampling import splitmix64_next
 
 
 @kernel
@@ -83,21 +84,11 @@ def predict_pairs(users, items, global_mean, user_biases, item_biases, user_fact
 
 
 @kernel
-def _splitmix64(state):
-    """One step of the splitmix64 generator (Steele, Lea, Flood 2014): (new state, 64 random bits)."""
-    state = state + np.uint64(0x9E3779B97F4A7C15)
-    z = state
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return state, z ^ (z >> np.uint64(31))
-
-
-@kernel
 def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, out_items, out_ratings):
     """Write the CSR entries (row u = indptr[u]:indptr[u+1] of ``items``/``ratings``) in a visiting
     order grouped by user: the users in ``user_order``, each user's entries in a random order
-    (Fisher-Yates driven by splitmix64 from ``seed``). Visiting one user's ratings in a row keeps
-    p_u in cache, which makes an epoch several times faster than a uniform shuffle of all ratings.
+    (Fisher-Yates driven by sampling.splitmix64_next from ``seed``). Visiting one user's ratings in
+    a row keeps p_u in cache, which makes an epoch several times faster than a uniform shuffle of all ratings.
 
     NumPy equivalent: order = np.concatenate([rng.permutation(np.arange(indptr[u], indptr[u + 1]))
     for u in user_order]); out_items, out_ratings = items[order], ratings[order]; out_users = the
@@ -113,7 +104,7 @@ def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, ou
             out_items[pos + j] = items[start + j]
             out_ratings[pos + j] = ratings[start + j]
         for j in range(count - 1, 0, -1):  # Fisher-Yates: swap entry pos+j with a random pos+r, r <= j
-            state, bits = _splitmix64(state)
+            state, bits = splitmix64_next(state)
             r = np.int64(bits % np.uint64(j + 1))
             item, rating = out_items[pos + j], out_ratings[pos + j]
             out_items[pos + j], out_ratings[pos + j] = out_items[pos + r], out_ratings[pos + r]
