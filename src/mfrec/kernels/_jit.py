@@ -24,16 +24,8 @@ from numba import njit
 
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}  # a set: numba takes no frozenset
 
-#: the options of every kernel (parallel=True added for prange kernels, fastmath off when exact)
-OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
-
-
 def kernel(fn=None, *, parallel: bool = False, exact: bool = False):
-    """``@kernel`` / ``@kernel(parallel=True, exact=False)``: numba.njit with :data:`OPTIONS`."""
-    options = dict(OPTIONS)
-    if parallel:
-        options["parallel"] = True
-    if exact:
-        options["fastmath"] = False
-    decorate = njit(**options)
+    """``@kernel`` / ``@kernel(parallel=True, exact=False)``: numba.njit with the options above."""
+    decorate = njit(cache=True, nogil=True, error_model="numpy", fastmath=False if exact else FASTMATH,
+                    parallel=parallel)
     return decorate if fn is None else decorate(fn)

@@ -7,6 +7,7 @@ import numpy as np
 from .. import _threads
 from ..errors import DataError
 from ..kernels import bpr as kernels
+from ..kernels.csr import csr_structure
 from ..kernels.sampling import seed_streams
 from ..params import Integer, Options, Real, ScoreSafeStd
 from .base import Recommender
@@ -177,7 +178,7 @@ class BPR(Recommender):
     # ------------------------------------------------------------------ training
     def _fit(self, interactions, validation, monitor):
         matrix = interactions.matrix
-        indptr, indices = matrix.indptr, matrix.indices  # CSR with sorted column indices per row
+        indptr, indices = csr_structure(matrix.indptr, matrix.indices)  # sorted column indices per row
         eligible, eligible_cum = _eligible_users(indptr, matrix.shape[1])
         n_samples = int(eligible_cum[-1]) if self.samples_per_epoch is None else int(self.samples_per_epoch)
         rng = np.random.default_rng(self.seed)

@@ -9,6 +9,7 @@ import numpy as np
 from .._threads import numba_threads
 from ..errors import ModelFileError
 from ..kernels import sgd as kernels
+from ..kernels.csr import kernel_csr
 from ..params import Integer, Options, Real, ScoreSafeStd
 from .base import Recommender
 from .training import diverged, initial_factors
@@ -204,10 +205,8 @@ class SVD(Recommender):
 
     # ------------------------------------------------------------------ training
     def _fit(self, interactions, validation, monitor):
-        users, items, ratings = interactions.to_coo()
-        users = np.ascontiguousarray(users, dtype=np.int32)
-        items = np.ascontiguousarray(items, dtype=np.int32)
-        ratings = np.ascontiguousarray(ratings, dtype=np.float32)
+        indptr, items, ratings = kernel_csr(interactions.matrix)
+        users = np.ascontiguousarray(interactions.to_coo()[0], dtype=np.int32)  # the row of each entry
         rng = np.random.default_rng(self.seed)
         k = self.factors
         self.global_mean_ = float(ratings.mean(dtype=np.float64))
@@ -224,7 +223,6 @@ class SVD(Recommender):
         # the monitor adds val_rmse (validation_metrics) to each epoch's record; early stopping reads it
         early = self.early_stopping_rounds if validation is not None and validation.nnz else None
         best = None  # (val_rmse, epoch, arrays) of the best epoch when early stopping
-        indptr = interactions.matrix.indptr.astype(np.int64)
         # this epoch's entries in visiting order
         epoch_users, epoch_items, epoch_ratings = np.empty_like(users), np.empty_like(items), np.empty_like(ratings)
 

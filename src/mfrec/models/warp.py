@@ -7,6 +7,7 @@ import numpy as np
 
 from ..params import Integer, Options, Real, ScoreSafeStd
 from .._threads import numba_threads
+from ..kernels.csr import csr_structure
 from ..kernels.sampling import seed_streams
 from ..kernels.warp import rank_weight_table, warp_epoch
 from .base import Recommender
@@ -209,8 +210,7 @@ class WARP(Recommender):
         weights = rank_weight_table(n_items, self.rank_weight == "harmonic")
         stats = np.zeros((len(states), 3), dtype=np.float64)
         k_os_rank = self.k_os if self.k_os_rank is None else self.k_os_rank
-        indptr = indptr.astype(np.int64, copy=False)
-        indices = indices.astype(np.int32, copy=False)
+        indptr, indices = csr_structure(indptr, indices)
         for epoch in range(1, (epochs or self.epochs) + 1):
             if self.sampling == "user":
                 epoch_users, epoch_items = user_uniform_positives(indptr, indices, len(items), rng)
