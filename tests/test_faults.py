@@ -501,7 +501,7 @@ def test_no_kernel_assumes_that_nan_and_inf_never_happen():
         if flags:
             assert not {"nnan", "ninf", "fast"} & set(flags), f"{name}: {flags}"
         seen += 1
-    assert seen >= 20  # the kernels of sgd, als, bpr, warp, sampling, ranking_metrics
+    assert seen >= 20  # the kernels of svd_sgd, als, bpr, warp, sampling, ranking_metrics
 
 
 def test_every_kernel_uses_the_one_option_set():

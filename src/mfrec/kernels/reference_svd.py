@@ -1,4 +1,4 @@
-"""Slow NumPy twin of :mod:`mfrec.kernels.sgd`, written for clarity; used by the tests only.
+"""Slow NumPy twin of :mod:`mfrec.kernels.svd_sgd`, written for clarity; used by the tests only.
 
 Same model, loss and updates as the kernel (see its module docstring), one rating at a time in
 float32, the factor updates written as vector operations.
@@ -47,7 +47,7 @@ def predict_reference(users, items, global_mean, user_biases, item_biases, user_
 
 
 def user_blocked_order_reference(indptr, user_order, seed):
-    """The visiting order (CSR positions) of sgd.user_blocked_shuffle, with Python integers: users
+    """The visiting order (CSR positions) of svd_sgd.user_blocked_shuffle, with Python integers: users
     in ``user_order``, each user's CSR entries shuffled by Fisher-Yates with splitmix64 numbers."""
     state = np.uint64(seed)
     out = []

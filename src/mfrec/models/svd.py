@@ -8,7 +8,7 @@ import numpy as np
 
 from .._threads import numba_threads
 from ..errors import ModelFileError
-from ..kernels import sgd as kernels
+from ..kernels import svd_sgd as kernels
 from ..kernels.csr import kernel_csr
 from ..params import Integer, Options, Real, ScoreSafeStd
 from .base import Recommender
