@@ -44,6 +44,14 @@ def run_epoch(fn, users, items, ratings, order, state, *rates, **extra):
               state["user_factors"], state["item_factors"], *rates, *extra.values())
 
 
+def kernel_epoch(users, items, ratings, mu, user_biases, item_biases, user_factors, item_factors,
+                 lr, lr_b, reg, reg_b):
+    """svd_sgd.sgd_epoch called with the positional signature of its NumPy twin."""
+    params = svd_sgd.SgdParams.make(global_mean=mu, learning_rate=lr, bias_learning_rate=lr_b, regularization=reg,
+                                    bias_regularization=reg_b)
+    return svd_sgd.sgd_epoch(users, items, ratings, user_biases, item_biases, user_factors, item_factors, params)
+
+
 #: Surprise-style constant learning rate and initial scale, so tests do not depend on the defaults
 CLASSIC = dict(bias_regularization=None, lr_decay=1.0, init_std=0.1)
 
@@ -56,14 +64,14 @@ def test_kernel_matches_numpy_reference_step_for_step():
     rates = (0.03, 0.05, 0.02, 0.01)
     for epoch in range(4):
         order = rng.permutation(len(ratings))
-        sse_fast = run_epoch(svd_sgd.sgd_epoch, users, items, ratings, order, fast, *rates)
+        sse_fast = run_epoch(kernel_epoch, users, items, ratings, order, fast, *rates)
         sse_slow = run_epoch(sgd_epoch_reference, users, items, ratings, order, slow, *rates)
         assert sse_fast == pytest.approx(sse_slow, rel=1e-5)
         for key in state:
             np.testing.assert_allclose(fast[key], slow[key], rtol=1e-5, atol=1e-6, err_msg=key)
     # a single step is checked exactly as well: the first rating of a fresh state
     one, ref = copy_state(state), copy_state(state)
-    run_epoch(svd_sgd.sgd_epoch, users, items, ratings, np.array([7]), one, *rates)
+    run_epoch(kernel_epoch, users, items, ratings, np.array([7]), one, *rates)
     run_epoch(sgd_epoch_reference, users, items, ratings, np.array([7]), ref, *rates)
     for key in state:
         np.testing.assert_allclose(one[key], ref[key], rtol=1e-6, atol=1e-7, err_msg=key)
@@ -87,7 +95,9 @@ def test_hogwild_epoch_on_disjoint_blocks_equals_the_sequential_run():
     threaded, sequential = copy_state(state), copy_state(state)
 
     def model_state(s):
-        return (3.2, s["user_biases"], s["item_biases"], s["user_factors"], s["item_factors"], *rates)
+        params = svd_sgd.SgdParams.make(global_mean=3.2, learning_rate=rates[0], bias_learning_rate=rates[1],
+                                        regularization=rates[2], bias_regularization=rates[3])
+        return (s["user_biases"], s["item_biases"], s["user_factors"], s["item_factors"], params)
 
     with _thread_pool(2) as pool:
         sse_threaded = _sgd_epoch(pool, 2, entries, model_state(threaded))
@@ -109,9 +119,9 @@ def test_update_is_half_gradient_of_the_stated_loss():
     state = dict(user_biases=np.array([bu], np.float32), item_biases=np.array([bi], np.float32),
                  user_factors=p[None].astype(np.float32), item_factors=q[None].astype(np.float32))
     before = copy_state(state)
-    svd_sgd.sgd_epoch(np.zeros(1, np.int32), np.zeros(1, np.int32), np.array([r], np.float32), mu,
-                  state["user_biases"], state["item_biases"], state["user_factors"], state["item_factors"],
-                  1.0, 1.0, reg, reg_b)
+    kernel_epoch(np.zeros(1, np.int32), np.zeros(1, np.int32), np.array([r], np.float32), mu,
+                 state["user_biases"], state["item_biases"], state["user_factors"], state["item_factors"],
+                 1.0, 1.0, reg, reg_b)
     step = np.concatenate([(state[key] - before[key]).ravel().astype(np.float64) for key in state])
 
     theta = np.concatenate([before[key].ravel().astype(np.float64) for key in state])

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from mfrec.data.interactions import Interactions
 from mfrec.kernels import reference_warp as ref
 from mfrec.kernels.sampling import seed_streams
-from mfrec.kernels.warp import rank_estimate, rank_weight_table, warp_epoch, warp_step
+from mfrec.kernels.warp import WarpParams, rank_estimate, rank_weight_table, warp_epoch, warp_step
 from mfrec.models import warp as warp_module
 from mfrec.models.warp import WARP
 from mfrec.testing import ConformanceTests, planted_data
@@ -73,6 +73,13 @@ def test_rank_estimate_is_floor_of_items_over_trials():
         assert rank_estimate(n_items, trials) == expected == ref.rank_estimate(n_items, trials)
 
 
+def step_params(learning_rate, regularization, margin, max_sampled, max_loss):
+    """WarpParams of one plain-SGD step with the items updated, no norm cap, no k-OS."""
+    return WarpParams.make(learning_rate=learning_rate, regularization=regularization, margin=margin,
+                           max_sampled=max_sampled, max_loss=max_loss, max_norm=0.0, adagrad=False, k_os=1,
+                           k_os_rank=1, update_items=True)
+
+
 def controlled_case(n_items=40, n_violating=4, n_violating_positives=3):
     """One user, k = 1, p_u = 1: x_uj = q_j + b_j. The positive i = 0 scores 0; exactly
     ``n_violating`` negatives score above 0 - margin, and ``n_violating_positives`` other
@@ -103,8 +110,8 @@ def test_trials_follow_the_geometric_law_and_weights_the_formula(harmonic):
     for t in range(n_draws):
         # learning rate 0: the scores never move, so every draw sees the same m violators
         state, trials[t], loss, updated[t] = warp_step(
-            indptr, positives, 0, 0, P, Q, b, P.copy(), Q.copy(), b.copy(), weights, state, n_items, 0.0, 0.0,
-            margin, cap, 100.0, 0.0, False, True, scratch, scratch.copy())
+            indptr, positives, 0, 0, P, Q, b, P.copy(), Q.copy(), b.copy(), weights, state, n_items,
+            step_params(0.0, 0.0, margin, cap, 100.0), scratch, scratch.copy())
         state = np.uint64(state)
         if updated[t]:
             # loss = w * (margin - x_ui + x_uj): recover w from the hinge of some violator
@@ -135,8 +142,7 @@ def test_the_update_uses_a_violating_negative_and_the_clipped_weight():
         Pc, Qc, bc = P.copy(), Q.copy(), b.copy()
         scratch = np.empty(1, dtype=np.float32)
         state, n, loss, updated = warp_step(indptr, positives, 0, 0, Pc, Qc, bc, Pc, Qc, bc, weights, state, n_items,
-                                            1.0, 0.0, margin, 30, max_loss, 0.0, False, True, scratch,
-                                            scratch.copy())
+                                            step_params(1.0, 0.0, margin, 30, max_loss), scratch, scratch.copy())
         state = np.uint64(state)
         if not updated:
             continue
@@ -181,9 +187,11 @@ def test_kernel_epoch_equals_numpy_reference_step_for_step(case):
     lr, margin, cap, max_loss = 0.1, 1.0, 6, 3.0
     for epoch in range(3):
         order = rng.permutation(len(items)).astype(np.int64)
-        warp_epoch(indptr, indices, users[order], items[order], P, Q, b, *acc, weights, states, stats, n_items, lr,
-                   case["regularization"], margin, cap, max_loss, case["max_norm"], case["adagrad"], case["k_os"],
-                   case["k_os_rank"], True)
+        warp_epoch(indptr, indices, users[order], items[order], P, Q, b, *acc, weights, states, stats, n_items,
+                   WarpParams.make(learning_rate=lr, regularization=case["regularization"], margin=margin,
+                                   max_sampled=cap, max_loss=max_loss, max_norm=case["max_norm"],
+                                   adagrad=case["adagrad"], k_os=case["k_os"], k_os_rank=case["k_os_rank"],
+                                   update_items=True))
         state, loss_sum, n_updates, n_trials, log = ref.warp_epoch(
             indptr, indices, users[order], items[order], *twin, state, n_items, learning_rate=lr,
             regularization=case["regularization"], margin=margin, max_sampled=cap, max_loss=max_loss,

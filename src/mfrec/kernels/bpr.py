@@ -27,6 +27,8 @@ and is skipped).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import prange
 
@@ -35,6 +37,22 @@ from .sampling import rand_int, row_of_entry, sample_negative
 
 SAMPLE_PAIR = 0   # (u, i) uniform over the eligible positive pairs
 SAMPLE_USER = 1   # u uniform over the eligible users, then i uniform over u's positives
+
+
+class BprParams(NamedTuple):
+    """The scalar settings of a BPR epoch (numba passes a NamedTuple of scalars as one argument).
+    Build it with :meth:`make`, which fixes each field's type (one compiled signature)."""
+    learning_rate: float
+    regularization: float
+    bias_regularization: float
+    n_samples: int      # SGD steps in the epoch
+    mode: int           # SAMPLE_PAIR or SAMPLE_USER
+    n_candidates: int   # negatives drawn per step, the best-scored kept (1: uniform)
+
+    @classmethod
+    def make(cls, *, learning_rate, regularization, bias_regularization, n_samples, mode, n_candidates) -> BprParams:
+        return cls(float(learning_rate), float(regularization), float(bias_regularization), int(n_samples),
+                   int(mode), int(n_candidates))
 
 
 @kernel
@@ -165,9 +183,10 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
 
 
 @kernel(parallel=True)
-def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates, user_factors, item_factors,
-              item_biases, n_samples, lr, reg, reg_bias, states, stats):
-    """One epoch of n_samples SGD steps in len(states) blocks, run lock-free in parallel (Hogwild).
+def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_factors, item_biases, params,
+              states, stats):
+    """One epoch of params.n_samples SGD steps in len(states) blocks, run lock-free in parallel
+    (Hogwild); ``params``: a :class:`BprParams`.
 
     Block b does its share of the steps (n_samples split as evenly as possible, block 0 first),
     drawing them from its own random stream states[b] (updated in place), and updates the shared
@@ -182,6 +201,12 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates,
     """
     n_blocks = states.shape[0]
     n_items = item_factors.shape[0]
+    n_samples = params.n_samples
+    mode = params.mode
+    n_candidates = params.n_candidates
+    lr = params.learning_rate
+    reg = params.regularization
+    reg_bias = params.bias_regularization
     for t in prange(n_blocks):
         begin = (n_samples * t) // n_blocks
         end = (n_samples * (t + 1)) // n_blocks

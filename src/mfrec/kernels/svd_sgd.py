@@ -24,6 +24,8 @@ The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_svd`.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import prange
 
@@ -31,20 +33,34 @@ from ._jit import kernel
 from .sampling import splitmix64_next
 
 
+class SgdParams(NamedTuple):
+    """The scalars of an SVD epoch (numba passes a NamedTuple of scalars as one argument); build it
+    with :meth:`make`, which fixes each field's type (one compiled signature)."""
+    global_mean: float
+    learning_rate: float
+    bias_learning_rate: float
+    regularization: float
+    bias_regularization: float
+
+    @classmethod
+    def make(cls, *, global_mean, learning_rate, bias_learning_rate, regularization, bias_regularization) -> SgdParams:
+        return cls(float(global_mean), float(learning_rate), float(bias_learning_rate), float(regularization),
+                   float(bias_regularization))
+
+
 @kernel
-def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
-              item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
+def sgd_epoch(users, items, ratings, user_biases, item_biases, user_factors, item_factors, params):
     """SGD steps over the entries in array order; returns the sum of squared errors (each measured
-    just before its step). Deterministic: same inputs, same outputs.
+    just before its step). Deterministic: same inputs, same outputs. ``params``: a :class:`SgdParams`.
 
     ``nogil``: several Python threads may run it at once on different slices of an epoch's
     entries, sharing the bias and factor arrays without locks (Hogwild!, Niu et al. 2011).
     """
-    mu = np.float32(global_mean)
-    lr = np.float32(learning_rate)
-    lr_b = np.float32(bias_learning_rate)
-    reg = np.float32(regularization)
-    reg_b = np.float32(bias_regularization)
+    mu = np.float32(params.global_mean)
+    lr = np.float32(params.learning_rate)
+    lr_b = np.float32(params.bias_learning_rate)
+    reg = np.float32(params.regularization)
+    reg_b = np.float32(params.bias_regularization)
     k = user_factors.shape[1]
     sse = 0.0
     for n in range(len(ratings)):

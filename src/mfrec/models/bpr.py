@@ -194,9 +194,11 @@ class BPR(Recommender):
         stats = np.zeros((SAMPLE_BLOCKS, 4))
         with _threads.numba_threads(self.threads), numba.parallel_chunksize(1):
             for epoch in range(1, self.epochs + 1):
-                kernels.bpr_epoch(indptr, indices, eligible, eligible_cum, mode, candidates, user_factors,
-                                  item_factors, item_biases, n_samples, self._learning_rate(epoch), reg, reg_bias,
-                                  states, stats)
+                params = kernels.BprParams.make(learning_rate=self._learning_rate(epoch), regularization=reg,
+                                                bias_regularization=reg_bias, n_samples=n_samples, mode=mode,
+                                                n_candidates=candidates)
+                kernels.bpr_epoch(indptr, indices, eligible, eligible_cum, user_factors, item_factors, item_biases,
+                                  params, states, stats)
                 log_loss, penalty, correct, count = stats.sum(axis=0)
                 count = max(count, 1.0)
                 if monitor.report(epoch, loss=(log_loss + penalty) / count, log_loss=log_loss / count,

@@ -236,8 +236,10 @@ class SVD(Recommender):
                     kernels.gather_entries(rng.permutation(len(ratings)), users, items, ratings, epoch_users,
                                            epoch_items, epoch_ratings)
                 decay = self.lr_decay ** (epoch - 1)
-                state = (self.global_mean_, self.user_biases_, self.item_biases_, self.user_factors_,
-                         self.item_factors_, lr * decay, lr_b * decay, reg, reg_b)
+                state = (self.user_biases_, self.item_biases_, self.user_factors_, self.item_factors_,
+                         kernels.SgdParams.make(global_mean=self.global_mean_, learning_rate=lr * decay,
+                                                bias_learning_rate=lr_b * decay, regularization=reg,
+                                                bias_regularization=reg_b))
                 sse = _sgd_epoch(pool, n_threads, (epoch_users, epoch_items, epoch_ratings), state)
                 train_rmse = float(np.sqrt(sse / len(ratings)))
                 if not np.isfinite(sse) or train_rmse > explode_rmse:

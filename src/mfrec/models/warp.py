@@ -9,7 +9,7 @@ from ..params import Integer, Options, Real, ScoreSafeStd
 from .._threads import numba_threads
 from ..kernels.csr import csr_structure
 from ..kernels.sampling import seed_streams
-from ..kernels.warp import rank_weight_table, warp_epoch
+from ..kernels.warp import WarpParams, rank_weight_table, warp_epoch
 from .base import Recommender
 from .training import check_finite, initial_factors
 
@@ -211,6 +211,9 @@ class WARP(Recommender):
         stats = np.zeros((len(states), 3), dtype=np.float64)
         k_os_rank = self.k_os if self.k_os_rank is None else self.k_os_rank
         indptr, indices = csr_structure(indptr, indices)
+        hyper = dict(regularization=self.regularization, margin=self.margin, max_sampled=self.max_sampled,
+                     max_loss=self.max_loss, max_norm=self.max_norm, adagrad=adagrad, k_os=self.k_os,
+                     k_os_rank=k_os_rank, update_items=update_items)
         for epoch in range(1, (epochs or self.epochs) + 1):
             if self.sampling == "user":
                 epoch_users, epoch_items = user_uniform_positives(indptr, indices, len(items), rng)
@@ -219,8 +222,7 @@ class WARP(Recommender):
                 epoch_users, epoch_items = users[order], items[order]
             lr = self.learning_rate * self.lr_decay ** (epoch - 1)
             warp_epoch(indptr, indices, epoch_users, epoch_items, P, Q, b, GP, GQ, Gb, weights, states, stats,
-                       n_items, lr, self.regularization, self.margin, self.max_sampled, self.max_loss,
-                       self.max_norm or 0.0, adagrad, self.k_os, k_os_rank, update_items)
+                       n_items, WarpParams.make(learning_rate=lr, **hyper))
             loss_sum, n_updates, n_trials = stats.sum(axis=0)
             yield epoch, {"loss": loss_sum / max(n_updates, 1.0), "mean_trials": n_trials / len(items),
                           "update_fraction": n_updates / len(items)}
