@@ -205,6 +205,22 @@ def test_kernel_epoch_equals_numpy_reference_step_for_step(case):
             np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-6)
 
 
+def reference_blocked_epoch(indptr, indices, users, items, P, Q, b, states, n_items, **params):
+    """The NumPy twin over the model's fixed blocks of positives, in block order (what one thread
+    runs), block t with stream states[t] (updated in place). Returns (losses, updates, trials)."""
+    empty = np.zeros((0, 0), np.float32)
+    n, n_blocks = len(users), len(states)
+    totals = np.zeros(3)
+    for t in range(n_blocks):
+        lo, hi = t * n // n_blocks, (t + 1) * n // n_blocks
+        state, loss_sum, n_updates, n_trials, _ = ref.warp_epoch(
+            indptr, indices, users[lo:hi], items[lo:hi], P, Q, b, empty, empty, empty, np.uint64(states[t]),
+            n_items, **params)
+        states[t] = state
+        totals += (loss_sum, n_updates, n_trials)
+    return totals
+
+
 def test_fit_single_thread_equals_reference_training_loop():
     """The model's wiring (init, per-epoch shuffles, lr decay, streams) around the kernel."""
     inter = random_implicit(seed=2)
@@ -216,12 +232,11 @@ def test_fit_single_thread_equals_reference_training_loop():
     P = (rng.standard_normal((inter.n_users, 4)) * 0.2).astype(np.float32)
     Q = (rng.standard_normal((inter.n_items, 4)) * 0.2).astype(np.float32)
     b = np.zeros(inter.n_items, dtype=np.float32)
-    empty = np.zeros((0, 0), np.float32)
-    state = np.uint64(seed_streams(warp_module._stream_seed(rng), 1)[0])
+    states = seed_streams(warp_module._stream_seed(rng), warp_module.SAMPLE_BLOCKS)
     for epoch in range(1, 5):
         order = rng.permutation(len(items))
-        state, loss_sum, n_updates, n_trials, _ = ref.warp_epoch(
-            indptr, indices, users[order], items[order], P, Q, b, empty, empty, empty, state, inter.n_items,
+        loss_sum, n_updates, n_trials = reference_blocked_epoch(
+            indptr, indices, users[order], items[order], P, Q, b, states, inter.n_items,
             learning_rate=0.2 * 0.8 ** (epoch - 1), regularization=0.01, margin=1.0, max_sampled=7,
             max_loss=10.0, max_norm=0.0, adagrad=False)
         hist = model.loss_history_[epoch - 1]
@@ -261,17 +276,38 @@ def test_fit_with_user_sampling_equals_the_reference_loop_on_user_uniform_draws(
     P = (rng.standard_normal((inter.n_users, 4)) * 0.2).astype(np.float32)
     Q = (rng.standard_normal((inter.n_items, 4)) * 0.2).astype(np.float32)
     b = np.zeros(inter.n_items, dtype=np.float32)
-    empty = np.zeros((0, 0), np.float32)
-    state = np.uint64(seed_streams(warp_module._stream_seed(rng), 1)[0])
+    states = seed_streams(warp_module._stream_seed(rng), warp_module.SAMPLE_BLOCKS)
     degree = np.diff(indptr)
     for epoch in range(1, 4):
         u = rng.integers(0, inter.n_users, size=len(items))  # every user has an entry here
         i = indices[indptr[u] + rng.integers(0, degree[u])]
-        state, *_ = ref.warp_epoch(indptr, indices, u.astype(np.int32), i, P, Q, b, empty, empty, empty, state,
-                                   inter.n_items, learning_rate=0.2, regularization=0.01, margin=1.0,
-                                   max_sampled=7, max_loss=10.0, max_norm=0.0, adagrad=False)
+        reference_blocked_epoch(indptr, indices, u.astype(np.int32), i, P, Q, b, states, inter.n_items,
+                                learning_rate=0.2, regularization=0.01, margin=1.0, max_sampled=7, max_loss=10.0,
+                                max_norm=0.0, adagrad=False)
     np.testing.assert_allclose(model.user_factors_, P, rtol=1e-4, atol=2e-4)
     np.testing.assert_allclose(model.item_factors_, Q, rtol=1e-4, atol=2e-4)
+
+
+def test_the_random_streams_do_not_depend_on_the_thread_count(monkeypatch):
+    """Fixed blocks (as BPR): every epoch gets the same SAMPLE_BLOCKS streams, and the same
+    positives in each block, whatever ``threads`` is."""
+    seen = {}
+    original = warp_module.warp_epoch
+
+    def record(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, *rest):
+        seen.setdefault(threads, []).append((states.copy(), users.copy(), items.copy()))
+        return original(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, *rest)
+
+    monkeypatch.setattr(warp_module, "warp_epoch", record)
+    inter = random_implicit(seed=4)
+    for threads in (1, 2):
+        WARP(factors=4, epochs=1, seed=3, threads=threads).fit(inter)
+    (states1, users1, items1), = seen[1]
+    (states2, users2, items2), = seen[2]
+    assert len(states1) == warp_module.SAMPLE_BLOCKS
+    np.testing.assert_array_equal(states1, states2)
+    np.testing.assert_array_equal(users1, users2)
+    np.testing.assert_array_equal(items1, items2)
 
 
 # ---------------------------------------------------------------------- the model
