@@ -5,11 +5,11 @@ import pytest
 
 from mfrec.data.interactions import Interactions
 from mfrec.kernels import bpr as K
-from mfrec.kernels import reference_bpr as R
 from mfrec.kernels import sampling as S
 from mfrec.models.bpr import BPR
 from mfrec.testing import ConformanceTests, planted_data
 from synthetic import random_implicit
+import reference_bpr as R
 
 
 def bpr_data(n_users=40, n_items=30, seed=0) -> Interactions:

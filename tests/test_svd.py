@@ -7,7 +7,7 @@ import pytest
 from mfrec.data.split import random_split
 from mfrec.errors import TrainingDivergedError
 from mfrec.kernels import svd_sgd
-from mfrec.kernels.reference_svd import (predict_reference, sample_loss, sgd_epoch_reference,
+from reference_svd import (predict_reference, sample_loss, sgd_epoch_reference,
                                          user_blocked_order_reference)
 from mfrec.models.base import Recommender
 from mfrec.models.svd import SVD

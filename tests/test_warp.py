@@ -8,13 +8,13 @@ import pytest
 import scipy.sparse as sp
 
 from mfrec.data.interactions import Interactions
-from mfrec.kernels import reference_warp as ref
 from mfrec.kernels.sampling import seed_streams
 from mfrec.kernels.warp import WarpParams, rank_estimate, rank_weight_table, warp_epoch, warp_step
 from mfrec.models import warp as warp_module
 from mfrec.models.warp import WARP
 from mfrec.testing import ConformanceTests, planted_data
 from synthetic import random_implicit
+import reference_warp as ref
 
 
 class TestWARPConformance(ConformanceTests):

@@ -18,7 +18,7 @@ Rows are processed in blocks (``prange`` over blocks) so scratch memory is alloc
 block, not once per row. Every row's solve is sequential and depends only on its inputs, so
 results are bit-for-bit identical for any thread count.
 
-NumPy twins: :mod:`mfrec.kernels.reference_als`.
+NumPy twins: tests/reference_als.py.
 """
 from __future__ import annotations
 

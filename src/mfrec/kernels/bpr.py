@@ -17,7 +17,7 @@ with), the score difference and the per-triple objective minimised are
 
 all right-hand sides using the values before the step. Factors are float32 and so is the
 arithmetic of the factor loops; sigma, the loss and the biases are computed in float64.
-The slow NumPy twin is mfrec.kernels.reference_bpr.
+The slow NumPy twin is tests/reference_bpr.py.
 
 Triples are drawn with mfrec.kernels.sampling: a positive pair (u, i), either uniformly over the
 positive pairs ("pair") or a uniform user then a uniform positive of that user ("user"), and

@@ -20,7 +20,7 @@ index array),
 float32 vectors and ``user_factors``/``item_factors`` float32 (n, k) matrices updated in place.
 All arithmetic is float32; the squared error is accumulated in float64.
 
-The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_svd`.
+The slow NumPy twin used by the tests is tests/reference_svd.py.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, ou
 
     NumPy equivalent: order = np.concatenate([rng.permutation(np.arange(indptr[u], indptr[u + 1]))
     for u in user_order]); out_items, out_ratings = items[order], ratings[order]; out_users = the
-    row of each entry (reference_svd.user_blocked_order_reference computes the same order).
+    row of each entry (tests/reference_svd.py: user_blocked_order_reference computes the same order).
     """
     state = np.uint64(seed)
     pos = 0

@@ -34,7 +34,7 @@ caller shuffles them: sequential reads here are faster than reads through an ind
 accumulators (same shapes, unused with sgd), ``states`` the uint64 random streams (one per block),
 ``stats`` float64 (n_blocks, 3): sum of losses, number of updates, number of trials.
 
-The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_warp`.
+The slow NumPy twin used by the tests is tests/reference_warp.py.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sampling import splitmix64_next
+from mfrec.kernels.sampling import splitmix64_next
 
 
 def sgd_epoch_reference(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
