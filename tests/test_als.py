@@ -8,10 +8,10 @@ import scipy.sparse as sp
 from mfrec.data.interactions import Interactions
 from mfrec.errors import DataError
 from mfrec.kernels import als as K
-from mfrec.kernels import reference_als as R
 from mfrec.models.als import ALS, PRESETS
 from mfrec.testing import PROBE_USER, WITHHELD_ITEM, ConformanceTests, planted_data
 from synthetic import random_implicit
+import reference_als as R
 
 
 # ---------------------------------------------------------------------- small random data

@@ -5,11 +5,11 @@ import pytest
 
 from mfrec.data.interactions import Interactions
 from mfrec.kernels import bpr as K
-from mfrec.kernels import reference_bpr as R
 from mfrec.kernels import sampling as S
 from mfrec.models.bpr import BPR
 from mfrec.testing import ConformanceTests, planted_data
 from synthetic import random_implicit
+import reference_bpr as R
 
 
 def bpr_data(n_users=40, n_items=30, seed=0) -> Interactions:
@@ -173,7 +173,9 @@ def test_single_thread_epoch_is_draw_then_step(n_blocks):
         states = S.seed_streams(9, n_blocks)
         start = states.copy()
         stats = np.zeros((n_blocks, 4))
-        K.bpr_epoch(indptr, indices, eligible, cum, mode, 1, uf, itf, ib, n, 0.05, 0.01, 0.01, states, stats)
+        params = K.BprParams.make(learning_rate=0.05, regularization=0.01, bias_regularization=0.01, n_samples=n,
+                                  mode=mode, n_candidates=1)
+        K.bpr_epoch(indptr, indices, eligible, cum, uf, itf, ib, params, states, stats)
         for b in range(n_blocks):
             count = (n * (b + 1)) // n_blocks - (n * b) // n_blocks
             end, triples = K.draw_triples(indptr, indices, eligible, cum, mode, n_items, count, np.uint64(start[b]))

@@ -501,7 +501,28 @@ def test_no_kernel_assumes_that_nan_and_inf_never_happen():
         if flags:
             assert not {"nnan", "ninf", "fast"} & set(flags), f"{name}: {flags}"
         seen += 1
-    assert seen >= 20  # the kernels of sgd, als, bpr, warp, sampling, ranking_metrics
+    assert seen >= 20  # the kernels of svd_sgd, als, bpr, warp, sampling, ranking_metrics
+
+
+def test_every_kernel_uses_the_one_option_set():
+    """kernels/_jit.py: cache, nogil and the numpy error model everywhere; FASTMATH, or no fast-math
+    at all for the exact (ranking) kernels; parallel=True exactly for the kernels with a prange loop."""
+    import inspect
+
+    from mfrec.kernels._jit import FASTMATH
+    seen = 0
+    for name, dispatcher in _kernel_dispatchers():
+        options = dispatcher.targetoptions
+        assert type(dispatcher._cache).__name__ == "FunctionCache", f"{name} is not cached"
+        assert options.get("nogil") is True, f"{name} holds the GIL"
+        assert options.get("error_model") == "numpy", f"{name}: error_model {options.get('error_model')!r}"
+        exact = name.split(".")[0] in ("ranking_metrics", "top_k")
+        expected = False if exact else FASTMATH
+        assert options.get("fastmath") == expected, f"{name}: fastmath {options.get('fastmath')!r}"
+        has_prange = "prange(" in inspect.getsource(dispatcher.py_func)
+        assert bool(options.get("parallel")) == has_prange, f"{name}: parallel without prange or vice versa"
+        seen += 1
+    assert seen >= 20
 
 
 @pytest.mark.parametrize("name, rate", [("svd", 1e4), ("bpr", 1e30), ("warp", 1e30)])

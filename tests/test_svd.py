@@ -1,4 +1,4 @@
-"""Tests of the biased SVD model (mfrec.models.svd) and its SGD kernel (mfrec.kernels.sgd)."""
+"""Tests of the biased SVD model (mfrec.models.svd) and its SGD kernel (mfrec.kernels.svd_sgd)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 from mfrec.data.split import random_split
 from mfrec.errors import TrainingDivergedError
-from mfrec.kernels import sgd
-from mfrec.kernels.reference_svd import (predict_reference, sample_loss, sgd_epoch_reference,
+from mfrec.kernels import svd_sgd
+from reference_svd import (predict_reference, sample_loss, sgd_epoch_reference,
                                          user_blocked_order_reference)
 from mfrec.models.base import Recommender
 from mfrec.models.svd import SVD
@@ -44,6 +44,14 @@ def run_epoch(fn, users, items, ratings, order, state, *rates, **extra):
               state["user_factors"], state["item_factors"], *rates, *extra.values())
 
 
+def kernel_epoch(users, items, ratings, mu, user_biases, item_biases, user_factors, item_factors,
+                 lr, lr_b, reg, reg_b):
+    """svd_sgd.sgd_epoch called with the positional signature of its NumPy twin."""
+    params = svd_sgd.SgdParams.make(global_mean=mu, learning_rate=lr, bias_learning_rate=lr_b, regularization=reg,
+                                    bias_regularization=reg_b)
+    return svd_sgd.sgd_epoch(users, items, ratings, user_biases, item_biases, user_factors, item_factors, params)
+
+
 #: Surprise-style constant learning rate and initial scale, so tests do not depend on the defaults
 CLASSIC = dict(bias_regularization=None, lr_decay=1.0, init_std=0.1)
 
@@ -54,16 +62,16 @@ def test_kernel_matches_numpy_reference_step_for_step():
     fast, slow = copy_state(state), copy_state(state)
     rng = np.random.default_rng(3)
     rates = (0.03, 0.05, 0.02, 0.01)
-    for epoch in range(4):
+    for _epoch in range(4):
         order = rng.permutation(len(ratings))
-        sse_fast = run_epoch(sgd.sgd_epoch, users, items, ratings, order, fast, *rates)
+        sse_fast = run_epoch(kernel_epoch, users, items, ratings, order, fast, *rates)
         sse_slow = run_epoch(sgd_epoch_reference, users, items, ratings, order, slow, *rates)
         assert sse_fast == pytest.approx(sse_slow, rel=1e-5)
         for key in state:
             np.testing.assert_allclose(fast[key], slow[key], rtol=1e-5, atol=1e-6, err_msg=key)
     # a single step is checked exactly as well: the first rating of a fresh state
     one, ref = copy_state(state), copy_state(state)
-    run_epoch(sgd.sgd_epoch, users, items, ratings, np.array([7]), one, *rates)
+    run_epoch(kernel_epoch, users, items, ratings, np.array([7]), one, *rates)
     run_epoch(sgd_epoch_reference, users, items, ratings, np.array([7]), ref, *rates)
     for key in state:
         np.testing.assert_allclose(one[key], ref[key], rtol=1e-6, atol=1e-7, err_msg=key)
@@ -87,11 +95,13 @@ def test_hogwild_epoch_on_disjoint_blocks_equals_the_sequential_run():
     threaded, sequential = copy_state(state), copy_state(state)
 
     def model_state(s):
-        return (3.2, s["user_biases"], s["item_biases"], s["user_factors"], s["item_factors"], *rates)
+        params = svd_sgd.SgdParams.make(global_mean=3.2, learning_rate=rates[0], bias_learning_rate=rates[1],
+                                        regularization=rates[2], bias_regularization=rates[3])
+        return (s["user_biases"], s["item_biases"], s["user_factors"], s["item_factors"], params)
 
     with _thread_pool(2) as pool:
         sse_threaded = _sgd_epoch(pool, 2, entries, model_state(threaded))
-    sse_sequential = sum(sgd.sgd_epoch(*(a[lo:hi] for a in entries), *model_state(sequential))
+    sse_sequential = sum(svd_sgd.sgd_epoch(*(a[lo:hi] for a in entries), *model_state(sequential))
                          for lo, hi in [(0, m), (m, 2 * m)])
     assert sse_threaded == pytest.approx(sse_sequential, rel=1e-12)
     for key in state:
@@ -109,9 +119,9 @@ def test_update_is_half_gradient_of_the_stated_loss():
     state = dict(user_biases=np.array([bu], np.float32), item_biases=np.array([bi], np.float32),
                  user_factors=p[None].astype(np.float32), item_factors=q[None].astype(np.float32))
     before = copy_state(state)
-    sgd.sgd_epoch(np.zeros(1, np.int32), np.zeros(1, np.int32), np.array([r], np.float32), mu,
-                  state["user_biases"], state["item_biases"], state["user_factors"], state["item_factors"],
-                  1.0, 1.0, reg, reg_b)
+    kernel_epoch(np.zeros(1, np.int32), np.zeros(1, np.int32), np.array([r], np.float32), mu,
+                 state["user_biases"], state["item_biases"], state["user_factors"], state["item_factors"],
+                 1.0, 1.0, reg, reg_b)
     step = np.concatenate([(state[key] - before[key]).ravel().astype(np.float64) for key in state])
 
     theta = np.concatenate([before[key].ravel().astype(np.float64) for key in state])
@@ -135,7 +145,7 @@ def test_user_blocked_shuffle_matches_reference_and_groups_users():
 
     def shuffled(seed):
         out = np.empty_like(owner), np.empty_like(items), np.empty_like(ratings)
-        sgd.user_blocked_shuffle(indptr, items, ratings, user_order, seed, *out)
+        svd_sgd.user_blocked_shuffle(indptr, items, ratings, user_order, seed, *out)
         return out
 
     out_users, out_items, out_ratings = shuffled(12345)
@@ -154,7 +164,7 @@ def test_gather_entries():
     users, items, ratings, _ = small_problem(seed=3)
     order = np.random.default_rng(1).permutation(len(ratings))
     out = np.empty_like(users), np.empty_like(items), np.empty_like(ratings)
-    sgd.gather_entries(order, users, items, ratings, *out)
+    svd_sgd.gather_entries(order, users, items, ratings, *out)
     for got, source in zip(out, (users, items, ratings)):
         np.testing.assert_array_equal(got, source[order])
 
@@ -163,7 +173,7 @@ def test_predict_pairs_matches_reference():
     users, items, _, state = small_problem(seed=2)
     args = (users, items, 3.2, state["user_biases"], state["item_biases"], state["user_factors"],
             state["item_factors"], 1.0, 5.0)
-    np.testing.assert_allclose(sgd.predict_pairs(*args), predict_reference(*args), rtol=1e-5)
+    np.testing.assert_allclose(svd_sgd.predict_pairs(*args), predict_reference(*args), rtol=1e-5)
 
 
 # ---------------------------------------------------------------------- learning
@@ -256,8 +266,8 @@ def test_threads_zero_runs_one_kernel_call_per_core(noisy_split, monkeypatch):
     import numba
     train, valid = noisy_split
     calls = []
-    original = sgd.sgd_epoch
-    monkeypatch.setattr(sgd, "sgd_epoch", lambda *a: calls.append(len(a[0])) or original(*a))
+    original = svd_sgd.sgd_epoch
+    monkeypatch.setattr(svd_sgd, "sgd_epoch", lambda *a: calls.append(len(a[0])) or original(*a))
     params = dict(factors=4, epochs=15, learning_rate=0.01, regularization=0.05, seed=0)
     single = SVD(**params, threads=1).fit(train)
     assert calls == [train.nnz] * 15
@@ -276,14 +286,14 @@ def test_exploding_but_finite_loss_also_stops(noisy_split, monkeypatch):
     """Real runs with a huge learning rate overflow to NaN within an epoch; the guard for a loss
     that explodes while staying finite is checked by inflating the error sum of epoch 3."""
     train, _ = noisy_split
-    original = sgd.sgd_epoch
+    original = svd_sgd.sgd_epoch
     epochs = []
 
     def inflated(*args):
         epochs.append(len(epochs) + 1)
         return original(*args) * (1e6 if len(epochs) == 3 else 1.0)
 
-    monkeypatch.setattr(sgd, "sgd_epoch", inflated)
+    monkeypatch.setattr(svd_sgd, "sgd_epoch", inflated)
     history = []
     model = SVD(factors=3, epochs=10, seed=0)
     with pytest.raises(TrainingDivergedError, match="epoch 3 .*lower the learning_rate"):

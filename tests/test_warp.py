@@ -8,13 +8,13 @@ import pytest
 import scipy.sparse as sp
 
 from mfrec.data.interactions import Interactions
-from mfrec.kernels import reference_warp as ref
 from mfrec.kernels.sampling import seed_streams
-from mfrec.kernels.warp import rank_estimate, rank_weight_table, warp_epoch, warp_step
+from mfrec.kernels.warp import WarpParams, rank_estimate, rank_weight_table, warp_epoch, warp_step
 from mfrec.models import warp as warp_module
 from mfrec.models.warp import WARP
 from mfrec.testing import ConformanceTests, planted_data
 from synthetic import random_implicit
+import reference_warp as ref
 
 
 class TestWARPConformance(ConformanceTests):
@@ -73,6 +73,13 @@ def test_rank_estimate_is_floor_of_items_over_trials():
         assert rank_estimate(n_items, trials) == expected == ref.rank_estimate(n_items, trials)
 
 
+def step_params(learning_rate, regularization, margin, max_sampled, max_loss):
+    """WarpParams of one plain-SGD step with the items updated, no norm cap, no k-OS."""
+    return WarpParams.make(learning_rate=learning_rate, regularization=regularization, margin=margin,
+                           max_sampled=max_sampled, max_loss=max_loss, max_norm=0.0, adagrad=False, k_os=1,
+                           k_os_rank=1, update_items=True)
+
+
 def controlled_case(n_items=40, n_violating=4, n_violating_positives=3):
     """One user, k = 1, p_u = 1: x_uj = q_j + b_j. The positive i = 0 scores 0; exactly
     ``n_violating`` negatives score above 0 - margin, and ``n_violating_positives`` other
@@ -103,8 +110,8 @@ def test_trials_follow_the_geometric_law_and_weights_the_formula(harmonic):
     for t in range(n_draws):
         # learning rate 0: the scores never move, so every draw sees the same m violators
         state, trials[t], loss, updated[t] = warp_step(
-            indptr, positives, 0, 0, P, Q, b, P.copy(), Q.copy(), b.copy(), weights, state, n_items, 0.0, 0.0,
-            margin, cap, 100.0, 0.0, False, True, scratch, scratch.copy())
+            indptr, positives, 0, 0, P, Q, b, P.copy(), Q.copy(), b.copy(), weights, state, n_items,
+            step_params(0.0, 0.0, margin, cap, 100.0), scratch, scratch.copy())
         state = np.uint64(state)
         if updated[t]:
             # loss = w * (margin - x_ui + x_uj): recover w from the hinge of some violator
@@ -135,8 +142,7 @@ def test_the_update_uses_a_violating_negative_and_the_clipped_weight():
         Pc, Qc, bc = P.copy(), Q.copy(), b.copy()
         scratch = np.empty(1, dtype=np.float32)
         state, n, loss, updated = warp_step(indptr, positives, 0, 0, Pc, Qc, bc, Pc, Qc, bc, weights, state, n_items,
-                                            1.0, 0.0, margin, 30, max_loss, 0.0, False, True, scratch,
-                                            scratch.copy())
+                                            step_params(1.0, 0.0, margin, 30, max_loss), scratch, scratch.copy())
         state = np.uint64(state)
         if not updated:
             continue
@@ -179,11 +185,13 @@ def test_kernel_epoch_equals_numpy_reference_step_for_step(case):
     stats = np.zeros((1, 3))
     weights = rank_weight_table(n_items, case["harmonic"])
     lr, margin, cap, max_loss = 0.1, 1.0, 6, 3.0
-    for epoch in range(3):
+    for _epoch in range(3):
         order = rng.permutation(len(items)).astype(np.int64)
-        warp_epoch(indptr, indices, users[order], items[order], P, Q, b, *acc, weights, states, stats, n_items, lr,
-                   case["regularization"], margin, cap, max_loss, case["max_norm"], case["adagrad"], case["k_os"],
-                   case["k_os_rank"], True)
+        warp_epoch(indptr, indices, users[order], items[order], P, Q, b, *acc, weights, states, stats, n_items,
+                   WarpParams.make(learning_rate=lr, regularization=case["regularization"], margin=margin,
+                                   max_sampled=cap, max_loss=max_loss, max_norm=case["max_norm"],
+                                   adagrad=case["adagrad"], k_os=case["k_os"], k_os_rank=case["k_os_rank"],
+                                   update_items=True))
         state, loss_sum, n_updates, n_trials, log = ref.warp_epoch(
             indptr, indices, users[order], items[order], *twin, state, n_items, learning_rate=lr,
             regularization=case["regularization"], margin=margin, max_sampled=cap, max_loss=max_loss,
@@ -197,6 +205,22 @@ def test_kernel_epoch_equals_numpy_reference_step_for_step(case):
             np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-6)
 
 
+def reference_blocked_epoch(indptr, indices, users, items, P, Q, b, states, n_items, **params):
+    """The NumPy twin over the model's fixed blocks of positives, in block order (what one thread
+    runs), block t with stream states[t] (updated in place). Returns (losses, updates, trials)."""
+    empty = np.zeros((0, 0), np.float32)
+    n, n_blocks = len(users), len(states)
+    totals = np.zeros(3)
+    for t in range(n_blocks):
+        lo, hi = t * n // n_blocks, (t + 1) * n // n_blocks
+        state, loss_sum, n_updates, n_trials, _ = ref.warp_epoch(
+            indptr, indices, users[lo:hi], items[lo:hi], P, Q, b, empty, empty, empty, np.uint64(states[t]),
+            n_items, **params)
+        states[t] = state
+        totals += (loss_sum, n_updates, n_trials)
+    return totals
+
+
 def test_fit_single_thread_equals_reference_training_loop():
     """The model's wiring (init, per-epoch shuffles, lr decay, streams) around the kernel."""
     inter = random_implicit(seed=2)
@@ -208,12 +232,11 @@ def test_fit_single_thread_equals_reference_training_loop():
     P = (rng.standard_normal((inter.n_users, 4)) * 0.2).astype(np.float32)
     Q = (rng.standard_normal((inter.n_items, 4)) * 0.2).astype(np.float32)
     b = np.zeros(inter.n_items, dtype=np.float32)
-    empty = np.zeros((0, 0), np.float32)
-    state = np.uint64(seed_streams(warp_module._stream_seed(rng), 1)[0])
+    states = seed_streams(warp_module._stream_seed(rng), warp_module.SAMPLE_BLOCKS)
     for epoch in range(1, 5):
         order = rng.permutation(len(items))
-        state, loss_sum, n_updates, n_trials, _ = ref.warp_epoch(
-            indptr, indices, users[order], items[order], P, Q, b, empty, empty, empty, state, inter.n_items,
+        loss_sum, n_updates, n_trials = reference_blocked_epoch(
+            indptr, indices, users[order], items[order], P, Q, b, states, inter.n_items,
             learning_rate=0.2 * 0.8 ** (epoch - 1), regularization=0.01, margin=1.0, max_sampled=7,
             max_loss=10.0, max_norm=0.0, adagrad=False)
         hist = model.loss_history_[epoch - 1]
@@ -253,17 +276,38 @@ def test_fit_with_user_sampling_equals_the_reference_loop_on_user_uniform_draws(
     P = (rng.standard_normal((inter.n_users, 4)) * 0.2).astype(np.float32)
     Q = (rng.standard_normal((inter.n_items, 4)) * 0.2).astype(np.float32)
     b = np.zeros(inter.n_items, dtype=np.float32)
-    empty = np.zeros((0, 0), np.float32)
-    state = np.uint64(seed_streams(warp_module._stream_seed(rng), 1)[0])
+    states = seed_streams(warp_module._stream_seed(rng), warp_module.SAMPLE_BLOCKS)
     degree = np.diff(indptr)
-    for epoch in range(1, 4):
+    for _epoch in range(1, 4):
         u = rng.integers(0, inter.n_users, size=len(items))  # every user has an entry here
         i = indices[indptr[u] + rng.integers(0, degree[u])]
-        state, *_ = ref.warp_epoch(indptr, indices, u.astype(np.int32), i, P, Q, b, empty, empty, empty, state,
-                                   inter.n_items, learning_rate=0.2, regularization=0.01, margin=1.0,
-                                   max_sampled=7, max_loss=10.0, max_norm=0.0, adagrad=False)
+        reference_blocked_epoch(indptr, indices, u.astype(np.int32), i, P, Q, b, states, inter.n_items,
+                                learning_rate=0.2, regularization=0.01, margin=1.0, max_sampled=7, max_loss=10.0,
+                                max_norm=0.0, adagrad=False)
     np.testing.assert_allclose(model.user_factors_, P, rtol=1e-4, atol=2e-4)
     np.testing.assert_allclose(model.item_factors_, Q, rtol=1e-4, atol=2e-4)
+
+
+def test_the_random_streams_do_not_depend_on_the_thread_count(monkeypatch):
+    """Fixed blocks (as BPR): every epoch gets the same SAMPLE_BLOCKS streams, and the same
+    positives in each block, whatever ``threads`` is."""
+    seen = {}
+    original = warp_module.warp_epoch
+
+    def record(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, *rest):
+        seen.setdefault(threads, []).append((states.copy(), users.copy(), items.copy()))
+        return original(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, *rest)
+
+    monkeypatch.setattr(warp_module, "warp_epoch", record)
+    inter = random_implicit(seed=4)
+    for threads in (1, 2):
+        WARP(factors=4, epochs=1, seed=3, threads=threads).fit(inter)
+    (states1, users1, items1), = seen[1]
+    (states2, users2, items2), = seen[2]
+    assert len(states1) == warp_module.SAMPLE_BLOCKS
+    np.testing.assert_array_equal(states1, states2)
+    np.testing.assert_array_equal(users1, users2)
+    np.testing.assert_array_equal(items1, items2)
 
 
 # ---------------------------------------------------------------------- the model

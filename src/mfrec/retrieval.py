@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
+from .kernels.csr import csr_structure
 from .kernels.top_k import top_k_rows
 
 #: scores held in memory at once (floats) by a batch of queries when no batch size is given:
@@ -135,8 +136,7 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
     if banned_items is not None:
         blocked[banned_items] = 1
     if exclude is not None:
-        excl_indptr = np.ascontiguousarray(exclude.indptr, dtype=np.int64)
-        excl_indices = np.ascontiguousarray(exclude.indices, dtype=np.int32)
+        excl_indptr, excl_indices = csr_structure(exclude.indptr, exclude.indices)
         rows = np.ascontiguousarray(exclude_rows, dtype=np.int64)
     else:
         excl_indptr, excl_indices = _EMPTY_INT64, _EMPTY_INT32

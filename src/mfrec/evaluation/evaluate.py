@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from .._threads import numba_threads
 from ..data.interactions import Interactions
 from ..errors import DataError, InvalidParameterError
+from ..kernels.csr import csr_structure
 from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch
 from ..params import Integer, check
 from ..retrieval import default_batch
@@ -91,8 +92,7 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
 
     metrics = np.empty((len(evaluated), len(METRIC_COLUMNS)), dtype=np.float64)
     top = np.empty((len(evaluated), k), dtype=np.int32)
-    args = (train.indptr.astype(np.int64), train.indices.astype(np.int32),
-            test.indptr.astype(np.int64), test.indices.astype(np.int32))
+    args = (*csr_structure(train.indptr, train.indices), *csr_structure(test.indptr, test.indices))
     with numba_threads(threads):
         for start in range(0, len(evaluated), batch_size):
             idx = evaluated[start:start + batch_size]

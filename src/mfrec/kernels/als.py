@@ -18,20 +18,19 @@ Rows are processed in blocks (``prange`` over blocks) so scratch memory is alloc
 block, not once per row. Every row's solve is sequential and depends only on its inputs, so
 results are bit-for-bit identical for any thread count.
 
-NumPy twins: :mod:`mfrec.kernels.reference_als`.
+NumPy twins: tests/reference_als.py.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._config import FASTMATH
+from ._jit import kernel
 
 BLOCK = 64  # rows per parallel work unit
-# fast-math without the no-NaN/no-inf assumptions, so positive-definiteness checks stay honest
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def _cholesky_solve_inplace(a, b, k):
     """Solve a x = b for symmetric positive definite ``a`` (k x k, float64; only the lower
     triangle is read and it is overwritten by the Cholesky factor L); ``b`` becomes x.
@@ -67,7 +66,7 @@ def _cholesky_solve_inplace(a, b, k):
     return True
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def _build_system(start, end, indices, conf, Y, gram, alpha0, reg, a, b, yrow, k):
     """Fill a (lower triangle) and b for one row; a, b, yrow are float64 scratch.
 
@@ -92,7 +91,7 @@ def _build_system(start, end, indices, conf, Y, gram, alpha0, reg, a, b, yrow, k
                 a[i, j] += wy * yrow[j]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@kernel(parallel=True)
 def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
     """Exact half step: X[u] = A_u^{-1} b_u for every row u (see the module docstring).
 
@@ -118,7 +117,7 @@ def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
     return failures.sum()
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
     """out = A_u v without forming A_u (float32 throughout: this is the hot loop).
 
@@ -139,7 +138,7 @@ def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
             out[f] += d * y[f]
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps, k):
     """``steps`` conjugate-gradient iterations on A_u x = b_u, warm-started from x (in place).
 
@@ -187,7 +186,7 @@ def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps,
         rs_old = rs_new
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@kernel(parallel=True)
 def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
     """Approximate half step: ``steps`` CG iterations per row from the current X[u] (in place).
 
@@ -203,7 +202,7 @@ def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
             _cg_row(indptr[u], indptr[u + 1], indices, conf, Y, gram, alpha0, reg[u], X[u], r, p, ap, steps, k)
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
+@kernel(parallel=True)
 def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
     """sum over stored cells of c (1 - x_u.y_i)^2 - alpha0 (x_u.y_i)^2, in float64.
 
@@ -231,7 +230,7 @@ def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
     return out
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def gram(Y, scale):
     """scale * Y^T Y as a float64 (k, k) array, on one thread.
 
@@ -278,7 +277,7 @@ def gram(Y, scale):
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def solve_one_row(items, conf, Y, gram, alpha0, reg):
     """Exact solve of one row (fold-in of a new user): returns x (float64, length k).
 

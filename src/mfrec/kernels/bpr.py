@@ -17,7 +17,7 @@ with), the score difference and the per-triple objective minimised are
 
 all right-hand sides using the values before the step. Factors are float32 and so is the
 arithmetic of the factor loops; sigma, the loss and the biases are computed in float64.
-The slow NumPy twin is mfrec.kernels.reference_bpr.
+The slow NumPy twin is tests/reference_bpr.py.
 
 Triples are drawn with mfrec.kernels.sampling: a positive pair (u, i), either uniformly over the
 positive pairs ("pair") or a uniform user then a uniform positive of that user ("user"), and
@@ -27,20 +27,35 @@ and is skipped).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._config import FASTMATH
+from ._jit import kernel
 from .sampling import rand_int, row_of_entry, sample_negative
-
-# FASTMATH (kernels/_config.py): re-association and fused multiply-add let LLVM vectorise the
-# dot-product reductions; NaN/inf semantics are kept (divergence checks).
 
 SAMPLE_PAIR = 0   # (u, i) uniform over the eligible positive pairs
 SAMPLE_USER = 1   # u uniform over the eligible users, then i uniform over u's positives
 
 
-@njit(cache=True, nogil=True)
+class BprParams(NamedTuple):
+    """The scalar settings of a BPR epoch (numba passes a NamedTuple of scalars as one argument).
+    Build it with :meth:`make`, which fixes each field's type (one compiled signature)."""
+    learning_rate: float
+    regularization: float
+    bias_regularization: float
+    n_samples: int      # SGD steps in the epoch
+    mode: int           # SAMPLE_PAIR or SAMPLE_USER
+    n_candidates: int   # negatives drawn per step, the best-scored kept (1: uniform)
+
+    @classmethod
+    def make(cls, *, learning_rate, regularization, bias_regularization, n_samples, mode, n_candidates) -> BprParams:
+        return cls(float(learning_rate), float(regularization), float(bias_regularization), int(n_samples),
+                   int(mode), int(n_candidates))
+
+
+@kernel
 def softplus_neg(x):
     """-ln sigma(x) = ln(1 + e^-x), computed without overflow."""
     if x > 0.0:
@@ -48,7 +63,7 @@ def softplus_neg(x):
     return -x + np.log1p(np.exp(x))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def sigmoid_neg(x):
     """sigma(-x) = 1 / (1 + e^x), computed without overflow."""
     if x >= 0.0:
@@ -57,7 +72,7 @@ def sigmoid_neg(x):
     return 1.0 / (1.0 + np.exp(x))
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias):
     """One SGD step on the triple (u, i, j) (equations in the module docstring), in place.
 
@@ -95,7 +110,7 @@ def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias
     return x, loss, penalty
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state):
     """Draw one training triple; returns (new_state, u, i, j).
 
@@ -117,7 +132,7 @@ def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, st
     return state, np.int64(u), np.int64(i), j
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_factors, item_biases, n_items, state):
     """Dynamic negative sampling (Zhang et al. 2013, SIGIR, "Optimizing Top-N Collaborative Filtering
     via Dynamic Negative Item Sampling"): among j and n_candidates - 1 further uniform negatives of
@@ -139,7 +154,7 @@ def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_fac
     return state, best
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n, state):
     """n triples drawn exactly as one thread of bpr_epoch draws them (for tests and the reference).
     Returns (new_state, triples int64 array (n, 3))."""
@@ -152,7 +167,7 @@ def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n
     return state, out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_bias):
     """SGD steps on the given triples (n, 3) in order, single thread. Returns float64 array
     (loss sum, penalty sum, correctly ordered count, count)."""
@@ -167,10 +182,11 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
     return stats
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates, user_factors, item_factors,
-              item_biases, n_samples, lr, reg, reg_bias, states, stats):
-    """One epoch of n_samples SGD steps in len(states) blocks, run lock-free in parallel (Hogwild).
+@kernel(parallel=True)
+def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_factors, item_biases, params,
+              states, stats):
+    """One epoch of params.n_samples SGD steps in len(states) blocks, run lock-free in parallel
+    (Hogwild); ``params``: a :class:`BprParams`.
 
     Block b does its share of the steps (n_samples split as evenly as possible, block 0 first),
     drawing them from its own random stream states[b] (updated in place), and updates the shared
@@ -185,6 +201,12 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates,
     """
     n_blocks = states.shape[0]
     n_items = item_factors.shape[0]
+    n_samples = params.n_samples
+    mode = params.mode
+    n_candidates = params.n_candidates
+    lr = params.learning_rate
+    reg = params.regularization
+    reg_bias = params.bias_regularization
     for t in prange(n_blocks):
         begin = (n_samples * t) // n_blocks
         end = (n_samples * (t + 1)) // n_blocks
@@ -214,7 +236,7 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, mode, n_candidates,
         stats[t, 3] = count
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel
 def bpr_fold_in(positives, item_factors, item_biases, user_vector, n_steps, lr, reg, state):
     """Fold in one new user: n_steps SGD steps on the user's vector only (item factors and biases
     frozen), i uniform over ``positives`` (sorted unique item indices), j uniform over the other

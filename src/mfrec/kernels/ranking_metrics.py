@@ -11,8 +11,9 @@ lower item index. Rows are independent, so the batch runs in parallel over users
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ._jit import kernel
 from .top_k import insert_top
 
 #: column order of the per-user output array
@@ -26,7 +27,7 @@ _ITEMS_PER_BUCKET = 16   # histogram buckets of the one-pass AUC: about one per 
 _MAX_BUCKETS = 4096      # ... at most this many
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@kernel(parallel=True, exact=True)
 def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indptr, test_indices, k,
                           out_metrics, out_top, out_bad):
     """Fill per-user metrics for each score row.
@@ -90,7 +91,7 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
                 mark[test_indices[p]] = 0
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _finite_range(row):
     """(min, max, all finite) of a score row, in one branch-free pass (NaN compares false, so
     it is counted, not taken as a bound)."""
@@ -105,14 +106,14 @@ def _finite_range(row):
     return lo, hi, n_nan == 0 and lo > -np.inf and hi < np.inf
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _bucket(s, lo, scale, top):
     """Bucket of score s: floor((s - lo) * scale) in float32, clipped to top. Monotone
     non-decreasing in s (each rounding step is), so a lower bucket only holds lower scores."""
     return min(np.int32((s - lo) * scale), top)
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
     """precision, recall, nDCG, AP and hit of the top-K list top_i[:count] into out[0:5]."""
     hits = 0
@@ -131,7 +132,7 @@ def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
     out[4] = 1.0 if hits > 0 else 0.0            # hit@K
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, test_indptr, test_indices, k,
                   idcg, lo, scale, bucket, hist, first, last, top_s, top_i, out):
     """Metrics of one row with finite scores, from a few passes over the items that are either
@@ -224,7 +225,7 @@ def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, tes
     out[6] = correct / (n_test * float(n_cand - n_test))
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, top_i, out):
     """Metrics of one row by direct counts: one pass over the candidates per distinct test
     score for the AUC. Handles every case (NaN/inf scores, ties everywhere, no test item).
@@ -302,7 +303,7 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
     return 0
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def _count_above_equal(a, x, stop):
     """(#(a[:stop] > x), #(a[:stop] == x)); NaN entries count in neither. A branch-free loop
     that LLVM vectorizes: this is the hot loop of the AUC."""

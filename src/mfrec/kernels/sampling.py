@@ -1,4 +1,5 @@
-"""numba helpers for sampling in pairwise ranking models (BPR, WARP).
+"""numba helpers for sampling in pairwise ranking models (BPR, WARP), and the one home of mfrec's
+random-number kernels (every kernel that draws imports them from here).
 
 Random numbers
 --------------
@@ -16,7 +17,8 @@ take the state and return ``(new_state, value)``, so a kernel keeps the state in
     states[t] = s
 
 Streams are seeded from (seed, stream number) through splitmix64, so the same seed always gives
-the same streams, and a single-thread kernel using stream 0 is reproducible bit for bit.
+the same streams, and a single-thread kernel using stream 0 is reproducible bit for bit. The SVD
+epoch shuffle draws from the splitmix64 generator itself (:func:`splitmix64_next`).
 (Calling these functions from plain Python, e.g. in tests, wrap the state in ``np.uint64(...)``:
 numba hands a uint64 back as a Python int, which it would otherwise type as int64.)
 
@@ -35,7 +37,8 @@ All functions are stable API (the BPR and WARP kernels import them); signatures 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ._jit import kernel
 
 #: number of uniform draws tried before falling back to direct selection of a negative
 MAX_REJECTIONS = 32
@@ -47,26 +50,26 @@ _STAR = np.uint64(0x2545F4914F6CDD1D)
 _TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def splitmix64(x):
-    """splitmix64 finalizer of a uint64 (Steele, Lea & Flood 2014): a well-mixed uint64.
-    Used only to turn (seed, stream) into generator states."""
+    """splitmix64's output function (Steele, Lea & Flood 2014) of the counter x + gamma: a
+    well-mixed uint64. The one definition of splitmix64 in mfrec: it turns (seed, stream) into
+    xorshift64* states (:func:`seed_streams`) and drives :func:`splitmix64_next`."""
     z = np.uint64(x) + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))
 
 
+@kernel
+def splitmix64_next(state):
+    """One step of the splitmix64 generator: returns (new_state, 64 random bits) =
+    (state + gamma, splitmix64(state)), all uint64 (wrapping). Used by the SVD epoch shuffle."""
+    s = np.uint64(state)
+    return s + _GOLDEN, splitmix64(s)
+
+
 _MASK = 0xFFFFFFFFFFFFFFFF
-
-
-def _splitmix64_py(x: int) -> int:
-    """splitmix64 in plain Python integers (same values as the numba version, without its
-    first-call cost in every fresh process)."""
-    z = (x + 0x9E3779B97F4A7C15) & _MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return z ^ (z >> 31)
 
 
 def seed_streams(seed, n_streams: int) -> np.ndarray:
@@ -77,16 +80,16 @@ def seed_streams(seed, n_streams: int) -> np.ndarray:
     """
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
-    base = _splitmix64_py(int(seed) & _MASK)
+    base = int(splitmix64(np.uint64(int(seed) & _MASK)))
     states = np.empty(int(n_streams), dtype=np.uint64)
     for t in range(int(n_streams)):
         # splitmix64 of seed, then of (that + stream number): independent, well-spread states
-        s = _splitmix64_py((base + t) & _MASK)
+        s = int(splitmix64(np.uint64((base + t) & _MASK)))
         states[t] = s if s != 0 else 0x9E3779B97F4A7C15
     return states
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rand_uint(state):
     """One xorshift64* step: returns (new_state, uint64 random value). ``state`` must be nonzero."""
     x = np.uint64(state)
@@ -96,14 +99,14 @@ def rand_uint(state):
     return x, x * _STAR
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rand_float(state):
     """Returns (new_state, float64 uniform in [0, 1)) from the top 53 bits of one draw."""
     state, r = rand_uint(state)
     return state, np.float64(r >> np.uint64(11)) * _TWO_M53
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rand_int(state, n):
     """Returns (new_state, int64 uniform in [0, n)), n >= 1 (floor of a 53-bit float times n;
     the bias is below n / 2**53, i.e. nil for catalogue sizes)."""
@@ -114,7 +117,7 @@ def rand_int(state, n):
     return state, k
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def contains_sorted(indices, start, stop, item):
     """True when ``item`` is in the sorted slice indices[start:stop] (binary search).
     NumPy: ``item in indices[start:stop]``."""
@@ -132,7 +135,7 @@ def contains_sorted(indices, start, stop, item):
     return False
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def nth_negative(indices, start, stop, r):
     """The r-th (0-based) item NOT in the sorted slice indices[start:stop], in increasing order.
 
@@ -151,7 +154,7 @@ def nth_negative(indices, start, stop, r):
     return r + lo
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def sample_negative(indptr, indices, user, n_items, state):
     """Returns (new_state, j): j uniform over the items absent from CSR row ``user``, or -1 when the
     row holds all ``n_items`` items (no negative exists; skip that user).
@@ -172,7 +175,7 @@ def sample_negative(indptr, indices, user, n_items, state):
     return state, np.int64(nth_negative(indices, start, stop, r))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def row_of_entry(indptr, pos):
     """The row r with indptr[r] <= pos < indptr[r + 1] (binary search over indptr; empty rows
     are skipped). NumPy: ``np.searchsorted(indptr, pos, side="right") - 1``."""

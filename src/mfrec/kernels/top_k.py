@@ -11,7 +11,9 @@ score, so the cost is one comparison per item plus O(k) per insertion.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._jit import kernel
 
 #: rows handled by one task of the parallel loop (scratch memory is allocated once per task)
 ROWS_PER_TASK = 16
@@ -20,7 +22,7 @@ _FREE = 0
 _EXCLUDED = 1
 
 
-@njit(cache=True, nogil=True)
+@kernel(exact=True)
 def insert_top(top_i, top_s, count, k, j, s):
     """Insert item j with score s into the descending list top_s[:count] (capacity k), items
     arriving in increasing index so an equal score never displaces an earlier item.
@@ -41,7 +43,7 @@ def insert_top(top_i, top_s, count, k, j, s):
     return count
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@kernel(parallel=True, exact=True)
 def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, out_idx, out_scores):
     """Fill out_idx / out_scores with the top-k items of each score row.
 

@@ -34,22 +34,42 @@ caller shuffles them: sequential reads here are faster than reads through an ind
 accumulators (same shapes, unused with sgd), ``states`` the uint64 random streams (one per block),
 ``stats`` float64 (n_blocks, 3): sum of losses, number of updates, number of trials.
 
-The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_warp`.
+The slow NumPy twin used by the tests is tests/reference_warp.py.
 """
 from __future__ import annotations
 
-import numpy as np
-from numba import njit, prange
+from typing import NamedTuple
 
-from ._config import FASTMATH
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
 from .sampling import contains_sorted, rand_int
 
-# error_model="numpy": no Python ZeroDivisionError checks, which would block vectorization.
-# FASTMATH (kernels/_config.py) has no 'nnan'/'ninf': reassociation lets the dot products vectorize,
-# while NaN/inf still behave (divergence is detected from the factors after each epoch).
+
+class WarpParams(NamedTuple):
+    """The scalar hyperparameters of a WARP epoch (numba passes a NamedTuple of scalars as one
+    argument). Build it with :meth:`make`, which fixes each field's type: a field typed int here
+    and float there would compile the kernels twice."""
+    learning_rate: float
+    regularization: float
+    margin: float
+    max_sampled: int
+    max_loss: float
+    max_norm: float        # 0: no norm constraint
+    adagrad: bool          # False: plain SGD
+    k_os: int
+    k_os_rank: int
+    update_items: bool     # False: item factors and biases frozen (fold-in)
+
+    @classmethod
+    def make(cls, *, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
+             k_os_rank, update_items) -> WarpParams:
+        return cls(float(learning_rate), float(regularization), float(margin), int(max_sampled), float(max_loss),
+                   float(max_norm or 0.0), bool(adagrad), int(k_os), int(k_os_rank), bool(update_items))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rank_weight_table(n_items, harmonic):
     """L(r) for r = 0 .. max(n_items, 2) - 1, float32: ln(1 + r), or the harmonic number H_r.
     NumPy: ``np.log1p(np.arange(n))`` or ``np.r_[0, np.cumsum(1 / np.arange(1, n))]``."""
@@ -65,14 +85,14 @@ def rank_weight_table(n_items, harmonic):
     return table
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rank_estimate(n_items, trials):
     """r = max(1, floor((n_items - 1) / N)) for N >= 1 sampling trials."""
     r = (n_items - 1) // trials
     return r if r >= 1 else 1
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _score(P, Q, b, u, i):
     """x_ui = P[u] @ Q[i] + b[i]."""
     s = np.float32(0.0)
@@ -81,7 +101,7 @@ def _score(P, Q, b, u, i):
     return s + b[i]
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _clip_row_norm(M, row, max_norm):
     """M[row] *= min(1, max_norm / |M[row]|)."""
     sq = np.float32(0.0)
@@ -93,7 +113,7 @@ def _clip_row_norm(M, row, max_norm):
             M[row, f] *= scale
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _adagrad_row(M, G, row, vec, coef, reg, lr):
     """Adagrad step on M[row] with gradient g = coef * vec + reg * M[row]:
     G[row] += g**2; M[row] -= lr * g / np.sqrt(G[row])."""
@@ -104,14 +124,14 @@ def _adagrad_row(M, G, row, vec, coef, reg, lr):
         M[row, f] -= lr * g / np.sqrt(acc)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _sgd_row(M, row, vec, coef, reg, lr):
     """SGD step on M[row] with gradient g = coef * vec + reg * M[row]: M[row] -= lr * g."""
     for f in range(M.shape[1]):
         M[row, f] -= lr * (coef * vec[f] + reg * M[row, f])
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@kernel
 def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores, state):
     """k-OS choice of the positive: i plus k_os - 1 positives of u drawn uniformly (with
     replacement); returns (state, the candidate ranked k_os_rank-th by score, best = 1; ties go to
@@ -134,11 +154,16 @@ def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_s
     return state, i  # not reached
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_items, learning_rate,
-              regularization, margin, max_sampled, max_loss, max_norm, adagrad, update_items, diff, p_old):
+@kernel
+def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_items, params, diff, p_old):
     """WARP step for the positive (u, i) (already chosen). Returns (state, trials N, loss, updated).
-    See the module docstring for the maths. ``diff``/``p_old``: float32 scratch vectors of length k."""
+    See the module docstring for the maths. ``params``: a :class:`WarpParams`; ``diff``/``p_old``:
+    float32 scratch vectors of length k."""
+    margin = params.margin
+    max_sampled = params.max_sampled
+    max_loss = params.max_loss
+    max_norm = params.max_norm
+    update_items = params.update_items
     x_ui = _score(P, Q, b, u, i)
     trials = 0
     j = -1
@@ -159,13 +184,13 @@ def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_item
     if w > max_loss:
         w = np.float32(max_loss)
     loss = np.float64(w) * (np.float64(margin) - np.float64(x_ui) + np.float64(x_uj))
-    lr = np.float32(learning_rate)
-    reg = np.float32(regularization)
+    lr = np.float32(params.learning_rate)
+    reg = np.float32(params.regularization)
     for f in range(P.shape[1]):  # old values: diff = q_j - q_i, p_old = p_u
         diff[f] = Q[j, f] - Q[i, f]
         p_old[f] = P[u, f]
     # g_u = w (q_j - q_i) + reg p_u;  g_i = -w p_u + reg q_i;  g_j = w p_u + reg q_j
-    if adagrad:
+    if params.adagrad:
         _adagrad_row(P, GP, u, diff, w, reg, lr)
         if update_items:
             _adagrad_row(Q, GQ, i, p_old, -w, reg, lr)
@@ -191,12 +216,12 @@ def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_item
     return state, trials, loss, True
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, state,
-               n_items, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad,
-               k_os, k_os_rank, update_items):
+@kernel
+def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, state, n_items, params):
     """WARP steps over the positives start..stop-1 with one random stream.
     Returns (state, sum of losses, number of updates, number of trials)."""
+    k_os = params.k_os
+    k_os_rank = params.k_os_rank
     cand = np.empty(max(k_os, 1), dtype=np.int64)
     cand_scores = np.empty(max(k_os, 1), dtype=np.float32)
     diff = np.empty(P.shape[1], dtype=np.float32)
@@ -211,8 +236,7 @@ def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, 
             state, i = _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores,
                                       state)
         state, trials, loss, updated = warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state,
-                                                 n_items, learning_rate, regularization, margin, max_sampled,
-                                                 max_loss, max_norm, adagrad, update_items, diff, p_old)
+                                                 n_items, params, diff, p_old)
         n_trials += trials
         if updated:
             n_updates += 1
@@ -220,14 +244,12 @@ def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, 
     return state, loss_sum, n_updates, n_trials
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", parallel=True)
-def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
-               learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
-               k_os_rank, update_items):
+@kernel(parallel=True)
+def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items, params):
     """One epoch over the positives (users[n], items[n]), n = 0, 1, ..., cut into len(states)
     contiguous blocks: block t runs on its own thread with random stream states[t] (Hogwild!,
     Niu et al. 2011: threads update shared rows without locks). With one block the epoch is
-    sequential and reproducible bit for bit.
+    sequential and reproducible bit for bit. ``params``: the hyperparameters, a :class:`WarpParams`.
     stats[t] receives (sum of losses, number of updates, number of trials) of block t."""
     n_blocks = states.shape[0]
     n = users.shape[0]
@@ -235,9 +257,7 @@ def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, stat
         start = t * n // n_blocks
         stop = (t + 1) * n // n_blocks
         state, loss_sum, n_updates, n_trials = _warp_span(
-            indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, states[t],
-            n_items, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
-            k_os_rank, update_items)
+            indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, states[t], n_items, params)
         states[t] = state
         stats[t, 0] = loss_sum
         stats[t, 1] = n_updates

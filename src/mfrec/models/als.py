@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from .._threads import max_threads, numba_threads
 from ..errors import DataError, InvalidParameterError, TrainingDivergedError
 from ..kernels import als as kernels
+from ..kernels.csr import csr_structure
 from ..params import Boolean, Integer, Options, Real, ScoreSafeStd
 from .base import FLOAT32_MAX, Recommender
 from .training import initial_factors
@@ -371,8 +372,7 @@ class _Side:
         return side
 
     def _set(self, indptr, indices, conf, reg, float64: bool) -> None:
-        self.indptr = np.asarray(indptr, dtype=np.int64)
-        self.indices = np.asarray(indices, dtype=np.int32)
+        self.indptr, self.indices = csr_structure(indptr, indices)
         self.conf = np.asarray(conf, dtype=np.float64) if float64 else None
         self.reg = np.asarray(reg, dtype=np.float64)
         self.conf32 = np.asarray(conf, dtype=np.float32)

@@ -7,6 +7,7 @@ import numpy as np
 from .. import _threads
 from ..errors import DataError
 from ..kernels import bpr as kernels
+from ..kernels.csr import csr_structure
 from ..kernels.sampling import seed_streams
 from ..params import Integer, Options, Real, ScoreSafeStd
 from .base import Recommender
@@ -177,7 +178,7 @@ class BPR(Recommender):
     # ------------------------------------------------------------------ training
     def _fit(self, interactions, validation, monitor):
         matrix = interactions.matrix
-        indptr, indices = matrix.indptr, matrix.indices  # CSR with sorted column indices per row
+        indptr, indices = csr_structure(matrix.indptr, matrix.indices)  # sorted column indices per row
         eligible, eligible_cum = _eligible_users(indptr, matrix.shape[1])
         n_samples = int(eligible_cum[-1]) if self.samples_per_epoch is None else int(self.samples_per_epoch)
         rng = np.random.default_rng(self.seed)
@@ -193,9 +194,11 @@ class BPR(Recommender):
         stats = np.zeros((SAMPLE_BLOCKS, 4))
         with _threads.numba_threads(self.threads), numba.parallel_chunksize(1):
             for epoch in range(1, self.epochs + 1):
-                kernels.bpr_epoch(indptr, indices, eligible, eligible_cum, mode, candidates, user_factors,
-                                  item_factors, item_biases, n_samples, self._learning_rate(epoch), reg, reg_bias,
-                                  states, stats)
+                params = kernels.BprParams.make(learning_rate=self._learning_rate(epoch), regularization=reg,
+                                                bias_regularization=reg_bias, n_samples=n_samples, mode=mode,
+                                                n_candidates=candidates)
+                kernels.bpr_epoch(indptr, indices, eligible, eligible_cum, user_factors, item_factors, item_biases,
+                                  params, states, stats)
                 log_loss, penalty, correct, count = stats.sum(axis=0)
                 count = max(count, 1.0)
                 if monitor.report(epoch, loss=(log_loss + penalty) / count, log_loss=log_loss / count,

@@ -8,7 +8,8 @@ import numpy as np
 
 from .._threads import numba_threads
 from ..errors import ModelFileError
-from ..kernels import sgd as kernels
+from ..kernels import svd_sgd as kernels
+from ..kernels.csr import kernel_csr
 from ..params import Integer, Options, Real, ScoreSafeStd
 from .base import Recommender
 from .training import diverged, initial_factors
@@ -204,10 +205,8 @@ class SVD(Recommender):
 
     # ------------------------------------------------------------------ training
     def _fit(self, interactions, validation, monitor):
-        users, items, ratings = interactions.to_coo()
-        users = np.ascontiguousarray(users, dtype=np.int32)
-        items = np.ascontiguousarray(items, dtype=np.int32)
-        ratings = np.ascontiguousarray(ratings, dtype=np.float32)
+        indptr, items, ratings = kernel_csr(interactions.matrix)
+        users = np.ascontiguousarray(interactions.to_coo()[0], dtype=np.int32)  # the row of each entry
         rng = np.random.default_rng(self.seed)
         k = self.factors
         self.global_mean_ = float(ratings.mean(dtype=np.float64))
@@ -224,7 +223,6 @@ class SVD(Recommender):
         # the monitor adds val_rmse (validation_metrics) to each epoch's record; early stopping reads it
         early = self.early_stopping_rounds if validation is not None and validation.nnz else None
         best = None  # (val_rmse, epoch, arrays) of the best epoch when early stopping
-        indptr = interactions.matrix.indptr.astype(np.int64)
         # this epoch's entries in visiting order
         epoch_users, epoch_items, epoch_ratings = np.empty_like(users), np.empty_like(items), np.empty_like(ratings)
 
@@ -238,8 +236,10 @@ class SVD(Recommender):
                     kernels.gather_entries(rng.permutation(len(ratings)), users, items, ratings, epoch_users,
                                            epoch_items, epoch_ratings)
                 decay = self.lr_decay ** (epoch - 1)
-                state = (self.global_mean_, self.user_biases_, self.item_biases_, self.user_factors_,
-                         self.item_factors_, lr * decay, lr_b * decay, reg, reg_b)
+                state = (self.user_biases_, self.item_biases_, self.user_factors_, self.item_factors_,
+                         kernels.SgdParams.make(global_mean=self.global_mean_, learning_rate=lr * decay,
+                                                bias_learning_rate=lr_b * decay, regularization=reg,
+                                                bias_regularization=reg_b))
                 sse = _sgd_epoch(pool, n_threads, (epoch_users, epoch_items, epoch_ratings), state)
                 train_rmse = float(np.sqrt(sse / len(ratings)))
                 if not np.isfinite(sse) or train_rmse > explode_rmse:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numba
 import numpy as np
 
 from ..params import Integer, Options, Real, ScoreSafeStd
 from .._threads import numba_threads
+from ..kernels.csr import csr_structure
 from ..kernels.sampling import seed_streams
-from ..kernels.warp import rank_weight_table, warp_epoch
+from ..kernels.warp import WarpParams, rank_weight_table, warp_epoch
 from .base import Recommender
 from .training import check_finite, initial_factors
 
@@ -86,8 +88,10 @@ class WARP(Recommender):
     equally, as ranking metrics averaged over users weight them (BPR's ``sampling="user"``, which
     validated better than uniform pairs on MovieLens-1M, benchmarks/results/bpr.md). Stored values
     are not used as weights (every entry is one positive). ``threads=0`` runs lock-free
-    "Hogwild" SGD (Niu et al. 2011) on all cores, each thread with its own xorshift64* random
-    stream; ``threads=1`` is sequential and reproducible bit for bit for a given ``seed``.
+    "Hogwild" SGD (Niu et al. 2011) on all cores: an epoch is cut into 64 blocks of positives, each
+    with its own xorshift64* random stream, handed to the threads one at a time, so the draws do not
+    depend on the number of threads (as in BPR); ``threads=1`` is sequential and reproducible bit for
+    bit for a given ``seed``.
     Per epoch the callback gets ``loss`` (mean of l over the updates), ``mean_trials`` (mean N per
     positive, counting ``max_sampled`` for positives without a violation) and ``update_fraction``
     (the share of positives that got an update), plus ``val_ndcg@10`` and ``val_recall@10`` when
@@ -190,8 +194,8 @@ class WARP(Recommender):
         matrix = interactions.matrix
         # the in-training arrays, so that the validation metrics and a callback see the model
         self.user_factors_, self.item_factors_, self.item_biases_ = P, Q, b
-        with numba_threads(self.threads) as n_threads:
-            states = seed_streams(_stream_seed(rng), n_threads)
+        with numba_threads(self.threads), numba.parallel_chunksize(1):
+            states = seed_streams(_stream_seed(rng), SAMPLE_BLOCKS)  # one random stream per block
             for epoch, stats in self._train(matrix.indptr, matrix.indices, users, items, P, Q, b, states, rng,
                                             update_items=True):
                 check_finite(self, {"user_factors_": P, "item_factors_": Q, "item_biases_": b}, epoch=epoch,
@@ -209,8 +213,10 @@ class WARP(Recommender):
         weights = rank_weight_table(n_items, self.rank_weight == "harmonic")
         stats = np.zeros((len(states), 3), dtype=np.float64)
         k_os_rank = self.k_os if self.k_os_rank is None else self.k_os_rank
-        indptr = indptr.astype(np.int64, copy=False)
-        indices = indices.astype(np.int32, copy=False)
+        indptr, indices = csr_structure(indptr, indices)
+        hyper = dict(regularization=self.regularization, margin=self.margin, max_sampled=self.max_sampled,
+                     max_loss=self.max_loss, max_norm=self.max_norm, adagrad=adagrad, k_os=self.k_os,
+                     k_os_rank=k_os_rank, update_items=update_items)
         for epoch in range(1, (epochs or self.epochs) + 1):
             if self.sampling == "user":
                 epoch_users, epoch_items = user_uniform_positives(indptr, indices, len(items), rng)
@@ -219,8 +225,7 @@ class WARP(Recommender):
                 epoch_users, epoch_items = users[order], items[order]
             lr = self.learning_rate * self.lr_decay ** (epoch - 1)
             warp_epoch(indptr, indices, epoch_users, epoch_items, P, Q, b, GP, GQ, Gb, weights, states, stats,
-                       n_items, lr, self.regularization, self.margin, self.max_sampled, self.max_loss,
-                       self.max_norm or 0.0, adagrad, self.k_os, k_os_rank, update_items)
+                       n_items, WarpParams.make(learning_rate=lr, **hyper))
             loss_sum, n_updates, n_trials = stats.sum(axis=0)
             yield epoch, {"loss": loss_sum / max(n_updates, 1.0), "mean_trials": n_trials / len(items),
                           "update_fraction": n_updates / len(items)}
@@ -241,6 +246,11 @@ class WARP(Recommender):
                 pass
         check_finite(self, {"the user vector": P}, what="fold-in", hint="try a lower learning_rate")
         return P[0], None
+
+
+#: blocks of positives per epoch, each with its own random stream, handed to the threads one at a
+#: time (dynamic scheduling); fixed, so the random draws do not depend on the thread count
+SAMPLE_BLOCKS = 64
 
 
 def user_uniform_positives(indptr: np.ndarray, indices: np.ndarray, n: int, rng: np.random.Generator):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sampling import rand_int
+from mfrec.kernels.sampling import rand_int
 
 
 def weight_table(n_items: int, harmonic: bool) -> np.ndarray:

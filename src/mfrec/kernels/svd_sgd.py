@@ -20,30 +20,47 @@ index array),
 float32 vectors and ``user_factors``/``item_factors`` float32 (n, k) matrices updated in place.
 All arithmetic is float32; the squared error is accumulated in float64.
 
-The slow NumPy twin used by the tests is :mod:`mfrec.kernels.reference_svd`.
+The slow NumPy twin used by the tests is tests/reference_svd.py.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._config import FASTMATH
+from ._jit import kernel
+from .sampling import splitmix64_next
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
-              item_factors, learning_rate, bias_learning_rate, regularization, bias_regularization):
+class SgdParams(NamedTuple):
+    """The scalars of an SVD epoch (numba passes a NamedTuple of scalars as one argument); build it
+    with :meth:`make`, which fixes each field's type (one compiled signature)."""
+    global_mean: float
+    learning_rate: float
+    bias_learning_rate: float
+    regularization: float
+    bias_regularization: float
+
+    @classmethod
+    def make(cls, *, global_mean, learning_rate, bias_learning_rate, regularization, bias_regularization) -> SgdParams:
+        return cls(float(global_mean), float(learning_rate), float(bias_learning_rate), float(regularization),
+                   float(bias_regularization))
+
+
+@kernel
+def sgd_epoch(users, items, ratings, user_biases, item_biases, user_factors, item_factors, params):
     """SGD steps over the entries in array order; returns the sum of squared errors (each measured
-    just before its step). Deterministic: same inputs, same outputs.
+    just before its step). Deterministic: same inputs, same outputs. ``params``: a :class:`SgdParams`.
 
     ``nogil``: several Python threads may run it at once on different slices of an epoch's
     entries, sharing the bias and factor arrays without locks (Hogwild!, Niu et al. 2011).
     """
-    mu = np.float32(global_mean)
-    lr = np.float32(learning_rate)
-    lr_b = np.float32(bias_learning_rate)
-    reg = np.float32(regularization)
-    reg_b = np.float32(bias_regularization)
+    mu = np.float32(params.global_mean)
+    lr = np.float32(params.learning_rate)
+    lr_b = np.float32(params.bias_learning_rate)
+    reg = np.float32(params.regularization)
+    reg_b = np.float32(params.bias_regularization)
     k = user_factors.shape[1]
     sse = 0.0
     for n in range(len(ratings)):
@@ -64,7 +81,7 @@ def sgd_epoch(users, items, ratings, global_mean, user_biases, item_biases, user
     return sse
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=True)
+@kernel(parallel=True)
 def predict_pairs(users, items, global_mean, user_biases, item_biases, user_factors, item_factors, low, high):
     """Predicted ratings of the (users[n], items[n]) pairs, clipped to [low, high] (float32)."""
     n_pairs = len(users)
@@ -82,26 +99,16 @@ def predict_pairs(users, items, global_mean, user_biases, item_biases, user_fact
     return out
 
 
-@njit(cache=True, nogil=True)
-def _splitmix64(state):
-    """One step of the splitmix64 generator (Steele, Lea, Flood 2014): (new state, 64 random bits)."""
-    state = state + np.uint64(0x9E3779B97F4A7C15)
-    z = state
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return state, z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True, nogil=True)
+@kernel
 def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, out_items, out_ratings):
     """Write the CSR entries (row u = indptr[u]:indptr[u+1] of ``items``/``ratings``) in a visiting
     order grouped by user: the users in ``user_order``, each user's entries in a random order
-    (Fisher-Yates driven by splitmix64 from ``seed``). Visiting one user's ratings in a row keeps
-    p_u in cache, which makes an epoch several times faster than a uniform shuffle of all ratings.
+    (Fisher-Yates driven by sampling.splitmix64_next from ``seed``). Visiting one user's ratings in
+    a row keeps p_u in cache, which makes an epoch several times faster than a uniform shuffle of all ratings.
 
     NumPy equivalent: order = np.concatenate([rng.permutation(np.arange(indptr[u], indptr[u + 1]))
     for u in user_order]); out_items, out_ratings = items[order], ratings[order]; out_users = the
-    row of each entry (reference_svd.user_blocked_order_reference computes the same order).
+    row of each entry (tests/reference_svd.py: user_blocked_order_reference computes the same order).
     """
     state = np.uint64(seed)
     pos = 0
@@ -113,7 +120,7 @@ def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, ou
             out_items[pos + j] = items[start + j]
             out_ratings[pos + j] = ratings[start + j]
         for j in range(count - 1, 0, -1):  # Fisher-Yates: swap entry pos+j with a random pos+r, r <= j
-            state, bits = _splitmix64(state)
+            state, bits = splitmix64_next(state)
             r = np.int64(bits % np.uint64(j + 1))
             item, rating = out_items[pos + j], out_ratings[pos + j]
             out_items[pos + j], out_ratings[pos + j] = out_items[pos + r], out_ratings[pos + r]
@@ -121,7 +128,7 @@ def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, ou
         pos += count
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def gather_entries(order, users, items, ratings, out_users, out_items, out_ratings):
     """out_users, out_items, out_ratings = users[order], items[order], ratings[order]."""
     for n in range(len(order)):

@@ -1,4 +1,4 @@
-"""Slow NumPy twin of :mod:`mfrec.kernels.sgd`, written for clarity; used by the tests only.
+"""Slow NumPy twin of :mod:`mfrec.kernels.svd_sgd`, written for clarity; used by the tests only.
 
 Same model, loss and updates as the kernel (see its module docstring), one rating at a time in
 float32, the factor updates written as vector operations.
@@ -6,6 +6,8 @@ float32, the factor updates written as vector operations.
 from __future__ import annotations
 
 import numpy as np
+
+from mfrec.kernels.sampling import splitmix64_next
 
 
 def sgd_epoch_reference(users, items, ratings, global_mean, user_biases, item_biases, user_factors,
@@ -44,26 +46,15 @@ def predict_reference(users, items, global_mean, user_biases, item_biases, user_
     return np.clip(global_mean + user_biases[users] + item_biases[items] + dots, low, high)
 
 
-_MASK = (1 << 64) - 1
-
-
-def _splitmix64_reference(state):
-    state = (state + 0x9E3779B97F4A7C15) & _MASK
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return state, z ^ (z >> 31)
-
-
 def user_blocked_order_reference(indptr, user_order, seed):
-    """The visiting order (CSR positions) of sgd.user_blocked_shuffle, with Python integers: users
+    """The visiting order (CSR positions) of svd_sgd.user_blocked_shuffle, with Python integers: users
     in ``user_order``, each user's CSR entries shuffled by Fisher-Yates with splitmix64 numbers."""
-    state = int(seed)
+    state = np.uint64(seed)
     out = []
     for u in user_order:
         block = list(range(int(indptr[u]), int(indptr[u + 1])))
         for j in range(len(block) - 1, 0, -1):
-            state, bits = _splitmix64_reference(state)
+            state, bits = splitmix64_next(np.uint64(state))  # the kernel's generator
             r = bits % (j + 1)
             block[j], block[r] = block[r], block[j]
         out.extend(block)
