@@ -221,6 +221,17 @@ def reference_blocked_epoch(indptr, indices, users, items, P, Q, b, states, n_it
     return totals
 
 
+def reference_start(inter, *, seed, factors, init_std):
+    """(rng, P, Q, b, states) as WARP(seed=seed) draws them before its first epoch: the model's
+    generator, its initial factors and zero biases, and the fixed blocks' random streams."""
+    rng = np.random.default_rng(seed)
+    P = (rng.standard_normal((inter.n_users, factors)) * init_std).astype(np.float32)
+    Q = (rng.standard_normal((inter.n_items, factors)) * init_std).astype(np.float32)
+    b = np.zeros(inter.n_items, dtype=np.float32)
+    states = seed_streams(warp_module._stream_seed(rng), warp_module.SAMPLE_BLOCKS)
+    return rng, P, Q, b, states
+
+
 def test_fit_single_thread_equals_reference_training_loop():
     """The model's wiring (init, per-epoch shuffles, lr decay, streams) around the kernel."""
     inter = random_implicit(seed=2)
@@ -228,11 +239,7 @@ def test_fit_single_thread_equals_reference_training_loop():
                   init_std=0.2, learning_schedule="sgd", seed=5, threads=1)
     model = WARP(**params).fit(inter)
     indptr, indices, users, items = csr_arrays(inter)
-    rng = np.random.default_rng(5)
-    P = (rng.standard_normal((inter.n_users, 4)) * 0.2).astype(np.float32)
-    Q = (rng.standard_normal((inter.n_items, 4)) * 0.2).astype(np.float32)
-    b = np.zeros(inter.n_items, dtype=np.float32)
-    states = seed_streams(warp_module._stream_seed(rng), warp_module.SAMPLE_BLOCKS)
+    rng, P, Q, b, states = reference_start(inter, seed=5, factors=4, init_std=0.2)
     for epoch in range(1, 5):
         order = rng.permutation(len(items))
         loss_sum, n_updates, n_trials = reference_blocked_epoch(
@@ -272,11 +279,7 @@ def test_fit_with_user_sampling_equals_the_reference_loop_on_user_uniform_draws(
                   init_std=0.2, learning_schedule="sgd", sampling="user", seed=5, threads=1)
     model = WARP(**params).fit(inter)
     indptr, indices, _, items = csr_arrays(inter)
-    rng = np.random.default_rng(5)
-    P = (rng.standard_normal((inter.n_users, 4)) * 0.2).astype(np.float32)
-    Q = (rng.standard_normal((inter.n_items, 4)) * 0.2).astype(np.float32)
-    b = np.zeros(inter.n_items, dtype=np.float32)
-    states = seed_streams(warp_module._stream_seed(rng), warp_module.SAMPLE_BLOCKS)
+    rng, P, Q, b, states = reference_start(inter, seed=5, factors=4, init_std=0.2)
     degree = np.diff(indptr)
     for _epoch in range(1, 4):
         u = rng.integers(0, inter.n_users, size=len(items))  # every user has an entry here
