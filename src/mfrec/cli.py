@@ -5,7 +5,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from ._optional import missing_extra, require
 
@@ -21,8 +21,6 @@ from . import protocols
 from .models import catalog
 from .errors import MfrecError
 
-if TYPE_CHECKING:
-    from .models.base import Recommender
 
 console = Console()
 err_console = Console(stderr=True)
@@ -106,7 +104,7 @@ def _load_dataset(dataset: str, **kwargs):
 
 
 def _build_model(model: str, preset, params, threads, seed):
-    cls: type[Recommender] = catalog.model_class(model)
+    cls = catalog.model_class(model)
     values = catalog.parse_params(params, cls)
     names = cls.param_names()
     if threads is not None and "threads" in names:

@@ -110,7 +110,7 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
     if genre_coherence_possible(data) is False:
         comparison.notes.append("the data set has no genres: the genre coherence measure is skipped")
     for name in names:
-        cls: type[Recommender] = catalog.model_class(name)
+        cls = catalog.model_class(name)
         if cls.feedback == "explicit" and not data.is_explicit:
             comparison.notes.append(f"{name} skipped: it needs explicit ratings")
             continue

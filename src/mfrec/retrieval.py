@@ -16,8 +16,9 @@ from .kernels.top_k import top_k_rows
 
 #: scores held in memory at once (floats) by a batch of queries when no batch size is given:
 #: 16M floats = 64 MB (620 queries x 27k items). Blocks this large keep the switches between
-#: BLAS's threads and the top-k kernel's few; 256-query blocks cost 1.6-1.9x the bare BLAS
-#: time against 1.2-1.6x at 27k items (benchmarks/bench_evaluation_scale.py).
+#: BLAS's threads and the top-k kernel's few: in a side-by-side probe (20k x 27k random factors,
+#: loaded 2-core machine) 256-query blocks cost 1.6-1.9x the bare BLAS time, 620-query blocks
+#: 1.2-1.6x; the recorded run is benchmarks/results/evaluation_scale.md.
 SCORE_BLOCK_FLOATS = 1 << 24
 
 
