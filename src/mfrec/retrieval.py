@@ -88,7 +88,14 @@ def _k_best_lowest_index(row: np.ndarray, k: int) -> np.ndarray:
 def _top_k_row(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """top_k_from_scores for one 1-D row (k <= len(row)): the same steps without the 2-D
     take_along_axis machinery, which costs more than the work for a single query."""
-    part = _k_best_lowest_index(row, k) if k < len(row) else np.arange(len(row))
+    if k < len(row):
+        part = np.argpartition(-row, k - 1)[:k]
+        kth = row[part].min()
+        # the k-th score tied with an item left out (or NaN): the exact, slower selection
+        if np.isnan(kth) or np.count_nonzero(row == kth) > np.count_nonzero(row[part] == kth):
+            part = _k_best_lowest_index(row, k)
+    else:
+        part = np.arange(len(row))
     part_scores = row[part]
     order = np.lexsort((part, -part_scores))
     idx, top = part[order].astype(np.int32), part_scores[order]
