@@ -131,3 +131,23 @@ def test_top_k_one_query_at_a_time_equals_the_batch():
                 one_idx, one_scores = top_k(users[r:r + 1], items, k, **one)
                 assert one_idx.tolist() == idx[r:r + 1].tolist(), (options, k, r)
                 np.testing.assert_array_equal(one_scores, scores[r:r + 1])
+
+
+def test_single_query_top_k_breaks_ties_by_the_lower_index_with_nan_and_neg_inf():
+    """One-row top_k (the server's path: argpartition first, the exact selection when the k-th
+    score is tied with an item left out) against a sort by (score desc, index); NaN after every
+    number, -inf never returned (-1)."""
+    from mfrec.retrieval import top_k_from_scores
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        n = int(rng.integers(2, 40))
+        k = int(rng.integers(1, n))
+        row = rng.integers(0, 5, n).astype(np.float32)
+        r = rng.random(n)
+        row[r < 0.1] = np.nan
+        row[(r >= 0.1) & (r < 0.2)] = -np.inf
+        numbers = sorted((j for j in range(n) if not np.isnan(row[j])), key=lambda j: (-row[j], j))
+        expected = (numbers + [j for j in range(n) if np.isnan(row[j])])[:k]
+        expected = [-1 if np.isneginf(row[j]) else j for j in expected]
+        idx, _ = top_k_from_scores(row[None, :], k)
+        assert idx[0].tolist() == expected, (row, k)
