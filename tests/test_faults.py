@@ -141,7 +141,11 @@ _SLOW_SAVER = textwrap.dedent("""
         fh.write(b"x" * 1_000_000)       # a large partial temporary file...
         fh.flush()
         print("writing", flush=True)
-        time.sleep(30)                   # ...when Ctrl-C arrives
+        # ...when Ctrl-C arrives. Short sleeps: the kernel may deliver SIGINT to another thread
+        # (numpy's BLAS workers), which does not cut a long sleep of the main thread short;
+        # the handler's KeyboardInterrupt is then raised when the current short sleep ends.
+        for _ in range(600):
+            time.sleep(0.05)
         real(fh, **arrays)
     persistence.np.savez = slow_savez
     model = Popularity().fit(Interactions.from_arrays([1, 2, 2], [1, 1, 2]))
@@ -157,7 +161,7 @@ def test_sigint_during_a_save_leaves_the_old_file_intact_and_no_temporary(tmp_pa
     assert proc.stdout.readline().strip() == "writing"
     assert _leftovers(tmp_path)  # the temporary file exists while writing
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=25)  # well before the 30 s the saver would sleep
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     assert path.read_bytes() == before
     assert _leftovers(tmp_path) == []
