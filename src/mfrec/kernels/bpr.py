@@ -1,13 +1,26 @@
 """numba kernels of BPR: Bayesian Personalized Ranking by SGD (Rendle et al. 2009, UAI, "BPR:
 Bayesian Personalized Ranking from Implicit Feedback", algorithm LearnBPR).
 
-For a triple (u, i, j) with i a positive of user u and j a negative (an item u did not interact
-with), the score difference and the per-triple objective minimised are
+The maths of :class:`mfrec.models.BPR`, stated once here (the class docstring links to it).
 
-    x_uij = (b_i - b_j) + w_u . (h_i - h_j)
+Model and objective
+-------------------
+The score of item i for user u is x_ui = b_i + w_u . h_i (user factors w_u, item factors h_i,
+item bias b_i; no user bias: it cancels in every pairwise difference). BPR-Opt is the
+log-likelihood that every user ranks each of their positive items i above each non-positive
+item j, with a Gaussian prior (L2) on the parameters. For a triple (u, i, j) with i a positive
+of user u and j a negative (an item u did not interact with), the score difference and the
+per-triple objective minimised are
+
+    x_uij = x_ui - x_uj = (b_i - b_j) + w_u . (h_i - h_j)
     l_uij = -ln sigma(x_uij) + reg/2 (|w_u|^2 + |h_i|^2 + |h_j|^2) + reg_bias/2 (b_i^2 + b_j^2)
 
-(sigma(x) = 1 / (1 + e^-x)), so with z = sigma(-x_uij) = 1 - sigma(x_uij) one SGD step is
+(sigma(x) = 1 / (1 + e^-x); reg = ``regularization``, reg_bias = ``bias_regularization``).
+
+SGD step
+--------
+With z = sigma(-x_uij) = 1 - sigma(x_uij) and lr = eta_e = ``learning_rate * lr_decay ** (e - 1)``
+in epoch e (e = 1, 2, ...), one SGD step is
 
     w_u <- w_u + lr (z (h_i - h_j) - reg w_u)
     h_i <- h_i + lr (z w_u         - reg h_i)
@@ -17,13 +30,51 @@ with), the score difference and the per-triple objective minimised are
 
 all right-hand sides using the values before the step. Factors are float32 and so is the
 arithmetic of the factor loops; sigma, the loss and the biases are computed in float64.
+Initialisation (mfrec.models.bpr): factors ~ N(0, init_std^2), biases 0.
 The slow NumPy twin is tests/reference_bpr.py.
 
-Triples are drawn with mfrec.kernels.sampling: a positive pair (u, i), either uniformly over the
-positive pairs ("pair") or a uniform user then a uniform positive of that user ("user"), and
-a negative j uniformly over the user's non-positives. Only "eligible" users are drawn: users
-with at least one positive and at least one negative (a user who has every item has no negative
-and is skipped).
+Sampling
+--------
+An epoch is ``samples_per_epoch`` steps (default: the number of positive pairs). Triples are
+drawn with mfrec.kernels.sampling. The positive pair (u, i) is drawn with replacement:
+
+* ``sampling="user"`` (SAMPLE_USER): a uniform user, then a uniform item among that user's
+  positives. Every user gets the same expected number of steps, which matches ranking metrics
+  averaged over users.
+* ``sampling="pair"`` (SAMPLE_PAIR): uniformly over all positive pairs, as LearnBPR draws from
+  D_S (and as implicit and LightFM do); active users get proportionally more steps.
+
+The negative j is drawn uniformly over all items and drawn again while it is a positive of u
+(binary search in u's sorted row; a direct uniform pick among the non-positives after 32 failed
+draws, :func:`~mfrec.kernels.sampling.sample_negative`), so j is uniform over u's non-positives
+and never a positive. Only "eligible" users are drawn: users with at least one positive and at
+least one negative. Users without positives, and users who interacted with every item (they
+have no negative), are never drawn; their factors keep their initial values.
+
+``negative_candidates = m > 1`` draws m such negatives and keeps the one the model currently
+scores highest (:func:`hardest_negative`, "dynamic negative sampling", Zhang, Chen, Wang & Yu
+2013, SIGIR): the loss is unchanged, but j is then no longer uniform, and each step costs m - 1
+extra dot products. m = 1 is plain BPR.
+
+Threads and monitoring
+----------------------
+An epoch (:func:`bpr_epoch`) is cut into 64 blocks of steps (``SAMPLE_BLOCKS`` of
+mfrec.models.bpr), each drawing its triples from its own random stream (seeded from ``seed``),
+so the triples do not depend on the number of threads. ``threads=0`` runs the blocks on all
+cores, handed out one at a time, and the threads update the shared parameters without locks
+("Hogwild", Recht, Re, Wright & Niu 2011); the order of the updates then varies, and so do the
+results, slightly, between runs. ``threads=1`` is bit-for-bit reproducible for a given ``seed``.
+After every epoch the model reports ``loss`` (the mean of l_uij over the epoch's sampled
+triples, each evaluated just before its step), ``log_loss`` (the mean of -ln sigma(x_uij) alone)
+and ``correct_pair_fraction`` (the share of sampled triples with x_ui > x_uj); NaN/inf stops
+training with TrainingDivergedError (lower the learning rate).
+
+Fold-in
+-------
+A new user's vector (:func:`bpr_fold_in`) starts at 0 and gets ``epochs`` epochs of
+max(n_items_of_user, 50) SGD steps of the update of w_u above (item factors and biases frozen,
+the same learning-rate schedule), with random streams fixed by ``seed`` (0 when None), so the
+result is deterministic.
 """
 from __future__ import annotations
 

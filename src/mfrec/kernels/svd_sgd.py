@@ -1,6 +1,24 @@
 """numba kernels for biased matrix factorization trained by SGD (Funk 2006; Koren, Bell, Volinsky 2009).
 
-Model: r_hat(u, i) = mu + b_u + b_i + p_u . q_i.
+The maths of :class:`mfrec.models.SVD`, stated once here (the class docstring links to it).
+
+Model and objective
+-------------------
+The model of Funk (2006, "Netflix Update: Try This at Home") in the biased form of Koren, Bell
+and Volinsky (2009, "Matrix Factorization Techniques for Recommender Systems", IEEE Computer
+42(8), eq. 4-5), often called "SVD" although no singular value decomposition is computed:
+
+    r_hat(u, i) = mu + b_u + b_i + p_u . q_i
+
+with mu the mean training rating, b_u, b_i user and item biases and p_u, q_i vectors of
+k = ``factors`` dimensions. Training minimizes over the set K of training ratings
+
+    J = sum_{(u,i) in K} (r_ui - r_hat(u,i))^2 + reg (|p_u|^2 + |q_i|^2) + reg_b (b_u^2 + b_i^2)
+
+(reg = ``regularization``, reg_b = ``bias_regularization``, None meaning reg).
+
+SGD step
+--------
 One SGD step on the rating r of (u, i), with e = r - r_hat(u, i) computed before the step:
 
     b_u += lr_b * (e - reg_b * b_u)
@@ -8,17 +26,56 @@ One SGD step on the rating r of (u, i), with e = r - r_hat(u, i) computed before
     p_u += lr * (e * q_i - reg * p_u)
     q_i += lr * (e * p_u_old - reg * q_i)      (p_u_old: p_u before this step)
 
-These are steps along minus one half of the gradient of the per-sample loss
+These are steps along minus one half of the gradient of the rating's term of J, the per-sample loss
     l(u, i) = e^2 + reg * (|p_u|^2 + |q_i|^2) + reg_b * (b_u^2 + b_i^2)
-(the factor 2 is absorbed into the learning rates, as in Koren et al. 2009, eq. 5).
+(the factor 2 is absorbed into the learning rates, as in Koren et al. 2009, eq. 5); lr =
+``learning_rate``, lr_b = ``bias_learning_rate`` (None meaning lr).
 
-Arrays: ``users``/``items`` int32 indices and ``ratings`` float32 of the training entries, in the
-order the epoch visits them (a per-epoch permutation: :func:`user_blocked_shuffle`, or a uniform
-permutation applied by :func:`gather_entries`; reading them sequentially is faster than through an
-index array),
-``user_biases``/``item_biases``
-float32 vectors and ``user_factors``/``item_factors`` float32 (n, k) matrices updated in place.
-All arithmetic is float32; the squared error is accumulated in float64.
+Epochs (mfrec.models.svd)
+-------------------------
+Every epoch visits the ratings in a fresh random order: ``shuffle="users"``
+(:func:`user_blocked_shuffle`) takes the users in a random order, each user's ratings in a
+random order, one user after the other; ``shuffle="ratings"`` applies a uniform random
+permutation of all ratings (:func:`gather_entries`). Both are SGD on the same objective. After
+epoch t (1-based) both learning rates are multiplied by ``lr_decay``, so epoch t uses
+lr * lr_decay**(t-1). mu is fixed, biases start at 0, factors at N(0, init_std^2). Everything
+is float32.
+
+Each epoch's record in ``loss_history_``: ``loss`` = J / |K| (its squared-error part is what
+:func:`sgd_epoch` accumulates during the epoch, each error measured just before its step; its
+regularization part is computed at the end of the epoch), ``train_rmse`` (the square root of
+that running mean squared error, no extra pass) and, when validation data are given,
+``val_rmse`` (clipped predictions, after the epoch). Training stops with
+:class:`~mfrec.errors.TrainingDivergedError` (model left unfitted) when the loss turns NaN/inf
+or the training RMSE exceeds 10 times the width of the rating scale: lower the learning rate.
+Predictions (:func:`predict_pairs`) are clipped to the training data's ``rating_scale`` (else to
+the lowest and highest training rating); ranking uses the unclipped score.
+
+Threads (Hogwild)
+-----------------
+``threads=1``: one thread, bit-for-bit reproducible with a seed. ``threads=0`` (numba's thread
+count) or n > 1: lock-free "Hogwild!" updates (Niu et al. 2011): the epoch's shuffled entries
+are cut into n contiguous pieces (one stream per thread, mostly disjoint users with
+shuffle="users") and n Python threads run the GIL-free :func:`sgd_epoch` on them at once,
+sharing the bias and factor arrays without locks. About as accurate, not reproducible bit for
+bit (concurrent updates race).
+
+Fold-in of a new user
+---------------------
+``SVD._fold_in`` (NumPy, not a kernel) solves exactly for the bias and factors of a new user that
+minimize the user's part of J with mu, item biases and item factors fixed: a ridge regression of
+r - mu - b_i on [1, q_i] with penalty n_u * diag(reg_b, reg, ..., reg) (each of the user's n_u
+ratings carries the regularization term once, as in J). SGD on the same objective would converge
+to this solution; the solve gets there in one step.
+
+Arrays
+------
+``users``/``items`` int32 indices and ``ratings`` float32 of the training entries, in the order
+the epoch visits them (a per-epoch permutation: :func:`user_blocked_shuffle`, or a uniform
+permutation applied by :func:`gather_entries`; reading them sequentially is faster than through
+an index array), ``user_biases``/``item_biases`` float32 vectors and
+``user_factors``/``item_factors`` float32 (n, k) matrices updated in place. All arithmetic is
+float32; the squared error is accumulated in float64.
 
 The slow NumPy twin used by the tests is tests/reference_svd.py.
 """

@@ -2,32 +2,74 @@
 2011, "WSABIE"), with the k-order-statistic variant (Weston, Yee & Weiss 2013) and LightFM's
 practical choices (Kula 2015).
 
-Model: x_ui = p_u . q_i + b_i (user factors P, item factors Q, item biases b).
+The maths of :class:`mfrec.models.WARP`, stated once here (the class docstring links to it).
 
-One step, for a training positive (u, i):
+Model and objective
+-------------------
+Score x_ui = p_u . q_i + b_i (user factors P, item factors Q, item biases b; a user bias would
+not change a user's ranking, so there is none). Objective (Weston, Bengio & Usunier 2011,
+"WSABIE: Scaling up to large vocabulary image annotation", IJCAI): for each positive (u, i),
+with rank_i(u) = number of negatives j (items u has not interacted with) such that
+x_uj > x_ui - margin,
 
-1. k-OS (only when ``k_os`` = K > 1): draw K - 1 more positives of u uniformly (with replacement),
-   score the K candidates and keep the one of rank ``k_os_rank`` (1 = best scored, K = worst);
-   it replaces i.
-2. Draw items j uniformly from the whole catalogue, one trial at a time, until the first violating
-   negative: x_uj > x_ui - margin and j not a positive of u (binary search in u's sorted CSR row,
-   done only for violating draws), or until ``max_sampled`` trials. Every draw counts as a trial,
-   a draw that hits a positive of u included (as in LightFM), so N is geometric with success
-   probability m / n_items, m = number of violating negatives, and E[N] = n_items / m.
-   N = number of trials, the violating one included. No violation within the cap: no update.
+    sum_(u,i) L(rank_i(u)) * mean_{j violating} |margin - x_ui + x_uj|_+
+
+(plus reg/2 (|p_u|^2 + |q_i|^2 + |q_j|^2 + b_i^2 + b_j^2) for each sampled triple), where L
+grows like a logarithm, so errors at the top of a user's list cost the most.
+``rank_weight="harmonic"`` uses the paper's L(r) = sum_{t=1..r} 1/t; ``"log"`` uses
+L(r) = ln(1 + r) (LightFM uses ln r). Both are clipped at ``max_loss``. LightFM (Kula 2015,
+"Metadata embeddings for user and item cold-start recommendations") is the best-known
+implementation; its defaults are max_sampled=10, adagrad, learning_rate=0.05, no
+regularization, L(r) = ln r, MAX_LOSS = 10.
+
+One step
+--------
+For a training positive (u, i):
+
+1. k-OS (Weston, Yee & Weiss 2013, "Learning to rank recommendations with the k-order statistic
+   loss", RecSys; only when ``k_os`` = K > 1): draw K - 1 more positives of u uniformly (with
+   replacement), score the K candidates and keep the one of rank ``k_os_rank`` (1 = best scored,
+   K = worst, the default); it replaces i. k_os = 1 is plain WARP.
+2. Rank estimate (the "approximate rank" of WARP): draw items j uniformly from the whole
+   catalogue, one trial at a time, until the first violating negative: x_uj > x_ui - margin and
+   j not a positive of u (binary search in u's sorted CSR row, done only for violating draws),
+   or until ``max_sampled`` trials. Every draw counts as a trial, a draw that hits a positive of
+   u included (as in LightFM), so N is geometric with success probability m / n_items,
+   m = number of violating negatives, and E[N] = n_items / m. N = number of trials, the
+   violating one included. No violation within the cap: no update (the positive is ranked high
+   enough, or its rank is below the resolution of the cap).
 3. Rank estimate r = max(1, floor((n_items - 1) / N)); weight w = min(L(r), max_loss), with L the
    table passed in ``weights`` (``rank_weight_table``): log, L(r) = ln(1 + r), or harmonic,
    L(r) = sum_{t=1..r} 1/t.
 4. Per-sample loss l = w * (margin - x_ui + x_uj) > 0; gradients (s = w):
        g_u = s (q_j - q_i) + reg p_u        g_i = -s p_u + reg q_i        g_j = s p_u + reg q_j
        g_bi = -s + reg b_i                  g_bj = s + reg b_j
-   all taken at the values before the step. Update, per coordinate:
-       sgd:      theta <- theta - lr g
-       adagrad:  G <- G + g^2, theta <- theta - lr g / sqrt(G)   (G starts at 1, as in LightFM)
+   all taken at the values before the step. Update, per coordinate, with
+   lr_t = learning_rate * lr_decay^(epoch - 1):
+       sgd:      theta <- theta - lr_t g
+       adagrad:  G <- G + g^2, theta <- theta - lr_t g / sqrt(G)   (G starts at 1, as in LightFM)
    then, when max_norm > 0, each updated factor row is rescaled to norm <= max_norm (WSABIE's
-   constraint).
+   constraint, used instead of or with reg).
 
-Arrays: ``indptr``/``indices`` the users x items CSR structure (sorted, unique indices per row),
+Epochs (mfrec.models.warp)
+--------------------------
+``sampling="pair"`` (as LightFM): an epoch visits every stored (user, item) entry once, in a
+fresh random order, so the objective above weights each user by their number of positives.
+``sampling="user"``: an epoch is as many draws (with replacement) of a uniform user among those
+with positives, then a uniform one of that user's positives, i.e. the objective becomes
+sum_u (1/n_u) sum_{i in I_u} ..., every user weighted equally, as ranking metrics averaged over
+users weight them (as BPR's ``sampling="user"``). Stored values are not used as weights (every
+entry is one positive). Factors start as N(0, init_std^2), biases at 0. ``threads=0`` runs
+lock-free "Hogwild" SGD (Niu et al. 2011) on all cores: an epoch is cut into 64 blocks of
+positives, each with its own xorshift64* random stream, handed to the threads one at a time, so
+the draws do not depend on the number of threads (as in BPR); ``threads=1`` is sequential and
+reproducible bit for bit for a given ``seed``. Per epoch the model reports ``loss`` (mean of l
+over the updates), ``mean_trials`` (mean N per positive, counting ``max_sampled`` for positives
+without a violation) and ``update_fraction`` (the share of positives that got an update).
+
+Arrays
+------
+``indptr``/``indices`` the users x items CSR structure (sorted, unique indices per row),
 ``users``/``items`` the int32 user and item of each training positive in visiting order (the
 caller shuffles them: sequential reads here are faster than reads through an index permutation),
 ``P``/``Q`` float32 (n, k) factors, ``b`` float32 item biases, ``GP``/``GQ``/``Gb`` the Adagrad
