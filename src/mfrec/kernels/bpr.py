@@ -67,7 +67,10 @@ results, slightly, between runs. ``threads=1`` is bit-for-bit reproducible for a
 After every epoch the model reports ``loss`` (the mean of l_uij over the epoch's sampled
 triples, each evaluated just before its step), ``log_loss`` (the mean of -ln sigma(x_uij) alone)
 and ``correct_pair_fraction`` (the share of sampled triples with x_ui > x_uj); NaN/inf stops
-training with TrainingDivergedError (lower the learning rate).
+training with TrainingDivergedError (lower the learning rate). The factors are visible on the
+model during training, so a callback can evaluate it and raise StopTraining;
+``fit(validation=...)`` adds ``val_ndcg@10`` and ``val_recall@10`` to every epoch's figures
+(``Recommender.validation_metrics``); BPR does no early stopping itself.
 
 Fold-in
 -------

@@ -48,8 +48,27 @@ that running mean squared error, no extra pass) and, when validation data are gi
 ``val_rmse`` (clipped predictions, after the epoch). Training stops with
 :class:`~mfrec.errors.TrainingDivergedError` (model left unfitted) when the loss turns NaN/inf
 or the training RMSE exceeds 10 times the width of the rating scale: lower the learning rate.
-Predictions (:func:`predict_pairs`) are clipped to the training data's ``rating_scale`` (else to
-the lowest and highest training rating); ranking uses the unclipped score.
+With ``early_stopping_rounds`` and ``fit(train, validation=valid)``, training stops when the
+validation RMSE has not improved for that many epochs and keeps the factors of the best epoch
+(``best_epoch_``, ``best_val_rmse_``); None trains all epochs (``val_rmse`` is still recorded
+every epoch). Predictions (:func:`predict_pairs`) are clipped to the training data's
+``rating_scale`` (else to the lowest and highest training rating); ranking uses the unclipped
+score.
+
+Ranking by exposure (``ranking="blend"``)
+-----------------------------------------
+A model of ratings alone says how much a user would like an item if they watched it, not
+whether they would pick it. With ``ranking="blend"`` (the default) fit also trains an implicit
+ALS (``EXPOSURE_PARAMS`` of mfrec.models.svd: 64 factors, 15 iterations) on *which* items each
+user rated (all ratings, value 1), factors x_u, y_i (``exposure_user_factors_``,
+``exposure_item_factors_``), and ``recommend`` / ``evaluate_ranking`` rank by
+
+    s_ui = x_u . y_i + w * (r_hat(u, i) - mu - b_u)         (w = ``ranking_weight``)
+
+(mu and b_u do not change a user's order, so the model scores x_u . y_i + w (b_i + p_u . q_i):
+ranking vectors [x_u, w p_u, w] and [y_i, q_i, b_i]). ``recommend`` then returns these scores,
+not ratings; ``predict`` and RMSE are unchanged. A new user's exposure vector is folded in by
+the ALS fold-in (all given items, value 1). ``ranking="rating"`` ranks by r_hat(u, i) itself.
 
 Threads (Hogwild)
 -----------------

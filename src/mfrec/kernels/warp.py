@@ -65,7 +65,10 @@ positives, each with its own xorshift64* random stream, handed to the threads on
 the draws do not depend on the number of threads (as in BPR); ``threads=1`` is sequential and
 reproducible bit for bit for a given ``seed``. Per epoch the model reports ``loss`` (mean of l
 over the updates), ``mean_trials`` (mean N per positive, counting ``max_sampled`` for positives
-without a violation) and ``update_fraction`` (the share of positives that got an update).
+without a violation) and ``update_fraction`` (the share of positives that got an update), plus
+``val_ndcg@10`` and ``val_recall@10`` when ``fit`` is given ``validation`` interactions
+(``Recommender.validation_metrics``: scored with the training items excluded; costs one
+evaluation per epoch).
 
 Arrays
 ------

@@ -41,102 +41,44 @@ PRESETS: dict = {
 class ALS(Recommender):
     r"""Matrix factorization for implicit feedback by alternating least squares (iALS).
 
-    **Data.** Each stored entry (u, i) of the implicit Interactions is an observed interaction
-    with value r_ui > 0 (1 for binary data, or a count/confidence such as those made by
-    ``Interactions.to_implicit(confidence=...)``). Its preference is p_ui = 1 and its confidence
-
-        c_ui = 1 + alpha * r_ui                      (confidence="linear", HKV 2008 eq. 6)
-        c_ui = 1 + alpha * log(1 + r_ui / epsilon)   (confidence="log",    HKV 2008 eq. 7)
-
-    Every unobserved cell has preference 0 and weight alpha0 = ``unobserved_weight``
-    (alpha0 = 1 is Hu, Koren & Volinsky's model; Rendle et al. 2021 tune it, usually below 1).
-
-    **Objective** (users x_u, items y_i, k = ``factors``):
-
-        L(X, Y) = sum_{(u,i) observed} c_ui (1 - x_u.y_i)^2 + alpha0 sum_{(u,i) unobserved} (x_u.y_i)^2
-                  + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2
-
-    with lambda_u = lambda = ``regularization`` (regularization_scaling="none"), or the
-    frequency-scaled regularization of Rendle et al. 2021
-    (regularization_scaling="frequency", nu = ``regularization_exponent``):
-
-        lambda_u = lambda * (n_u + alpha0 * n_items)^nu,   lambda_i = lambda * (n_i + alpha0 * n_users)^nu
-
-    where n_u, n_i are the numbers of observed entries of user u and item i. With alpha0 = 0 and
-    nu = 1 this is the weighted-lambda regularization lambda * n_u of ALS-WR (Zhou et al. 2008).
-
-    Rendle et al. write the data term as sum_observed (1 - s)^2 + alpha0 sum_all s^2 (s = x_u.y_i):
-    on an observed cell (1 - s)^2 + alpha0 s^2 = (1 + alpha0) (s - 1/(1 + alpha0))^2 + const, a
-    weight 1 + alpha0 and a target scaled by a constant, which only rescales X Y^T (and lambda).
-    So their model is this one with alpha = alpha0 on binary data, up to that rescaling.
-
-    **Updates.** Each iteration does two half steps: all x_u with Y fixed, then all y_i with X
-    fixed. Setting the gradient in x_u to zero gives the closed form (HKV 2008 eq. 4)
-
-        x_u = A_u^{-1} b_u,
-        A_u = alpha0 Y^T Y + sum_{i in I_u} (c_ui - alpha0) y_i y_i^T + lambda_u I
-            (= Y^T C_u Y + lambda_u I with C_u = diag of the row's weights),
-        b_u = sum_{i in I_u} c_ui y_i            (= Y^T C_u p_u),
-
-    and symmetrically y_i = (alpha0 X^T X + sum_{u in U_i} (c_ui - alpha0) x_u x_u^T + lambda_i I)^{-1}
-    sum_{u in U_i} c_ui x_u. Y^T Y is computed once per half step, so a row costs O(n_u k^2 + k^3)
-    instead of O(n_items k^2) (the paper's speed-up). ``solver="cholesky"`` solves each system
-    exactly; ``solver="cg"`` (default) runs ``cg_steps`` conjugate-gradient iterations from the
-    current x_u, never forming A_u (each step costs O(n_u k + k^2); Takacs, Pilaszy & Tikk 2011,
-    "Applications of the conjugate gradient method for implicit feedback collaborative
-    filtering", RecSys). Each exact half step minimises L over one side, so L never increases.
-
-    **Loss.** With ``calculate_loss=True`` every iteration reports ``loss`` (L after the item half
-    step) and ``loss_after_users`` (L after the user half step), computed with the Gramian trick
-    sum_{all cells} (x_u.y_i)^2 = trace((X^T X)(Y^T Y)) in O(nnz k + (n_users + n_items) k^2).
-
-    **Validation.** ``fit(train, validation=valid)`` reports ``val_ndcg@10`` and ``val_recall@10``
-    (all-item ranking, training items excluded; ``Recommender.validation_metrics``) after every
-    iteration, e.g. to choose ``iterations``; a callback may stop training (raise StopTraining)
-    when they stop improving.
-
-    **Fold-in.** A new user's vector is one exact solve of the user equations above against the
-    fixed item factors (no bias). Scores are x_u.y_i; similar items are cosine of item factors.
+    Hu, Koren & Volinsky (2008, ICDM) with the CG solver of Takacs, Pilaszy & Tikk (2011) and the
+    unobserved weight and frequency-scaled regularization of Rendle et al. (2021); score ``x_u . y_i``.
 
     Parameters
     ----------
-    factors : int, dimension k of the factors.
-    iterations : int, number of ALS iterations (each = one user and one item half step).
-    regularization : float > 0, lambda.
-    alpha : float >= 0, confidence slope (c = 1 + alpha * r, or the log form).
-    confidence : "linear" or "log", how r becomes c.
-    epsilon : float > 0, the scale inside the log confidence (ignored for "linear").
-    unobserved_weight : float >= 0, alpha0, the weight of unobserved cells.
-    regularization_scaling : "none" or "frequency" (see above).
-    regularization_exponent : float >= 0, nu of the frequency scaling (ignored for "none").
-    solver : "cg" (fast, approximate, warm-started) or "cholesky" (exact).
-    cg_steps : int, conjugate-gradient steps per row and half step (solver="cg").
-    init_std : float > 0, factors start as Normal(0, init_std^2) draws.
-    seed : None or int, seed of the initialisation.
-    threads : int, 0 = all cores. Results do not depend on the number of threads (each row's
-        solve is sequential), so any thread count is reproducible with a seed.
-    calculate_loss : bool, compute the objective every iteration (costs an extra O(nnz k)).
+    factors : int, default 64
+    iterations : int, default 15
+        ALS iterations, each one user and one item half step.
+    regularization : float > 0, default 0.015
+        lambda, the L2 weight (scaled per row with regularization_scaling="frequency").
+    alpha : float >= 0, default 1.5
+        Confidence slope: c = 1 + alpha * r, or 1 + alpha * log(1 + r / epsilon).
+    confidence : {"linear", "log"}, default "linear"
+    epsilon : float > 0, default 1.0
+    unobserved_weight : float >= 0, default 0.4
+        alpha0, the weight of unobserved cells (1: the original HKV model).
+    regularization_scaling : {"none", "frequency"}, default "frequency"
+        Constant lambda, or lambda * (n_u + alpha0 * n_items)^nu per row (Rendle et al.).
+    regularization_exponent : float >= 0, default 1.0
+        nu of the frequency scaling (ignored for "none").
+    solver : {"cg", "cholesky"}, default "cg"
+        Warm-started conjugate gradient (fast, approximate) or an exact Cholesky solve.
+    cg_steps : int, default 3
+        Conjugate-gradient steps per row and half step (solver="cg").
+    init_std : float > 0, default 0.01
+    seed : int or None, default None
+    threads : int, default 0
+        0 = all cores; the result does not depend on the thread count (reproducible with a seed).
+    calculate_loss : bool, default False
 
-    **Defaults** (tuned on MovieLens-1M, ratings >= 4, by validation NDCG@10 on a split carved from
-    the training data; see benchmarks/results/als.md): 64 factors, 15 iterations, frequency-scaled
-    regularization lambda = 0.015 with nu = 1, alpha = 1.5 (c = 2.5 on binary data), unobserved
-    weight alpha0 = 0.4, CG with 3 steps. Frequency scaling makes lambda_u grow with the row's
-    number of interactions plus alpha0 times the size of the other side, so the same lambda
-    suits data sets of other sizes better than a constant one would.
-    The original HKV model is ``unobserved_weight=1, regularization_scaling="none"``.
-    ``ALS.preset("ml-1m")`` is the same with 128 factors; ``ALS.preset("ncf")`` is tuned for NCF's
-    ML-1M protocol (every rating a positive): 256 factors, 30 iterations, lambda 0.07 with nu 0.75,
-    alpha 0.75, alpha0 0.25.
-
-    References
+    Attributes
     ----------
-    Hu, Koren & Volinsky (2008), Collaborative Filtering for Implicit Feedback Datasets, ICDM.
-    Takacs, Pilaszy & Tikk (2011), Applications of the Conjugate Gradient Method for Implicit
-    Feedback Collaborative Filtering, RecSys.
-    Rendle, Krichene, Zhang & Koren (2021), Revisiting the Performance of iALS on Item
-    Recommendation Benchmarks, arXiv:2110.14037 (RecSys 2022 reproducibility track).
-    Zhou, Wilkinson, Schreiber & Pan (2008), Large-Scale Parallel Collaborative Filtering for the
-    Netflix Prize, AAIM (weighted-lambda regularization).
+    user_factors_, item_factors_ : ndarray of float32, shapes (n_users, k) and (n_items, k)
+        x_u and y_i; ``loss_history_`` holds each iteration's loss and validation figures.
+
+    Notes
+    -----
+    Maths: :mod:`mfrec.kernels.als`. Presets (``PRESETS``), tuning, benchmark: benchmarks/results/als.md.
     """
 
     feedback = "implicit"
