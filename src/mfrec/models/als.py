@@ -1,6 +1,9 @@
-"""Alternating least squares for implicit feedback (iALS): Hu, Koren & Volinsky 2008, with the
-conjugate-gradient solver of Takacs, Pilaszy & Tikk 2011 and the unobserved weight and
-frequency-scaled regularization of Rendle, Krichene, Zhang & Koren 2021."""
+"""Alternating least squares for implicit feedback (iALS).
+
+Hu, Koren & Volinsky 2008, with the conjugate-gradient solver of Takacs, Pilaszy & Tikk 2011 and
+the unobserved weight and frequency-scaled regularization of Rendle, Krichene, Zhang & Koren 2021.
+The maths is stated in :mod:`mfrec.kernels.als`.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -130,7 +133,7 @@ class ALS(Recommender):
     }
 
     def _memory_needed(self, interactions) -> int:
-        """Bytes a fit allocates beyond the training data it is given (docs/memory.md):
+        """Estimate the bytes a fit allocates beyond the training data it is given (docs/memory.md).
 
         * factors X, Y (float32) and the copies made when the fit ends (ranking vectors):
           8 k (n_users + n_items);
@@ -154,31 +157,33 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------------ maths helpers
     def _confidences(self, values: np.ndarray) -> np.ndarray:
-        """c = 1 + alpha * r (linear) or 1 + alpha * log(1 + r / epsilon) (log), float64."""
+        """Compute c = 1 + alpha * r (linear) or 1 + alpha * log(1 + r / epsilon) (log), float64."""
         values = np.asarray(values, dtype=np.float64)
         if self.confidence == "log":
             return 1.0 + self.alpha * np.log1p(values / self.epsilon)
         return 1.0 + self.alpha * values
 
     def _row_regularization(self, counts: np.ndarray, n_other: int) -> np.ndarray:
-        """lambda per row: constant, or lambda * (n_row + alpha0 * n_other)^nu (frequency)."""
+        """Compute lambda per row: constant, or lambda * (n_row + alpha0 * n_other)^nu (frequency)."""
         counts = np.asarray(counts, dtype=np.float64)
         if self.regularization_scaling == "frequency":
             return self.regularization * (counts + self.unobserved_weight * n_other) ** self.regularization_exponent
         return np.full(len(counts), float(self.regularization))
 
     def _gram(self, Y: np.ndarray) -> np.ndarray:
-        """alpha0 * Y^T Y in float64 (numba, one thread: no BLAS threads during training)."""
+        """Compute alpha0 * Y^T Y in float64 (numba, one thread: no BLAS threads during training)."""
         return kernels.gram(Y, float(self.unobserved_weight))
 
     def _half_step(self, side: _Side, X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
-        """Recompute every row of X (in place) against the fixed Y, by the equations above."""
+        """Recompute every row of X (in place) against the fixed Y (equations: :mod:`mfrec.kernels.als`)."""
         self._solve_rows(side, X, Y, self._gram(Y), exact)
 
     def _solve_rows(self, side: _Side, X: np.ndarray, Y: np.ndarray, gram: np.ndarray, exact: bool) -> None:
-        """The row solves of a half step given ``gram`` = alpha0 Y^T Y of the *whole* other side.
+        """Solve the rows of a half step given ``gram`` = alpha0 Y^T Y of the *whole* other side.
+
         ``Y`` needs only the rows that ``side.indices`` point to (mfrec.distributed passes a block's
-        gathered rows, renumbered), so the same kernels serve one machine and a cluster."""
+        gathered rows, renumbered), so the same kernels serve one machine and a cluster.
+        """
         alpha0 = float(self.unobserved_weight)
         if exact:
             failed = kernels.als_half_step_cholesky(side.indptr, side.indices, side.conf, X, Y, gram, alpha0, side.reg)
@@ -190,7 +195,7 @@ class ALS(Recommender):
                                      np.float32(alpha0), side.reg32, int(self.cg_steps))
 
     def _objective(self, users: _Side, items: _Side, X: np.ndarray, Y: np.ndarray) -> float:
-        """L(X, Y) of the class docstring, by the Gramian trick."""
+        """Compute L(X, Y) of :mod:`mfrec.kernels.als`, by the Gramian trick."""
         alpha0 = float(self.unobserved_weight)
         X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
         data = kernels.observed_loss_terms(users.indptr, users.indices, users.conf, X, Y, alpha0)
@@ -223,8 +228,10 @@ class ALS(Recommender):
         return users, items
 
     def _check_values(self, values: np.ndarray) -> None:
-        """Positive finite values whose confidences fit float32 (max and min only, no temporaries
-        of the data's size unless something is wrong)."""
+        """Check for positive finite values whose confidences fit float32.
+
+        Only max and min are computed: no temporaries of the data's size unless something is wrong.
+        """
         lo, hi = (values.min(), values.max()) if len(values) else (1.0, 1.0)
         if not (lo > 0 and np.isfinite(hi)):  # NaN makes min() NaN, which fails "> 0"
             bad = np.flatnonzero(~(values > 0) | ~np.isfinite(values))
@@ -237,8 +244,11 @@ class ALS(Recommender):
                             "beyond the float32 range; scale the interaction values down or lower alpha")
 
     def _confidences_chunked(self, values: np.ndarray, dtype) -> np.ndarray:
-        """:meth:`_confidences` of ``values`` stored as ``dtype``: computed in float64 a chunk at a
-        time, so float32 results equal float64 ones rounded, without an nnz float64 array."""
+        """Compute :meth:`_confidences` of ``values`` stored as ``dtype``, a chunk at a time.
+
+        Computed in float64 per chunk, so float32 results equal float64 ones rounded, without an
+        nnz float64 array.
+        """
         out = np.empty(len(values), dtype=dtype)
         for start in range(0, len(values), _CHUNK):
             out[start:start + _CHUNK] = self._confidences(values[start:start + _CHUNK])
@@ -264,8 +274,10 @@ class ALS(Recommender):
                     break
 
     def _initial_factors(self, n_users: int, n_items: int, seed) -> tuple:
-        """(X, Y): Normal(0, init_std^2) float32 draws, all user rows then all item rows, from one
-        generator seeded with ``seed`` (mfrec.distributed draws the same numbers)."""
+        """Draw (X, Y): Normal(0, init_std^2) float32 draws, all user rows then all item rows.
+
+        One generator seeded with ``seed`` (mfrec.distributed draws the same numbers).
+        """
         k = int(self.factors)
         rng = np.random.default_rng(seed)
         X = initial_factors(rng, n_users, k, self.init_std)
@@ -274,7 +286,7 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------------ fold-in
     def _fold_in(self, item_index, values):
-        """One exact solve of the user equations against the fixed item factors."""
+        """Fold in a new user: one exact solve of the user equations against the fixed item factors."""
         item_index = np.asarray(item_index, dtype=np.int64)
         values = np.asarray(values, dtype=np.float64)
         if np.any(~(values > 0)):
@@ -300,9 +312,12 @@ _CHUNK = 1 << 20
 
 
 class _Side:
-    """One orientation of the training matrix for a half step: CSR arrays (indptr int64,
-    indices int32, shared with the input when already int32), confidences c and per-row lambdas
-    in float32 (CG solver) and, with ``float64=True``, in float64 (exact solver, loss)."""
+    """One orientation of the training matrix for a half step.
+
+    CSR arrays (indptr int64, indices int32, shared with the input when already int32),
+    confidences c and per-row lambdas in float32 (CG solver) and, with ``float64=True``, in
+    float64 (exact solver, loss).
+    """
 
     def __init__(self, conf_csr: sp.csr_matrix, reg: np.ndarray, *, float64: bool = True):
         self._set(conf_csr.indptr, conf_csr.indices, conf_csr.data, reg, float64)

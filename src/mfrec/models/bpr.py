@@ -1,4 +1,7 @@
-"""BPR: Bayesian Personalized Ranking for implicit feedback (Rendle et al. 2009)."""
+"""BPR: Bayesian Personalized Ranking for implicit feedback (Rendle et al. 2009).
+
+The maths is stated in :mod:`mfrec.kernels.bpr`.
+"""
 from __future__ import annotations
 
 import numba
@@ -167,8 +170,11 @@ class BPR(Recommender):
 
     # ------------------------------------------------------------------ fold-in
     def _fold_in(self, item_index, values):
-        """A new user's w_u from their items, with item factors and biases frozen (see the class
-        docstring); ``values`` are ignored (implicit feedback: every given item is a positive)."""
+        """Fold in a new user's w_u from their items, with item factors and biases frozen.
+
+        The procedure is stated in :mod:`mfrec.kernels.bpr` (Fold-in); ``values`` are ignored
+        (implicit feedback: every given item is a positive).
+        """
         positives = np.unique(np.asarray(item_index, dtype=np.int64))
         n_items, k = self.item_factors_.shape
         user_vector = np.zeros(k, dtype=np.float32)
@@ -184,8 +190,11 @@ class BPR(Recommender):
 
 
 def _eligible_users(indptr: np.ndarray, n_items: int):
-    """Users that can be sampled (>= 1 positive and >= 1 negative) as int64 indices, and the
-    cumulative sum of their row lengths (starting at 0), as the kernels expect."""
+    """Return the users that can be sampled (>= 1 positive and >= 1 negative) and their row-length sums.
+
+    Both int64, as the kernels expect: the user indices, and the cumulative sum of their row
+    lengths (starting at 0).
+    """
     degree = np.diff(indptr)
     eligible = np.flatnonzero((degree > 0) & (degree < n_items)).astype(np.int64)
     if len(eligible) == 0:

@@ -1,4 +1,7 @@
-"""Biased matrix factorization of explicit ratings trained by SGD ("SVD", Funk 2006; Koren et al. 2009)."""
+"""Biased matrix factorization of explicit ratings trained by SGD ("SVD", Funk 2006; Koren et al. 2009).
+
+The maths (and the blended ranking score) is stated in :mod:`mfrec.kernels.svd_sgd`.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -211,7 +214,7 @@ class SVD(Recommender):
                                  f"{self.interactions_.n_items} items)")
 
     def _exposure_model(self):
-        """The ALS behind ranking="blend" (unfitted; its factors are this model's exposure_*)."""
+        """Build the ALS behind ranking="blend" (unfitted; its factors are this model's exposure_*)."""
         from .als import ALS
         return ALS(**EXPOSURE_PARAMS, seed=self.seed, threads=self.threads)
 
@@ -220,8 +223,18 @@ class SVD(Recommender):
                 self.item_factors_.copy())
 
     def validation_metrics(self, validation) -> dict:
-        """``val_rmse``: the RMSE of the clipped predictions on the validation ratings (none
-        when there are no validation ratings)."""
+        """Compute ``val_rmse``, the RMSE of the clipped predictions on the validation ratings.
+
+        Parameters
+        ----------
+        validation : Interactions
+            Held-out ratings in the training id space.
+
+        Returns
+        -------
+        dict
+            ``{"val_rmse": float}``, or an empty dict when there are no validation ratings.
+        """
         if validation.nnz == 0:
             return {}
         u, i, r = validation.to_coo()
@@ -240,6 +253,18 @@ class SVD(Recommender):
         return float(low), float(high)
 
     def predict_indices(self, user_index, item_index):
+        """Predict the ratings of (user index, item index) pairs, clipped to the rating scale.
+
+        Parameters
+        ----------
+        user_index, item_index : ndarray of int
+            Internal indices, of equal length.
+
+        Returns
+        -------
+        ndarray of float32
+            One predicted rating per pair.
+        """
         low, high = self._clip_range()
         return kernels.predict_pairs(np.ascontiguousarray(user_index, dtype=np.int32),
                                      np.ascontiguousarray(item_index, dtype=np.int32), self.global_mean_,
@@ -250,7 +275,7 @@ class SVD(Recommender):
     #     s_ui = x_u . y_i + w (b_i + p_u . q_i)
     # (x, y: the exposure factors; w: ranking_weight), which orders items as
     # x_u . y_i + w (r_hat(u, i) - mu - b_u) does: the ranking vectors are [x_u, w p_u, w] and
-    # [y_i, q_i, b_i]. See the class docstring.
+    # [y_i, q_i, b_i]. See mfrec.kernels.svd_sgd (Ranking by exposure).
     def _blends(self) -> bool:
         return self.ranking == "blend" and getattr(self, "exposure_item_factors_", None) is not None
 
@@ -286,7 +311,7 @@ class SVD(Recommender):
         return self._blend_user_vector(exposure_vector[None, :], np.asarray(factors, dtype=np.float32)[None, :])
 
     def _fold_in(self, item_index, values):
-        """Exact ridge solve for a new user's (bias, factors); see the class docstring."""
+        """Solve exactly for a new user's (factors, bias) by ridge regression (:mod:`mfrec.kernels.svd_sgd`)."""
         lr, lr_b, reg, reg_b = self._rates()
         q = self.item_factors_[item_index].astype(np.float64)
         target = values.astype(np.float64) - self.global_mean_ - self.item_biases_[item_index]
@@ -299,8 +324,11 @@ class SVD(Recommender):
 
 
 def _sgd_epoch(pool, n_threads, entries, state) -> float:
-    """One epoch: the single-thread kernel on all entries, or (Hogwild) on ``n_threads``
-    contiguous slices of them run by as many threads at once, sharing the model arrays."""
+    """Run one epoch and return its sum of squared errors.
+
+    The single-thread kernel on all entries, or (Hogwild) on ``n_threads`` contiguous slices of
+    them run by as many threads at once, sharing the model arrays.
+    """
     if pool is None:
         return kernels.sgd_epoch(*entries, *state)
     n = len(entries[0])
@@ -312,7 +340,7 @@ def _sgd_epoch(pool, n_threads, entries, state) -> float:
 
 @contextlib.contextmanager
 def _thread_pool(n_threads: int):
-    """A pool of n_threads Python threads (the kernel releases the GIL), or None for one thread."""
+    """Yield a pool of n_threads Python threads (the kernel releases the GIL), or None for one thread."""
     if n_threads <= 1:
         yield None
         return
@@ -321,6 +349,6 @@ def _thread_pool(n_threads: int):
 
 
 def _row_sq_norms(matrix) -> np.ndarray:
-    """|x_r|^2 of each row, in float64."""
+    """Compute |x_r|^2 of each row, in float64."""
     m = matrix.astype(np.float64)
     return np.einsum("ij,ij->i", m, m)

@@ -1,4 +1,7 @@
-"""WARP: matrix factorization trained with the Weighted Approximate-Rank Pairwise loss."""
+"""WARP: matrix factorization trained with the Weighted Approximate-Rank Pairwise loss.
+
+The maths is stated in :mod:`mfrec.kernels.warp`.
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -177,9 +180,11 @@ class WARP(Recommender):
                           "update_fraction": n_updates / len(items)}
 
     def _fold_in(self, item_index, values):
-        """A few WARP epochs (``epochs`` of them, as in training) on the new user's vector alone,
-        the items frozen; seeded by ``seed``, sequential. The values are ignored (every item is a
-        positive)."""
+        """Fold in a new user: WARP epochs on the user's vector alone, the items frozen.
+
+        ``epochs`` epochs, as in training, seeded by ``seed``, sequential. The values are ignored
+        (every item is a positive).
+        """
         items = np.unique(np.asarray(item_index, dtype=np.int32))
         rng = np.random.default_rng(self.seed)
         P = initial_factors(rng, 1, self.item_factors_.shape[1], self.init_std)
@@ -200,8 +205,22 @@ SAMPLE_BLOCKS = 64
 
 
 def user_uniform_positives(indptr: np.ndarray, indices: np.ndarray, n: int, rng: np.random.Generator):
-    """``n`` positives drawn with replacement: a uniform user among those with a stored entry, then
-    a uniform entry of that user's row. Returns int32 (users, items), as warp_epoch reads them."""
+    """Draw ``n`` positives with replacement: a uniform user with a stored entry, then one of its entries.
+
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        The users x items CSR structure.
+    n : int
+        Number of positives to draw.
+    rng : numpy.random.Generator
+        The source of the draws.
+
+    Returns
+    -------
+    users, items : ndarray of int32
+        The drawn (user, item) positives, as warp_epoch reads them.
+    """
     degree = np.diff(indptr)
     active = np.flatnonzero(degree > 0)
     users = active[rng.integers(0, len(active), size=n)]
@@ -210,6 +229,6 @@ def user_uniform_positives(indptr: np.ndarray, indices: np.ndarray, n: int, rng:
 
 
 def _stream_seed(rng: np.random.Generator) -> int:
-    """A seed for the per-thread streams, drawn from the model's generator."""
+    """Draw a seed for the per-thread streams from the model's generator."""
     return int(rng.integers(0, 2**63 - 1))
 
