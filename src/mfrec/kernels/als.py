@@ -97,9 +97,10 @@ BLOCK = 64  # rows per parallel work unit
 
 @kernel
 def _cholesky_solve_inplace(a, b, k):
-    """Solve a x = b for symmetric positive definite ``a`` (k x k, float64; only the lower
-    triangle is read and it is overwritten by the Cholesky factor L); ``b`` becomes x.
-    Returns False if ``a`` is not numerically positive definite.
+    """Solve a x = b in place for symmetric positive definite ``a`` (k x k, float64).
+
+    Only the lower triangle of ``a`` is read and it is overwritten by the Cholesky factor L;
+    ``b`` becomes x. Returns False if ``a`` is not numerically positive definite.
 
     NumPy: L = np.linalg.cholesky(a); x = solve(L.T, solve(L, b))
     """
@@ -158,10 +159,30 @@ def _build_system(start, end, indices, conf, Y, gram, alpha0, reg, a, b, yrow, k
 
 @kernel(parallel=True)
 def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
-    """Exact half step: X[u] = A_u^{-1} b_u for every row u (see the module docstring).
+    """Make an exact half step: X[u] = A_u^{-1} b_u for every row u (see the module docstring).
 
-    reg: float64 array of lambda_u per row. Returns the number of rows whose system was not
-    positive definite (those rows are set to zero); 0 in normal use.
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        The CSR structure of this side (int64, int32).
+    conf : ndarray of float64
+        c_ui of each stored entry.
+    X : ndarray of float32, shape (n_rows, k)
+        The rows to recompute, in place.
+    Y : ndarray of float32
+        The fixed other side.
+    gram : ndarray of float64, shape (k, k)
+        alpha0 * Y^T Y of the whole other side.
+    alpha0 : float
+        The unobserved weight.
+    reg : ndarray of float64
+        lambda_u per row.
+
+    Returns
+    -------
+    int
+        The number of rows whose system was not positive definite (those rows are set to zero);
+        0 in normal use.
     """
     n_rows, k = X.shape
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
@@ -184,7 +205,7 @@ def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
 
 @kernel
 def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
-    """out = A_u v without forming A_u (float32 throughout: this is the hot loop).
+    """Compute out = A_u v without forming A_u (float32 throughout: this is the hot loop).
 
     NumPy: Yu = Y[indices[start:end]]; out = gram @ v + reg * v + Yu.T @ ((conf - alpha0) * (Yu @ v))
     """
@@ -205,7 +226,7 @@ def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
 
 @kernel
 def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps, k):
-    """``steps`` conjugate-gradient iterations on A_u x = b_u, warm-started from x (in place).
+    """Run ``steps`` conjugate-gradient iterations on A_u x = b_u, warm-started from x (in place).
 
     Takacs, Pilaszy & Tikk 2011 ("Applications of the conjugate gradient method for implicit
     feedback collaborative filtering"): a few CG steps from the previous factors suffice.
@@ -253,9 +274,10 @@ def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps,
 
 @kernel(parallel=True)
 def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
-    """Approximate half step: ``steps`` CG iterations per row from the current X[u] (in place).
+    """Make an approximate half step: ``steps`` CG iterations per row from the current X[u] (in place).
 
-    conf, gram, alpha0, reg are float32 here (the caller converts), like X and Y.
+    The arguments are those of :func:`als_half_step_cholesky`, but conf, gram, alpha0 and reg are
+    float32 here (the caller converts), like X and Y; ``steps`` is ``cg_steps``.
     """
     n_rows, k = X.shape
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
@@ -269,7 +291,7 @@ def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
 
 @kernel(parallel=True)
 def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
-    """sum over stored cells of c (1 - x_u.y_i)^2 - alpha0 (x_u.y_i)^2, in float64.
+    """Sum c (1 - x_u.y_i)^2 - alpha0 (x_u.y_i)^2 over the stored cells, in float64.
 
     Added to alpha0 * trace((X^T X)(Y^T Y)) (= alpha0 * sum over *all* cells of (x_u.y_i)^2) this
     gives the data term of the objective without visiting the unobserved cells (Gramian trick).
@@ -297,7 +319,7 @@ def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
 
 @kernel
 def gram(Y, scale):
-    """scale * Y^T Y as a float64 (k, k) array, on one thread.
+    """Compute scale * Y^T Y as a float64 (k, k) array, on one thread.
 
     NumPy: scale * (Y.astype(np.float64).T @ Y). Written out (rank-4 updates of the lower
     triangle, summed in float32 over 256 rows, then in float64) because a multithreaded BLAS call
@@ -344,11 +366,22 @@ def gram(Y, scale):
 
 @kernel
 def solve_one_row(items, conf, Y, gram, alpha0, reg):
-    """Exact solve of one row (fold-in of a new user): returns x (float64, length k).
+    """Solve one row exactly (fold-in of a new user), by the equations of a half step.
 
-    ``items``/``conf``: the row's item indices and confidences; same equations as a half step.
-    Returns NaNs when the system is not positive definite (the caller reports it; a zero
-    vector would pass for a valid, if useless, answer).
+    Parameters
+    ----------
+    items : ndarray of int32
+        The row's item indices.
+    conf : ndarray of float64
+        Their confidences.
+    Y, gram, alpha0, reg
+        As in :func:`als_half_step_cholesky`, ``reg`` the row's lambda (a float).
+
+    Returns
+    -------
+    ndarray of float64, length k
+        x; NaNs when the system is not positive definite (the caller reports it; a zero vector
+        would pass for a valid, if useless, answer).
     """
     k = Y.shape[1]
     a = np.empty((k, k), dtype=np.float64)

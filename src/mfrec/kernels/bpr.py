@@ -1,7 +1,8 @@
-"""numba kernels of BPR: Bayesian Personalized Ranking by SGD (Rendle et al. 2009, UAI, "BPR:
-Bayesian Personalized Ranking from Implicit Feedback", algorithm LearnBPR).
+"""numba kernels of BPR: Bayesian Personalized Ranking by SGD.
 
-The maths of :class:`mfrec.models.BPR`, stated once here (the class docstring links to it).
+Rendle, Freudenthaler, Gantner & Schmidt-Thieme 2009, UAI, "BPR: Bayesian Personalized Ranking
+from Implicit Feedback", algorithm LearnBPR. The maths of :class:`mfrec.models.BPR`, stated once
+here (the class docstring links to it).
 
 Model and objective
 -------------------
@@ -95,7 +96,10 @@ SAMPLE_USER = 1   # u uniform over the eligible users, then i uniform over u's p
 
 class BprParams(NamedTuple):
     """The scalar settings of a BPR epoch (numba passes a NamedTuple of scalars as one argument).
-    Build it with :meth:`make`, which fixes each field's type (one compiled signature)."""
+
+    Build it with :meth:`make`, which fixes each field's type (one compiled signature).
+    """
+
     learning_rate: float
     regularization: float
     bias_regularization: float
@@ -105,13 +109,14 @@ class BprParams(NamedTuple):
 
     @classmethod
     def make(cls, *, learning_rate, regularization, bias_regularization, n_samples, mode, n_candidates) -> BprParams:
+        """Build the tuple with each field converted to its type (float rates, int counts and mode)."""
         return cls(float(learning_rate), float(regularization), float(bias_regularization), int(n_samples),
                    int(mode), int(n_candidates))
 
 
 @kernel
 def softplus_neg(x):
-    """-ln sigma(x) = ln(1 + e^-x), computed without overflow."""
+    """Compute -ln sigma(x) = ln(1 + e^-x) without overflow."""
     if x > 0.0:
         return np.log1p(np.exp(-x))
     return -x + np.log1p(np.exp(x))
@@ -119,7 +124,7 @@ def softplus_neg(x):
 
 @kernel
 def sigmoid_neg(x):
-    """sigma(-x) = 1 / (1 + e^x), computed without overflow."""
+    """Compute sigma(-x) = 1 / (1 + e^x) without overflow."""
     if x >= 0.0:
         e = np.exp(-x)
         return e / (1.0 + e)
@@ -128,11 +133,24 @@ def sigmoid_neg(x):
 
 @kernel
 def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias):
-    """One SGD step on the triple (u, i, j) (equations in the module docstring), in place.
+    """Make one SGD step on the triple (u, i, j) (equations in the module docstring), in place.
 
     The factor loops run in float32 (the factors' type, twice the SIMD width of float64); the
     scalar parts (sigma, loss, biases) in float64.
-    Returns (x_uij, -ln sigma(x_uij), regularization term) evaluated before the step.
+
+    Parameters
+    ----------
+    u, i, j : int
+        The user, the positive item and the negative item.
+    user_factors, item_factors, item_biases : ndarray of float32
+        The model, updated in place.
+    lr, reg, reg_bias : float
+        The learning rate and the regularization weights.
+
+    Returns
+    -------
+    tuple of float
+        (x_uij, -ln sigma(x_uij), regularization term), evaluated before the step.
     """
     k = user_factors.shape[1]
     x32 = item_biases[i] - item_biases[j]
@@ -166,11 +184,27 @@ def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias
 
 @kernel
 def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state):
-    """Draw one training triple; returns (new_state, u, i, j).
+    """Draw one training triple (u, i, j); j is uniform over u's non-positives.
 
-    eligible_users: users with >= 1 positive and >= 1 negative; eligible_cum: cumulative row
-    lengths of those users (length len(eligible_users) + 1, starts at 0). mode: SAMPLE_PAIR or
-    SAMPLE_USER. j is uniform over u's non-positives (sampling.sample_negative).
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        The users x items CSR structure (sorted column indices per row).
+    eligible_users : ndarray of int64
+        Users with >= 1 positive and >= 1 negative.
+    eligible_cum : ndarray of int64
+        Cumulative row lengths of those users (length len(eligible_users) + 1, starts at 0).
+    mode : int
+        SAMPLE_PAIR or SAMPLE_USER.
+    n_items : int
+        Number of items.
+    state : uint64
+        The xorshift64* state.
+
+    Returns
+    -------
+    tuple
+        (new_state, u, i, j).
     """
     if mode == SAMPLE_PAIR:
         state, p = rand_int(state, eligible_cum[eligible_cum.shape[0] - 1])
@@ -188,10 +222,13 @@ def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, st
 
 @kernel
 def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_factors, item_biases, n_items, state):
-    """Dynamic negative sampling (Zhang et al. 2013, SIGIR, "Optimizing Top-N Collaborative Filtering
-    via Dynamic Negative Item Sampling"): among j and n_candidates - 1 further uniform negatives of
-    u, return the one with the highest current score x_uj = b_j + w_u . h_j. Returns (new_state, j).
-    NumPy: ``cands[np.argmax(item_biases[cands] + item_factors[cands] @ user_factors[u])]``."""
+    """Pick the best-scored of j and n_candidates - 1 further uniform negatives of u.
+
+    Dynamic negative sampling (Zhang et al. 2013, SIGIR, "Optimizing Top-N Collaborative Filtering
+    via Dynamic Negative Item Sampling"): the negative with the highest current score
+    x_uj = b_j + w_u . h_j. Returns (new_state, j).
+    NumPy: ``cands[np.argmax(item_biases[cands] + item_factors[cands] @ user_factors[u])]``.
+    """
     k = user_factors.shape[1]
     best = j
     best_score = np.float64(item_biases[j])
@@ -210,8 +247,10 @@ def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_fac
 
 @kernel
 def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n, state):
-    """n triples drawn exactly as one thread of bpr_epoch draws them (for tests and the reference).
-    Returns (new_state, triples int64 array (n, 3))."""
+    """Draw n triples exactly as one thread of bpr_epoch draws them (for tests and the reference).
+
+    Returns (new_state, triples), the triples an int64 array (n, 3).
+    """
     out = np.empty((n, 3), dtype=np.int64)
     for s in range(n):
         state, u, i, j = draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state)
@@ -223,8 +262,10 @@ def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n
 
 @kernel
 def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_bias):
-    """SGD steps on the given triples (n, 3) in order, single thread. Returns float64 array
-    (loss sum, penalty sum, correctly ordered count, count)."""
+    """Make SGD steps on the given triples (n, 3) in order, single thread.
+
+    Returns a float64 array (loss sum, penalty sum, correctly ordered count, count).
+    """
     stats = np.zeros(4)
     for s in range(triples.shape[0]):
         x, loss, penalty = bpr_step(triples[s, 0], triples[s, 1], triples[s, 2], user_factors,
@@ -239,12 +280,12 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
 @kernel(parallel=True)
 def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_factors, item_biases, params,
               states, stats):
-    """One epoch of params.n_samples SGD steps in len(states) blocks, run lock-free in parallel
-    (Hogwild); ``params``: a :class:`BprParams`.
+    """Run one epoch of params.n_samples SGD steps in len(states) blocks, lock-free in parallel (Hogwild).
 
-    Block b does its share of the steps (n_samples split as evenly as possible, block 0 first),
-    drawing them from its own random stream states[b] (updated in place), and updates the shared
-    factors without locks; the parallel loop hands blocks to the threads (schedule them
+    ``params``: a :class:`BprParams`. Block b does its share of the steps (n_samples split as
+    evenly as possible, block 0 first), drawing them from its own random stream states[b]
+    (updated in place), and updates the shared factors without locks; the parallel loop hands
+    blocks to the threads (schedule them
     dynamically, e.g. numba.parallel_chunksize(1), so that a thread slowed down by other
     processes does less). The triples drawn depend only on the streams, not on the number of
     threads; with one thread the epoch is deterministic. stats (n_blocks, 4) float64 receives per
@@ -292,9 +333,10 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_
 
 @kernel
 def bpr_fold_in(positives, item_factors, item_biases, user_vector, n_steps, lr, reg, state):
-    """Fold in one new user: n_steps SGD steps on the user's vector only (item factors and biases
-    frozen), i uniform over ``positives`` (sorted unique item indices), j uniform over the other
-    items. Same update as bpr_step restricted to w_u. Returns the new random state; user_vector
+    """Fold in one new user: n_steps SGD steps on the user's vector only (item factors and biases frozen).
+
+    i is uniform over ``positives`` (sorted unique item indices), j uniform over the other items;
+    the same update as bpr_step restricted to w_u. Returns the new random state; user_vector
     (float32) is updated in place. Needs len(positives) < n_items.
     """
     n_items = item_factors.shape[0]

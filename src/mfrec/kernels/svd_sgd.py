@@ -110,8 +110,11 @@ from .sampling import splitmix64_next
 
 
 class SgdParams(NamedTuple):
-    """The scalars of an SVD epoch (numba passes a NamedTuple of scalars as one argument); build it
-    with :meth:`make`, which fixes each field's type (one compiled signature)."""
+    """The scalars of an SVD epoch (numba passes a NamedTuple of scalars as one argument).
+
+    Build it with :meth:`make`, which fixes each field's type (one compiled signature).
+    """
+
     global_mean: float
     learning_rate: float
     bias_learning_rate: float
@@ -120,17 +123,32 @@ class SgdParams(NamedTuple):
 
     @classmethod
     def make(cls, *, global_mean, learning_rate, bias_learning_rate, regularization, bias_regularization) -> SgdParams:
+        """Build the tuple with every field converted to float (mu, lr, lr_b, reg, reg_b)."""
         return cls(float(global_mean), float(learning_rate), float(bias_learning_rate), float(regularization),
                    float(bias_regularization))
 
 
 @kernel
 def sgd_epoch(users, items, ratings, user_biases, item_biases, user_factors, item_factors, params):
-    """SGD steps over the entries in array order; returns the sum of squared errors (each measured
-    just before its step). Deterministic: same inputs, same outputs. ``params``: a :class:`SgdParams`.
+    """Run SGD steps over the entries in array order, updating the biases and factors in place.
 
-    ``nogil``: several Python threads may run it at once on different slices of an epoch's
-    entries, sharing the bias and factor arrays without locks (Hogwild!, Niu et al. 2011).
+    Deterministic: same inputs, same outputs. ``nogil``: several Python threads may run it at once
+    on different slices of an epoch's entries, sharing the bias and factor arrays without locks
+    (Hogwild!, Niu et al. 2011).
+
+    Parameters
+    ----------
+    users, items, ratings : ndarray
+        The entries in visiting order (int32, int32, float32; see the module docstring).
+    user_biases, item_biases, user_factors, item_factors : ndarray of float32
+        The model, updated in place.
+    params : SgdParams
+        mu, the learning rates and the regularization weights.
+
+    Returns
+    -------
+    float
+        The sum of squared errors, each measured just before its step.
     """
     mu = np.float32(params.global_mean)
     lr = np.float32(params.learning_rate)
@@ -159,7 +177,24 @@ def sgd_epoch(users, items, ratings, user_biases, item_biases, user_factors, ite
 
 @kernel(parallel=True)
 def predict_pairs(users, items, global_mean, user_biases, item_biases, user_factors, item_factors, low, high):
-    """Predicted ratings of the (users[n], items[n]) pairs, clipped to [low, high] (float32)."""
+    """Predict the ratings of the (users[n], items[n]) pairs, clipped to [low, high].
+
+    Parameters
+    ----------
+    users, items : ndarray of int32
+        The pairs.
+    global_mean : float
+        mu.
+    user_biases, item_biases, user_factors, item_factors : ndarray of float32
+        The fitted model.
+    low, high : float
+        The clipping range (the rating scale).
+
+    Returns
+    -------
+    ndarray of float32
+        One prediction per pair.
+    """
     n_pairs = len(users)
     k = user_factors.shape[1]
     out = np.empty(n_pairs, dtype=np.float32)
@@ -177,10 +212,13 @@ def predict_pairs(users, items, global_mean, user_biases, item_biases, user_fact
 
 @kernel
 def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, out_items, out_ratings):
-    """Write the CSR entries (row u = indptr[u]:indptr[u+1] of ``items``/``ratings``) in a visiting
-    order grouped by user: the users in ``user_order``, each user's entries in a random order
-    (Fisher-Yates driven by sampling.splitmix64_next from ``seed``). Visiting one user's ratings in
-    a row keeps p_u in cache, which makes an epoch several times faster than a uniform shuffle of all ratings.
+    """Write the CSR entries in a visiting order grouped by user (``shuffle="users"``).
+
+    The entries of row u are indptr[u]:indptr[u+1] of ``items``/``ratings``; they are written to
+    ``out_users``/``out_items``/``out_ratings`` with the users in ``user_order``, each user's
+    entries in a random order (Fisher-Yates driven by sampling.splitmix64_next from ``seed``).
+    Visiting one user's ratings in a row keeps p_u in cache, which makes an epoch several times
+    faster than a uniform shuffle of all ratings.
 
     NumPy equivalent: order = np.concatenate([rng.permutation(np.arange(indptr[u], indptr[u + 1]))
     for u in user_order]); out_items, out_ratings = items[order], ratings[order]; out_users = the
@@ -206,7 +244,10 @@ def user_blocked_shuffle(indptr, items, ratings, user_order, seed, out_users, ou
 
 @kernel
 def gather_entries(order, users, items, ratings, out_users, out_items, out_ratings):
-    """out_users, out_items, out_ratings = users[order], items[order], ratings[order]."""
+    """Gather the entries in the given order (``shuffle="ratings"``).
+
+    NumPy: out_users, out_items, out_ratings = users[order], items[order], ratings[order].
+    """
     for n in range(len(order)):
         idx = order[n]
         out_users[n] = users[idx]

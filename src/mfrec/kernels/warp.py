@@ -1,6 +1,7 @@
-"""numba kernels for WARP, the Weighted Approximate-Rank Pairwise loss (Weston, Bengio & Usunier
-2011, "WSABIE"), with the k-order-statistic variant (Weston, Yee & Weiss 2013) and LightFM's
-practical choices (Kula 2015).
+"""numba kernels for WARP, the Weighted Approximate-Rank Pairwise loss.
+
+Weston, Bengio & Usunier 2011, "WSABIE", with the k-order-statistic variant (Weston, Yee & Weiss
+2013) and LightFM's practical choices (Kula 2015).
 
 The maths of :class:`mfrec.models.WARP`, stated once here (the class docstring links to it).
 
@@ -93,9 +94,12 @@ from .sampling import contains_sorted, rand_int
 
 
 class WarpParams(NamedTuple):
-    """The scalar hyperparameters of a WARP epoch (numba passes a NamedTuple of scalars as one
-    argument). Build it with :meth:`make`, which fixes each field's type: a field typed int here
-    and float there would compile the kernels twice."""
+    """The scalar hyperparameters of a WARP epoch (numba passes a NamedTuple of scalars as one argument).
+
+    Build it with :meth:`make`, which fixes each field's type: a field typed int here and float
+    there would compile the kernels twice.
+    """
+
     learning_rate: float
     regularization: float
     margin: float
@@ -110,14 +114,17 @@ class WarpParams(NamedTuple):
     @classmethod
     def make(cls, *, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
              k_os_rank, update_items) -> WarpParams:
+        """Build the tuple with each field converted to its type (max_norm None becomes 0.0)."""
         return cls(float(learning_rate), float(regularization), float(margin), int(max_sampled), float(max_loss),
                    float(max_norm or 0.0), bool(adagrad), int(k_os), int(k_os_rank), bool(update_items))
 
 
 @kernel
 def rank_weight_table(n_items, harmonic):
-    """L(r) for r = 0 .. max(n_items, 2) - 1, float32: ln(1 + r), or the harmonic number H_r.
-    NumPy: ``np.log1p(np.arange(n))`` or ``np.r_[0, np.cumsum(1 / np.arange(1, n))]``."""
+    """Tabulate L(r) for r = 0 .. max(n_items, 2) - 1, float32: ln(1 + r), or the harmonic number H_r.
+
+    NumPy: ``np.log1p(np.arange(n))`` or ``np.r_[0, np.cumsum(1 / np.arange(1, n))]``.
+    """
     n = max(n_items, 2)
     table = np.zeros(n, dtype=np.float32)
     acc = 0.0
@@ -132,14 +139,14 @@ def rank_weight_table(n_items, harmonic):
 
 @kernel
 def rank_estimate(n_items, trials):
-    """r = max(1, floor((n_items - 1) / N)) for N >= 1 sampling trials."""
+    """Estimate the rank r = max(1, floor((n_items - 1) / N)) from N >= 1 sampling trials."""
     r = (n_items - 1) // trials
     return r if r >= 1 else 1
 
 
 @kernel
 def _score(P, Q, b, u, i):
-    """x_ui = P[u] @ Q[i] + b[i]."""
+    """Score x_ui = P[u] @ Q[i] + b[i]."""
     s = np.float32(0.0)
     for f in range(P.shape[1]):
         s += P[u, f] * Q[i, f]
@@ -148,7 +155,7 @@ def _score(P, Q, b, u, i):
 
 @kernel
 def _clip_row_norm(M, row, max_norm):
-    """M[row] *= min(1, max_norm / |M[row]|)."""
+    """Rescale M[row] to norm <= max_norm: M[row] *= min(1, max_norm / |M[row]|)."""
     sq = np.float32(0.0)
     for f in range(M.shape[1]):
         sq += M[row, f] * M[row, f]
@@ -160,8 +167,10 @@ def _clip_row_norm(M, row, max_norm):
 
 @kernel
 def _adagrad_row(M, G, row, vec, coef, reg, lr):
-    """Adagrad step on M[row] with gradient g = coef * vec + reg * M[row]:
-    G[row] += g**2; M[row] -= lr * g / np.sqrt(G[row])."""
+    """Make an Adagrad step on M[row] with gradient g = coef * vec + reg * M[row].
+
+    G[row] += g**2; M[row] -= lr * g / np.sqrt(G[row]).
+    """
     for f in range(M.shape[1]):
         g = coef * vec[f] + reg * M[row, f]
         acc = G[row, f] + g * g
@@ -171,16 +180,18 @@ def _adagrad_row(M, G, row, vec, coef, reg, lr):
 
 @kernel
 def _sgd_row(M, row, vec, coef, reg, lr):
-    """SGD step on M[row] with gradient g = coef * vec + reg * M[row]: M[row] -= lr * g."""
+    """Make an SGD step on M[row] with gradient g = coef * vec + reg * M[row]: M[row] -= lr * g."""
     for f in range(M.shape[1]):
         M[row, f] -= lr * (coef * vec[f] + reg * M[row, f])
 
 
 @kernel
 def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores, state):
-    """k-OS choice of the positive: i plus k_os - 1 positives of u drawn uniformly (with
-    replacement); returns (state, the candidate ranked k_os_rank-th by score, best = 1; ties go to
-    the earlier candidate). NumPy: ``cand[np.argsort(-scores, kind='stable')[k_os_rank - 1]]``."""
+    """Choose the positive by k-OS: i plus k_os - 1 positives of u drawn uniformly (with replacement).
+
+    Returns (state, the candidate ranked k_os_rank-th by score, best = 1; ties go to the earlier
+    candidate). NumPy: ``cand[np.argsort(-scores, kind='stable')[k_os_rank - 1]]``.
+    """
     start = indptr[u]
     n_pos = indptr[u + 1] - start
     cand[0] = i
@@ -201,9 +212,26 @@ def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_s
 
 @kernel
 def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_items, params, diff, p_old):
-    """WARP step for the positive (u, i) (already chosen). Returns (state, trials N, loss, updated).
-    See the module docstring for the maths. ``params``: a :class:`WarpParams`; ``diff``/``p_old``:
-    float32 scratch vectors of length k."""
+    """Make one WARP step for the positive (u, i) (already chosen); the maths is in the module docstring.
+
+    Parameters
+    ----------
+    indptr, indices, P, Q, b, GP, GQ, Gb, state, n_items
+        As in the module docstring ("Arrays"); ``state`` is this block's xorshift64* state.
+    u, i : int
+        The positive.
+    weights : ndarray of float32
+        L(r) by r (:func:`rank_weight_table`).
+    params : WarpParams
+        The hyperparameters.
+    diff, p_old : ndarray of float32
+        Scratch vectors of length k.
+
+    Returns
+    -------
+    tuple
+        (state, trials N, loss, updated).
+    """
     margin = params.margin
     max_sampled = params.max_sampled
     max_loss = params.max_loss
@@ -263,8 +291,10 @@ def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_item
 
 @kernel
 def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, state, n_items, params):
-    """WARP steps over the positives start..stop-1 with one random stream.
-    Returns (state, sum of losses, number of updates, number of trials)."""
+    """Make the WARP steps over the positives start..stop-1 with one random stream.
+
+    Returns (state, sum of losses, number of updates, number of trials).
+    """
     k_os = params.k_os
     k_os_rank = params.k_os_rank
     cand = np.empty(max(k_os, 1), dtype=np.int64)
@@ -291,11 +321,23 @@ def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, 
 
 @kernel(parallel=True)
 def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items, params):
-    """One epoch over the positives (users[n], items[n]), n = 0, 1, ..., cut into len(states)
-    contiguous blocks: block t runs on its own thread with random stream states[t] (Hogwild!,
-    Niu et al. 2011: threads update shared rows without locks). With one block the epoch is
-    sequential and reproducible bit for bit. ``params``: the hyperparameters, a :class:`WarpParams`.
-    stats[t] receives (sum of losses, number of updates, number of trials) of block t."""
+    """Run one epoch over the positives (users[n], items[n]), n = 0, 1, ..., in len(states) blocks.
+
+    The contiguous blocks run in parallel: block t on its own thread with random stream states[t]
+    (Hogwild!, Niu et al. 2011: threads update shared rows without locks). With one block the
+    epoch is sequential and reproducible bit for bit.
+
+    Parameters
+    ----------
+    indptr, indices, users, items, P, Q, b, GP, GQ, Gb, states, stats, n_items
+        As in the module docstring ("Arrays"); P, Q, b, the accumulators and ``states`` are
+        updated in place, stats[t] receives (sum of losses, number of updates, number of
+        trials) of block t.
+    weights : ndarray of float32
+        L(r) by r (:func:`rank_weight_table`).
+    params : WarpParams
+        The hyperparameters.
+    """
     n_blocks = states.shape[0]
     n = users.shape[0]
     for t in prange(n_blocks):
