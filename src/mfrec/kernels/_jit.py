@@ -1,6 +1,8 @@
-"""The one ``@njit`` option set of every mfrec kernel: decorate with ``@kernel``, or
-``@kernel(parallel=True)`` for a kernel with a ``prange`` loop (and only those), or
-``exact=True`` for the kernels that rank and compare scores (tests/test_faults.py checks).
+"""The one ``@njit`` option set of every mfrec kernel.
+
+Decorate with ``@kernel``, or ``@kernel(parallel=True)`` for a kernel with a ``prange`` loop (and
+only those), or ``exact=True`` for the kernels that rank and compare scores (tests/test_faults.py
+checks).
 
 - ``cache=True``: compiled code is kept on disk, so a fresh process does not recompile.
 - ``nogil=True``: the GIL is released, so Python threads may run kernels side by side (SVD's
@@ -25,7 +27,22 @@ from numba import njit
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}  # a set: numba takes no frozenset
 
 def kernel(fn=None, *, parallel: bool = False, exact: bool = False):
-    """``@kernel`` / ``@kernel(parallel=True, exact=False)``: numba.njit with the options above."""
+    """Compile ``fn`` with numba.njit and the options above: ``@kernel`` or ``@kernel(parallel=True, exact=False)``.
+
+    Parameters
+    ----------
+    fn : callable or None, default None
+        The function (bare ``@kernel``), or None when called with options.
+    parallel : bool, default False
+        For kernels with a ``prange`` loop.
+    exact : bool, default False
+        No fast-math at all (the ranking and top-k kernels).
+
+    Returns
+    -------
+    callable
+        The compiled kernel, or the decorator when ``fn`` is None.
+    """
     decorate = njit(cache=True, nogil=True, error_model="numpy", fastmath=False if exact else FASTMATH,
                     parallel=parallel)
     return decorate if fn is None else decorate(fn)

@@ -1,22 +1,87 @@
 """numba kernels of implicit-feedback ALS (Hu, Koren & Volinsky 2008; Rendle et al. 2021).
 
-One *half step* recomputes every row ``x_u`` of ``X`` (users, or items when the roles are
-swapped) against the fixed other side ``Y``, by solving the weighted least-squares equations
+The maths of :class:`mfrec.models.ALS`, stated once here (the class docstring links to it).
+
+Data and confidences
+--------------------
+Each stored entry (u, i) of the implicit Interactions is an observed interaction with value
+r_ui > 0 (1 for binary data, or a count/confidence such as those made by
+``Interactions.to_implicit(confidence=...)``). Its preference is p_ui = 1 and its confidence
+
+    c_ui = 1 + alpha * r_ui                      (confidence="linear", HKV 2008 eq. 6)
+    c_ui = 1 + alpha * log(1 + r_ui / epsilon)   (confidence="log",    HKV 2008 eq. 7)
+
+Every unobserved cell has preference 0 and weight alpha0 = ``unobserved_weight`` (alpha0 = 1 is
+Hu, Koren & Volinsky's model; Rendle et al. 2021 tune it, usually below 1). The original HKV
+model is ``unobserved_weight=1, regularization_scaling="none"``.
+
+Objective
+---------
+With users x_u, items y_i and k = ``factors``:
+
+    L(X, Y) = sum_{(u,i) observed} c_ui (1 - x_u.y_i)^2 + alpha0 sum_{(u,i) unobserved} (x_u.y_i)^2
+              + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2
+
+with lambda_u = lambda = ``regularization`` (regularization_scaling="none"), or the
+frequency-scaled regularization of Rendle et al. 2021 (regularization_scaling="frequency",
+nu = ``regularization_exponent``):
+
+    lambda_u = lambda * (n_u + alpha0 * n_items)^nu,   lambda_i = lambda * (n_i + alpha0 * n_users)^nu
+
+where n_u, n_i are the numbers of observed entries of user u and item i. With alpha0 = 0 and
+nu = 1 this is the weighted-lambda regularization lambda * n_u of ALS-WR (Zhou et al. 2008).
+
+Rendle et al. write the data term as sum_observed (1 - s)^2 + alpha0 sum_all s^2 (s = x_u.y_i):
+on an observed cell (1 - s)^2 + alpha0 s^2 = (1 + alpha0) (s - 1/(1 + alpha0))^2 + const, a
+weight 1 + alpha0 and a target scaled by a constant, which only rescales X Y^T (and lambda).
+So their model is this one with alpha = alpha0 on binary data, up to that rescaling.
+
+Half steps
+----------
+Each iteration does two half steps: all x_u with Y fixed, then all y_i with X fixed. One *half
+step* recomputes every row ``x_u`` of ``X`` (users, or items when the roles are swapped) against
+the fixed other side ``Y``: setting the gradient in x_u to zero gives the weighted least-squares
+equations (HKV 2008 eq. 4)
 
     A_u x_u = b_u
     A_u = alpha0 * Y^T Y + sum_{i in I_u} (c_ui - alpha0) y_i y_i^T + lambda_u I
-    b_u = sum_{i in I_u} c_ui y_i                   (preference p_ui = 1 on observed cells)
+          (= Y^T C_u Y + lambda_u I with C_u = diag of the row's weights)
+    b_u = sum_{i in I_u} c_ui y_i                   (= Y^T C_u p_u; p_ui = 1 on observed cells)
 
-where ``I_u`` are the stored entries of row u of the CSR matrix (``indptr``, ``indices``) and
-``conf`` holds c_ui aligned with them. The caller passes ``gram = alpha0 * Y^T Y`` (float64,
-computed once per half step by :func:`gram`, outside the parallel loop), so each row costs
-O(n_u k^2 + k^3) (Cholesky) or O(steps * (n_u k + k^2)) (conjugate gradient), never
-O(n_items k^2). The small solves and the Gramian are written out here: no BLAS call runs in a
-half step, so BLAS threads cannot oversubscribe the cores.
+and symmetrically y_i = (alpha0 X^T X + sum_{u in U_i} (c_ui - alpha0) x_u x_u^T + lambda_i I)^{-1}
+sum_{u in U_i} c_ui x_u, where ``I_u`` are the stored entries of row u of the CSR matrix
+(``indptr``, ``indices``) and ``conf`` holds c_ui aligned with them. The caller passes
+``gram = alpha0 * Y^T Y`` (float64, computed once per half step by :func:`gram`, outside the
+parallel loop), so each row costs O(n_u k^2 + k^3) (Cholesky) instead of O(n_items k^2) (the
+paper's speed-up), or O(steps * (n_u k + k^2)) with conjugate gradient.
+``solver="cholesky"`` (:func:`als_half_step_cholesky`) solves each system exactly; each exact
+half step minimises L over one side, so L never increases. ``solver="cg"``
+(:func:`als_half_step_cg`) runs ``cg_steps`` conjugate-gradient iterations from the current x_u,
+never forming A_u (Takacs, Pilaszy & Tikk 2011). The small solves and the Gramian are written
+out here: no BLAS call runs in a half step, so BLAS threads cannot oversubscribe the cores.
 
 Rows are processed in blocks (``prange`` over blocks) so scratch memory is allocated once per
 block, not once per row. Every row's solve is sequential and depends only on its inputs, so
 results are bit-for-bit identical for any thread count.
+
+Loss and fold-in
+----------------
+With ``calculate_loss=True`` every iteration reports ``loss`` (L after the item half step) and
+``loss_after_users`` (L after the user half step), computed with the Gramian trick
+sum_{all cells} (x_u.y_i)^2 = trace((X^T X)(Y^T Y)) (:func:`observed_loss_terms` adds the stored
+cells) in O(nnz k + (n_users + n_items) k^2). A new user's vector (fold-in,
+:func:`solve_one_row`) is one exact solve of the user equations above against the fixed item
+factors (no bias).
+
+References
+----------
+Hu, Koren & Volinsky (2008), Collaborative Filtering for Implicit Feedback Datasets, ICDM.
+Takacs, Pilaszy & Tikk (2011), Applications of the Conjugate Gradient Method for Implicit
+Feedback Collaborative Filtering, RecSys.
+Rendle, Krichene, Zhang & Koren (2021), Revisiting the Performance of iALS on Item
+Recommendation Benchmarks, arXiv:2110.14037 (RecSys 2022 reproducibility track).
+Zhou, Wilkinson, Schreiber & Pan (2008), Large-Scale Parallel Collaborative Filtering for the
+Netflix Prize, AAIM (weighted-lambda regularization).
 
 NumPy twins: tests/reference_als.py.
 """
@@ -32,9 +97,10 @@ BLOCK = 64  # rows per parallel work unit
 
 @kernel
 def _cholesky_solve_inplace(a, b, k):
-    """Solve a x = b for symmetric positive definite ``a`` (k x k, float64; only the lower
-    triangle is read and it is overwritten by the Cholesky factor L); ``b`` becomes x.
-    Returns False if ``a`` is not numerically positive definite.
+    """Solve a x = b in place for symmetric positive definite ``a`` (k x k, float64).
+
+    Only the lower triangle of ``a`` is read and it is overwritten by the Cholesky factor L;
+    ``b`` becomes x. Returns False if ``a`` is not numerically positive definite.
 
     NumPy: L = np.linalg.cholesky(a); x = solve(L.T, solve(L, b))
     """
@@ -93,10 +159,30 @@ def _build_system(start, end, indices, conf, Y, gram, alpha0, reg, a, b, yrow, k
 
 @kernel(parallel=True)
 def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
-    """Exact half step: X[u] = A_u^{-1} b_u for every row u (see the module docstring).
+    """Make an exact half step: X[u] = A_u^{-1} b_u for every row u (see the module docstring).
 
-    reg: float64 array of lambda_u per row. Returns the number of rows whose system was not
-    positive definite (those rows are set to zero); 0 in normal use.
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        The CSR structure of this side (int64, int32).
+    conf : ndarray of float64
+        c_ui of each stored entry.
+    X : ndarray of float32, shape (n_rows, k)
+        The rows to recompute, in place.
+    Y : ndarray of float32
+        The fixed other side.
+    gram : ndarray of float64, shape (k, k)
+        alpha0 * Y^T Y of the whole other side.
+    alpha0 : float
+        The unobserved weight.
+    reg : ndarray of float64
+        lambda_u per row.
+
+    Returns
+    -------
+    int
+        The number of rows whose system was not positive definite (those rows are set to zero);
+        0 in normal use.
     """
     n_rows, k = X.shape
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
@@ -119,7 +205,7 @@ def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
 
 @kernel
 def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
-    """out = A_u v without forming A_u (float32 throughout: this is the hot loop).
+    """Compute out = A_u v without forming A_u (float32 throughout: this is the hot loop).
 
     NumPy: Yu = Y[indices[start:end]]; out = gram @ v + reg * v + Yu.T @ ((conf - alpha0) * (Yu @ v))
     """
@@ -140,7 +226,7 @@ def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
 
 @kernel
 def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps, k):
-    """``steps`` conjugate-gradient iterations on A_u x = b_u, warm-started from x (in place).
+    """Run ``steps`` conjugate-gradient iterations on A_u x = b_u, warm-started from x (in place).
 
     Takacs, Pilaszy & Tikk 2011 ("Applications of the conjugate gradient method for implicit
     feedback collaborative filtering"): a few CG steps from the previous factors suffice.
@@ -188,9 +274,10 @@ def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps,
 
 @kernel(parallel=True)
 def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
-    """Approximate half step: ``steps`` CG iterations per row from the current X[u] (in place).
+    """Make an approximate half step: ``steps`` CG iterations per row from the current X[u] (in place).
 
-    conf, gram, alpha0, reg are float32 here (the caller converts), like X and Y.
+    The arguments are those of :func:`als_half_step_cholesky`, but conf, gram, alpha0 and reg are
+    float32 here (the caller converts), like X and Y; ``steps`` is ``cg_steps``.
     """
     n_rows, k = X.shape
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
@@ -204,7 +291,7 @@ def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
 
 @kernel(parallel=True)
 def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
-    """sum over stored cells of c (1 - x_u.y_i)^2 - alpha0 (x_u.y_i)^2, in float64.
+    """Sum c (1 - x_u.y_i)^2 - alpha0 (x_u.y_i)^2 over the stored cells, in float64.
 
     Added to alpha0 * trace((X^T X)(Y^T Y)) (= alpha0 * sum over *all* cells of (x_u.y_i)^2) this
     gives the data term of the objective without visiting the unobserved cells (Gramian trick).
@@ -232,7 +319,7 @@ def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
 
 @kernel
 def gram(Y, scale):
-    """scale * Y^T Y as a float64 (k, k) array, on one thread.
+    """Compute scale * Y^T Y as a float64 (k, k) array, on one thread.
 
     NumPy: scale * (Y.astype(np.float64).T @ Y). Written out (rank-4 updates of the lower
     triangle, summed in float32 over 256 rows, then in float64) because a multithreaded BLAS call
@@ -279,11 +366,22 @@ def gram(Y, scale):
 
 @kernel
 def solve_one_row(items, conf, Y, gram, alpha0, reg):
-    """Exact solve of one row (fold-in of a new user): returns x (float64, length k).
+    """Solve one row exactly (fold-in of a new user), by the equations of a half step.
 
-    ``items``/``conf``: the row's item indices and confidences; same equations as a half step.
-    Returns NaNs when the system is not positive definite (the caller reports it; a zero
-    vector would pass for a valid, if useless, answer).
+    Parameters
+    ----------
+    items : ndarray of int32
+        The row's item indices.
+    conf : ndarray of float64
+        Their confidences.
+    Y, gram, alpha0, reg
+        As in :func:`als_half_step_cholesky`, ``reg`` the row's lambda (a float).
+
+    Returns
+    -------
+    ndarray of float64, length k
+        x; NaNs when the system is not positive definite (the caller reports it; a zero vector
+        would pass for a valid, if useless, answer).
     """
     k = Y.shape[1]
     a = np.empty((k, k), dtype=np.float64)

@@ -1,13 +1,27 @@
-"""numba kernels of BPR: Bayesian Personalized Ranking by SGD (Rendle et al. 2009, UAI, "BPR:
-Bayesian Personalized Ranking from Implicit Feedback", algorithm LearnBPR).
+"""numba kernels of BPR: Bayesian Personalized Ranking by SGD.
 
-For a triple (u, i, j) with i a positive of user u and j a negative (an item u did not interact
-with), the score difference and the per-triple objective minimised are
+Rendle, Freudenthaler, Gantner & Schmidt-Thieme 2009, UAI, "BPR: Bayesian Personalized Ranking
+from Implicit Feedback", algorithm LearnBPR. The maths of :class:`mfrec.models.BPR`, stated once
+here (the class docstring links to it).
 
-    x_uij = (b_i - b_j) + w_u . (h_i - h_j)
+Model and objective
+-------------------
+The score of item i for user u is x_ui = b_i + w_u . h_i (user factors w_u, item factors h_i,
+item bias b_i; no user bias: it cancels in every pairwise difference). BPR-Opt is the
+log-likelihood that every user ranks each of their positive items i above each non-positive
+item j, with a Gaussian prior (L2) on the parameters. For a triple (u, i, j) with i a positive
+of user u and j a negative (an item u did not interact with), the score difference and the
+per-triple objective minimised are
+
+    x_uij = x_ui - x_uj = (b_i - b_j) + w_u . (h_i - h_j)
     l_uij = -ln sigma(x_uij) + reg/2 (|w_u|^2 + |h_i|^2 + |h_j|^2) + reg_bias/2 (b_i^2 + b_j^2)
 
-(sigma(x) = 1 / (1 + e^-x)), so with z = sigma(-x_uij) = 1 - sigma(x_uij) one SGD step is
+(sigma(x) = 1 / (1 + e^-x); reg = ``regularization``, reg_bias = ``bias_regularization``).
+
+SGD step
+--------
+With z = sigma(-x_uij) = 1 - sigma(x_uij) and lr = eta_e = ``learning_rate * lr_decay ** (e - 1)``
+in epoch e (e = 1, 2, ...), one SGD step is
 
     w_u <- w_u + lr (z (h_i - h_j) - reg w_u)
     h_i <- h_i + lr (z w_u         - reg h_i)
@@ -17,13 +31,54 @@ with), the score difference and the per-triple objective minimised are
 
 all right-hand sides using the values before the step. Factors are float32 and so is the
 arithmetic of the factor loops; sigma, the loss and the biases are computed in float64.
+Initialisation (mfrec.models.bpr): factors ~ N(0, init_std^2), biases 0.
 The slow NumPy twin is tests/reference_bpr.py.
 
-Triples are drawn with mfrec.kernels.sampling: a positive pair (u, i), either uniformly over the
-positive pairs ("pair") or a uniform user then a uniform positive of that user ("user"), and
-a negative j uniformly over the user's non-positives. Only "eligible" users are drawn: users
-with at least one positive and at least one negative (a user who has every item has no negative
-and is skipped).
+Sampling
+--------
+An epoch is ``samples_per_epoch`` steps (default: the number of positive pairs). Triples are
+drawn with mfrec.kernels.sampling. The positive pair (u, i) is drawn with replacement:
+
+* ``sampling="user"`` (SAMPLE_USER): a uniform user, then a uniform item among that user's
+  positives. Every user gets the same expected number of steps, which matches ranking metrics
+  averaged over users.
+* ``sampling="pair"`` (SAMPLE_PAIR): uniformly over all positive pairs, as LearnBPR draws from
+  D_S (and as implicit and LightFM do); active users get proportionally more steps.
+
+The negative j is drawn uniformly over all items and drawn again while it is a positive of u
+(binary search in u's sorted row; a direct uniform pick among the non-positives after 32 failed
+draws, :func:`~mfrec.kernels.sampling.sample_negative`), so j is uniform over u's non-positives
+and never a positive. Only "eligible" users are drawn: users with at least one positive and at
+least one negative. Users without positives, and users who interacted with every item (they
+have no negative), are never drawn; their factors keep their initial values.
+
+``negative_candidates = m > 1`` draws m such negatives and keeps the one the model currently
+scores highest (:func:`hardest_negative`, "dynamic negative sampling", Zhang, Chen, Wang & Yu
+2013, SIGIR): the loss is unchanged, but j is then no longer uniform, and each step costs m - 1
+extra dot products. m = 1 is plain BPR.
+
+Threads and monitoring
+----------------------
+An epoch (:func:`bpr_epoch`) is cut into 64 blocks of steps (``SAMPLE_BLOCKS`` of
+mfrec.models.bpr), each drawing its triples from its own random stream (seeded from ``seed``),
+so the triples do not depend on the number of threads. ``threads=0`` runs the blocks on all
+cores, handed out one at a time, and the threads update the shared parameters without locks
+("Hogwild", Recht, Re, Wright & Niu 2011); the order of the updates then varies, and so do the
+results, slightly, between runs. ``threads=1`` is bit-for-bit reproducible for a given ``seed``.
+After every epoch the model reports ``loss`` (the mean of l_uij over the epoch's sampled
+triples, each evaluated just before its step), ``log_loss`` (the mean of -ln sigma(x_uij) alone)
+and ``correct_pair_fraction`` (the share of sampled triples with x_ui > x_uj); NaN/inf stops
+training with TrainingDivergedError (lower the learning rate). The factors are visible on the
+model during training, so a callback can evaluate it and raise StopTraining;
+``fit(validation=...)`` adds ``val_ndcg@10`` and ``val_recall@10`` to every epoch's figures
+(``Recommender.validation_metrics``); BPR does no early stopping itself.
+
+Fold-in
+-------
+A new user's vector (:func:`bpr_fold_in`) starts at 0 and gets ``epochs`` epochs of
+max(n_items_of_user, 50) SGD steps of the update of w_u above (item factors and biases frozen,
+the same learning-rate schedule), with random streams fixed by ``seed`` (0 when None), so the
+result is deterministic.
 """
 from __future__ import annotations
 
@@ -41,7 +96,10 @@ SAMPLE_USER = 1   # u uniform over the eligible users, then i uniform over u's p
 
 class BprParams(NamedTuple):
     """The scalar settings of a BPR epoch (numba passes a NamedTuple of scalars as one argument).
-    Build it with :meth:`make`, which fixes each field's type (one compiled signature)."""
+
+    Build it with :meth:`make`, which fixes each field's type (one compiled signature).
+    """
+
     learning_rate: float
     regularization: float
     bias_regularization: float
@@ -51,13 +109,14 @@ class BprParams(NamedTuple):
 
     @classmethod
     def make(cls, *, learning_rate, regularization, bias_regularization, n_samples, mode, n_candidates) -> BprParams:
+        """Build the tuple with each field converted to its type (float rates, int counts and mode)."""
         return cls(float(learning_rate), float(regularization), float(bias_regularization), int(n_samples),
                    int(mode), int(n_candidates))
 
 
 @kernel
 def softplus_neg(x):
-    """-ln sigma(x) = ln(1 + e^-x), computed without overflow."""
+    """Compute -ln sigma(x) = ln(1 + e^-x) without overflow."""
     if x > 0.0:
         return np.log1p(np.exp(-x))
     return -x + np.log1p(np.exp(x))
@@ -65,7 +124,7 @@ def softplus_neg(x):
 
 @kernel
 def sigmoid_neg(x):
-    """sigma(-x) = 1 / (1 + e^x), computed without overflow."""
+    """Compute sigma(-x) = 1 / (1 + e^x) without overflow."""
     if x >= 0.0:
         e = np.exp(-x)
         return e / (1.0 + e)
@@ -74,11 +133,24 @@ def sigmoid_neg(x):
 
 @kernel
 def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias):
-    """One SGD step on the triple (u, i, j) (equations in the module docstring), in place.
+    """Make one SGD step on the triple (u, i, j) (equations in the module docstring), in place.
 
     The factor loops run in float32 (the factors' type, twice the SIMD width of float64); the
     scalar parts (sigma, loss, biases) in float64.
-    Returns (x_uij, -ln sigma(x_uij), regularization term) evaluated before the step.
+
+    Parameters
+    ----------
+    u, i, j : int
+        The user, the positive item and the negative item.
+    user_factors, item_factors, item_biases : ndarray of float32
+        The model, updated in place.
+    lr, reg, reg_bias : float
+        The learning rate and the regularization weights.
+
+    Returns
+    -------
+    tuple of float
+        (x_uij, -ln sigma(x_uij), regularization term), evaluated before the step.
     """
     k = user_factors.shape[1]
     x32 = item_biases[i] - item_biases[j]
@@ -112,11 +184,27 @@ def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias
 
 @kernel
 def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state):
-    """Draw one training triple; returns (new_state, u, i, j).
+    """Draw one training triple (u, i, j); j is uniform over u's non-positives.
 
-    eligible_users: users with >= 1 positive and >= 1 negative; eligible_cum: cumulative row
-    lengths of those users (length len(eligible_users) + 1, starts at 0). mode: SAMPLE_PAIR or
-    SAMPLE_USER. j is uniform over u's non-positives (sampling.sample_negative).
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        The users x items CSR structure (sorted column indices per row).
+    eligible_users : ndarray of int64
+        Users with >= 1 positive and >= 1 negative.
+    eligible_cum : ndarray of int64
+        Cumulative row lengths of those users (length len(eligible_users) + 1, starts at 0).
+    mode : int
+        SAMPLE_PAIR or SAMPLE_USER.
+    n_items : int
+        Number of items.
+    state : uint64
+        The xorshift64* state.
+
+    Returns
+    -------
+    tuple
+        (new_state, u, i, j).
     """
     if mode == SAMPLE_PAIR:
         state, p = rand_int(state, eligible_cum[eligible_cum.shape[0] - 1])
@@ -134,10 +222,13 @@ def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, st
 
 @kernel
 def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_factors, item_biases, n_items, state):
-    """Dynamic negative sampling (Zhang et al. 2013, SIGIR, "Optimizing Top-N Collaborative Filtering
-    via Dynamic Negative Item Sampling"): among j and n_candidates - 1 further uniform negatives of
-    u, return the one with the highest current score x_uj = b_j + w_u . h_j. Returns (new_state, j).
-    NumPy: ``cands[np.argmax(item_biases[cands] + item_factors[cands] @ user_factors[u])]``."""
+    """Pick the best-scored of j and n_candidates - 1 further uniform negatives of u.
+
+    Dynamic negative sampling (Zhang et al. 2013, SIGIR, "Optimizing Top-N Collaborative Filtering
+    via Dynamic Negative Item Sampling"): the negative with the highest current score
+    x_uj = b_j + w_u . h_j. Returns (new_state, j).
+    NumPy: ``cands[np.argmax(item_biases[cands] + item_factors[cands] @ user_factors[u])]``.
+    """
     k = user_factors.shape[1]
     best = j
     best_score = np.float64(item_biases[j])
@@ -156,8 +247,10 @@ def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_fac
 
 @kernel
 def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n, state):
-    """n triples drawn exactly as one thread of bpr_epoch draws them (for tests and the reference).
-    Returns (new_state, triples int64 array (n, 3))."""
+    """Draw n triples exactly as one thread of bpr_epoch draws them (for tests and the reference).
+
+    Returns (new_state, triples), the triples an int64 array (n, 3).
+    """
     out = np.empty((n, 3), dtype=np.int64)
     for s in range(n):
         state, u, i, j = draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, state)
@@ -169,8 +262,10 @@ def draw_triples(indptr, indices, eligible_users, eligible_cum, mode, n_items, n
 
 @kernel
 def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_bias):
-    """SGD steps on the given triples (n, 3) in order, single thread. Returns float64 array
-    (loss sum, penalty sum, correctly ordered count, count)."""
+    """Make SGD steps on the given triples (n, 3) in order, single thread.
+
+    Returns a float64 array (loss sum, penalty sum, correctly ordered count, count).
+    """
     stats = np.zeros(4)
     for s in range(triples.shape[0]):
         x, loss, penalty = bpr_step(triples[s, 0], triples[s, 1], triples[s, 2], user_factors,
@@ -185,12 +280,12 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
 @kernel(parallel=True)
 def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_factors, item_biases, params,
               states, stats):
-    """One epoch of params.n_samples SGD steps in len(states) blocks, run lock-free in parallel
-    (Hogwild); ``params``: a :class:`BprParams`.
+    """Run one epoch of params.n_samples SGD steps in len(states) blocks, lock-free in parallel (Hogwild).
 
-    Block b does its share of the steps (n_samples split as evenly as possible, block 0 first),
-    drawing them from its own random stream states[b] (updated in place), and updates the shared
-    factors without locks; the parallel loop hands blocks to the threads (schedule them
+    ``params``: a :class:`BprParams`. Block b does its share of the steps (n_samples split as
+    evenly as possible, block 0 first), drawing them from its own random stream states[b]
+    (updated in place), and updates the shared factors without locks; the parallel loop hands
+    blocks to the threads (schedule them
     dynamically, e.g. numba.parallel_chunksize(1), so that a thread slowed down by other
     processes does less). The triples drawn depend only on the streams, not on the number of
     threads; with one thread the epoch is deterministic. stats (n_blocks, 4) float64 receives per
@@ -238,9 +333,10 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_
 
 @kernel
 def bpr_fold_in(positives, item_factors, item_biases, user_vector, n_steps, lr, reg, state):
-    """Fold in one new user: n_steps SGD steps on the user's vector only (item factors and biases
-    frozen), i uniform over ``positives`` (sorted unique item indices), j uniform over the other
-    items. Same update as bpr_step restricted to w_u. Returns the new random state; user_vector
+    """Fold in one new user: n_steps SGD steps on the user's vector only (item factors and biases frozen).
+
+    i is uniform over ``positives`` (sorted unique item indices), j uniform over the other items;
+    the same update as bpr_step restricted to w_u. Returns the new random state; user_vector
     (float32) is updated in place. Needs len(positives) < n_items.
     """
     n_items = item_factors.shape[0]

@@ -1,5 +1,6 @@
-"""The dtypes of a CSR matrix at a kernel boundary, in one place: int64 row pointers, int32
-column indices, float32 values, each C-contiguous. Every caller of a kernel that reads a CSR
+"""The dtypes of a CSR matrix at a kernel boundary, in one place.
+
+Int64 row pointers, int32 column indices, float32 values, each C-contiguous. Every caller of a kernel that reads a CSR
 matrix converts with these helpers (never an ad-hoc ``astype``), so each kernel is compiled for
 one signature and never sees a wrapped index. Plain NumPy (no numba); no copy when an array
 already has the right dtype and layout.
@@ -15,8 +16,23 @@ _INDEX_MAX = np.iinfo(INDICES_DTYPE).max
 
 
 def csr_structure(indptr, indices) -> tuple:
-    """(indptr int64, indices int32), C-contiguous. Raises ValueError when a column index does
-    not fit in int32 (it would wrap silently otherwise)."""
+    """Convert a CSR structure to (indptr int64, indices int32), C-contiguous.
+
+    Parameters
+    ----------
+    indptr, indices : array_like
+        The row pointers and column indices.
+
+    Returns
+    -------
+    tuple of ndarray
+        (indptr, indices), copies only where the dtype or layout differs.
+
+    Raises
+    ------
+    ValueError
+        When a column index does not fit in int32 (it would wrap silently otherwise).
+    """
     indices = np.asarray(indices)
     if indices.dtype != INDICES_DTYPE and indices.size and int(indices.max()) > _INDEX_MAX:
         raise ValueError(f"column index {int(indices.max())} does not fit the kernels' int32 indices")
@@ -25,6 +41,6 @@ def csr_structure(indptr, indices) -> tuple:
 
 
 def kernel_csr(matrix) -> tuple:
-    """(indptr int64, indices int32, data float32) of a scipy CSR matrix, C-contiguous."""
+    """Return (indptr int64, indices int32, data float32) of a scipy CSR matrix, C-contiguous."""
     indptr, indices = csr_structure(matrix.indptr, matrix.indices)
     return indptr, indices, np.ascontiguousarray(matrix.data, dtype=DATA_DTYPE)

@@ -32,15 +32,25 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
                           out_metrics, out_top, out_bad):
     """Fill per-user metrics for each score row.
 
-    scores      (b, n_items) float32: scores of all items for users[r]
-    users       (b,) int64: the user (row of the train/test CSR matrices) of each score row
-    train_*     CSR structure of the training items (excluded from ranking)
-    test_*      CSR structure of the test items (test items that are also training items are ignored)
-    k           list length K (1 <= K <= n_items)
-    out_metrics (b, 7) float64, columns METRIC_COLUMNS; NaN where undefined (no test item; auc
-                without any negative candidate)
-    out_top     (b, K) int32: the top-K item indices, -1 where fewer than K candidates
-    out_bad     (b,) uint8: set to 1 where a candidate score is NaN
+    Parameters
+    ----------
+    scores : ndarray of float32, shape (b, n_items)
+        Scores of all items for users[r].
+    users : ndarray of int64, shape (b,)
+        The user (row of the train/test CSR matrices) of each score row.
+    train_indptr, train_indices : ndarray
+        CSR structure of the training items (excluded from ranking).
+    test_indptr, test_indices : ndarray
+        CSR structure of the test items (test items that are also training items are ignored).
+    k : int
+        List length K (1 <= K <= n_items).
+    out_metrics : ndarray of float64, shape (b, 7)
+        Filled: columns METRIC_COLUMNS; NaN where undefined (no test item; auc without any
+        negative candidate).
+    out_top : ndarray of int32, shape (b, K)
+        Filled: the top-K item indices, -1 where fewer than K candidates.
+    out_bad : ndarray of uint8, shape (b,)
+        Set to 1 where a candidate score is NaN.
     """
     n_rows, n_items = scores.shape
     # ideal DCG prefix sums: idcg[m] = sum_{i=1..m} 1 / log2(i + 1)
@@ -93,8 +103,10 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
 
 @kernel(exact=True)
 def _finite_range(row):
-    """(min, max, all finite) of a score row, in one branch-free pass (NaN compares false, so
-    it is counted, not taken as a bound)."""
+    """Return (min, max, all finite) of a score row, in one branch-free pass.
+
+    NaN compares false, so it is counted, not taken as a bound.
+    """
     lo = np.float32(np.inf)
     hi = np.float32(-np.inf)
     n_nan = 0
@@ -108,14 +120,16 @@ def _finite_range(row):
 
 @kernel(exact=True)
 def _bucket(s, lo, scale, top):
-    """Bucket of score s: floor((s - lo) * scale) in float32, clipped to top. Monotone
-    non-decreasing in s (each rounding step is), so a lower bucket only holds lower scores."""
+    """Return the bucket of score s: floor((s - lo) * scale) in float32, clipped to top.
+
+    Monotone non-decreasing in s (each rounding step is), so a lower bucket only holds lower scores.
+    """
     return min(np.int32((s - lo) * scale), top)
 
 
 @kernel(exact=True)
 def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
-    """precision, recall, nDCG, AP and hit of the top-K list top_i[:count] into out[0:5]."""
+    """Write precision, recall, nDCG, AP and hit of the top-K list top_i[:count] into out[0:5]."""
     hits = 0
     dcg = 0.0
     ap = 0.0
@@ -135,8 +149,9 @@ def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
 @kernel(exact=True)
 def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, test_indptr, test_indices, k,
                   idcg, lo, scale, bucket, hist, first, last, top_s, top_i, out):
-    """Metrics of one row with finite scores, from a few passes over the items that are either
-    vectorized or one load and one increment per item.
+    """Compute the metrics of one row with finite scores, in a few cheap passes over the items.
+
+    Each pass is either vectorized or one load and one increment per item.
 
     The candidates' ranks are counted with a histogram of monotone score buckets: every
     candidate in a lower bucket than a test score v is below v, every one in a higher bucket is
@@ -227,9 +242,11 @@ def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, tes
 
 @kernel(exact=True)
 def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, top_i, out):
-    """Metrics of one row by direct counts: one pass over the candidates per distinct test
-    score for the AUC. Handles every case (NaN/inf scores, ties everywhere, no test item).
-    Returns 1 where a candidate score is NaN (metrics NaN), else 0."""
+    """Compute the metrics of one row by direct counts (one pass per distinct test score for the AUC).
+
+    Handles every case (NaN/inf scores, ties everywhere, no test item). Returns 1 where a
+    candidate score is NaN (metrics NaN), else 0.
+    """
     n_items = len(row)
     # cand: the row with training items set to NaN, which compares false with everything, so
     # counting cand > x or cand == x counts candidates only (the -inf of the docs, in effect)
@@ -305,8 +322,10 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
 
 @kernel(exact=True)
 def _count_above_equal(a, x, stop):
-    """(#(a[:stop] > x), #(a[:stop] == x)); NaN entries count in neither. A branch-free loop
-    that LLVM vectorizes: this is the hot loop of the AUC."""
+    """Count (#(a[:stop] > x), #(a[:stop] == x)); NaN entries count in neither.
+
+    A branch-free loop that LLVM vectorizes: this is the hot loop of the AUC.
+    """
     above = np.int64(0)
     equal = np.int64(0)
     for j in range(stop):

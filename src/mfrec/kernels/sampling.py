@@ -1,5 +1,7 @@
-"""numba helpers for sampling in pairwise ranking models (BPR, WARP), and the one home of mfrec's
-random-number kernels (every kernel that draws imports them from here).
+"""numba helpers for sampling in pairwise ranking models (BPR, WARP), and mfrec's random numbers.
+
+This is the one home of mfrec's random-number kernels: every kernel that draws imports them from
+here.
 
 Random numbers
 --------------
@@ -52,9 +54,21 @@ _TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
 
 @kernel
 def splitmix64(x):
-    """splitmix64's output function (Steele, Lea & Flood 2014) of the counter x + gamma: a
-    well-mixed uint64. The one definition of splitmix64 in mfrec: it turns (seed, stream) into
-    xorshift64* states (:func:`seed_streams`) and drives :func:`splitmix64_next`."""
+    """Mix the counter x + gamma with splitmix64's output function (Steele, Lea & Flood 2014).
+
+    The one definition of splitmix64 in mfrec: it turns (seed, stream) into xorshift64* states
+    (:func:`seed_streams`) and drives :func:`splitmix64_next`.
+
+    Parameters
+    ----------
+    x : uint64
+        The counter.
+
+    Returns
+    -------
+    uint64
+        A well-mixed value.
+    """
     z = np.uint64(x) + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
@@ -63,8 +77,18 @@ def splitmix64(x):
 
 @kernel
 def splitmix64_next(state):
-    """One step of the splitmix64 generator: returns (new_state, 64 random bits) =
-    (state + gamma, splitmix64(state)), all uint64 (wrapping). Used by the SVD epoch shuffle."""
+    """Advance the splitmix64 generator by one step (used by the SVD epoch shuffle).
+
+    Parameters
+    ----------
+    state : uint64
+        The generator's state.
+
+    Returns
+    -------
+    tuple of (uint64, uint64)
+        (new_state, 64 random bits) = (state + gamma, splitmix64(state)), wrapping.
+    """
     s = np.uint64(state)
     return s + _GOLDEN, splitmix64(s)
 
@@ -73,10 +97,22 @@ _MASK = 0xFFFFFFFFFFFFFFFF
 
 
 def seed_streams(seed, n_streams: int) -> np.ndarray:
-    """States of ``n_streams`` independent xorshift64* streams, a uint64 array (all nonzero).
+    """Seed ``n_streams`` independent xorshift64* streams.
 
-    seed: int >= 0, or None for fresh entropy (numpy's SeedSequence). Stream t's state depends only
-    on (seed, t), so stream 0 is the same whatever the number of streams.
+    Stream t's state depends only on (seed, t), so stream 0 is the same whatever the number of
+    streams.
+
+    Parameters
+    ----------
+    seed : int >= 0 or None
+        None draws fresh entropy (numpy's SeedSequence).
+    n_streams : int
+        Number of streams.
+
+    Returns
+    -------
+    ndarray of uint64
+        One nonzero state per stream.
     """
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
@@ -91,7 +127,7 @@ def seed_streams(seed, n_streams: int) -> np.ndarray:
 
 @kernel
 def rand_uint(state):
-    """One xorshift64* step: returns (new_state, uint64 random value). ``state`` must be nonzero."""
+    """Draw 64 random bits by one xorshift64* step: returns (new_state, uint64 value); ``state`` != 0."""
     x = np.uint64(state)
     x ^= x >> np.uint64(12)
     x ^= x << np.uint64(25)
@@ -101,15 +137,17 @@ def rand_uint(state):
 
 @kernel
 def rand_float(state):
-    """Returns (new_state, float64 uniform in [0, 1)) from the top 53 bits of one draw."""
+    """Draw a float64 uniform in [0, 1) from the top 53 bits of one draw: returns (new_state, value)."""
     state, r = rand_uint(state)
     return state, np.float64(r >> np.uint64(11)) * _TWO_M53
 
 
 @kernel
 def rand_int(state, n):
-    """Returns (new_state, int64 uniform in [0, n)), n >= 1 (floor of a 53-bit float times n;
-    the bias is below n / 2**53, i.e. nil for catalogue sizes)."""
+    """Draw an int64 uniform in [0, n), n >= 1: returns (new_state, value).
+
+    The floor of a 53-bit float times n; the bias is below n / 2**53, i.e. nil for catalogue sizes.
+    """
     state, f = rand_float(state)
     k = np.int64(f * n)
     if k >= n:  # guards the float rounding corner case
@@ -119,8 +157,10 @@ def rand_int(state, n):
 
 @kernel
 def contains_sorted(indices, start, stop, item):
-    """True when ``item`` is in the sorted slice indices[start:stop] (binary search).
-    NumPy: ``item in indices[start:stop]``."""
+    """Tell whether ``item`` is in the sorted slice indices[start:stop] (binary search).
+
+    NumPy: ``item in indices[start:stop]``.
+    """
     lo = start
     hi = stop
     while lo < hi:
@@ -137,7 +177,7 @@ def contains_sorted(indices, start, stop, item):
 
 @kernel
 def nth_negative(indices, start, stop, r):
-    """The r-th (0-based) item NOT in the sorted slice indices[start:stop], in increasing order.
+    """Return the r-th (0-based) item NOT in the sorted slice indices[start:stop], in increasing order.
 
     With positives p_0 < p_1 < ..., p_k - k items precede p_k without being positive, a
     non-decreasing sequence, so the answer is r + #{k : p_k - k <= r} (binary search).
@@ -156,10 +196,24 @@ def nth_negative(indices, start, stop, r):
 
 @kernel
 def sample_negative(indptr, indices, user, n_items, state):
-    """Returns (new_state, j): j uniform over the items absent from CSR row ``user``, or -1 when the
-    row holds all ``n_items`` items (no negative exists; skip that user).
+    """Draw a negative of ``user``: an item uniform over those absent from its CSR row.
 
-    indptr/indices: the users x items CSR structure with sorted, unique column indices per row.
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        The users x items CSR structure, with sorted, unique column indices per row.
+    user : int
+        The row.
+    n_items : int
+        Number of items.
+    state : uint64
+        The xorshift64* state.
+
+    Returns
+    -------
+    tuple of (uint64, int64)
+        (new_state, j), j = -1 when the row holds all ``n_items`` items (no negative exists;
+        skip that user).
     """
     start = indptr[user]
     stop = indptr[user + 1]
@@ -177,8 +231,10 @@ def sample_negative(indptr, indices, user, n_items, state):
 
 @kernel
 def row_of_entry(indptr, pos):
-    """The row r with indptr[r] <= pos < indptr[r + 1] (binary search over indptr; empty rows
-    are skipped). NumPy: ``np.searchsorted(indptr, pos, side="right") - 1``."""
+    """Return the row r with indptr[r] <= pos < indptr[r + 1] (binary search; empty rows are skipped).
+
+    NumPy: ``np.searchsorted(indptr, pos, side="right") - 1``.
+    """
     lo = 0
     hi = indptr.shape[0] - 1
     while hi - lo > 1:

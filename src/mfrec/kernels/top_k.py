@@ -24,9 +24,11 @@ _EXCLUDED = 1
 
 @kernel(exact=True)
 def insert_top(top_i, top_s, count, k, j, s):
-    """Insert item j with score s into the descending list top_s[:count] (capacity k), items
-    arriving in increasing index so an equal score never displaces an earlier item.
-    Returns the new count."""
+    """Insert item j with score s into the descending list top_s[:count] (capacity k).
+
+    Items arrive in increasing index, so an equal score never displaces an earlier item.
+    Returns the new count.
+    """
     if count < k:
         pos = count
         count += 1
@@ -47,16 +49,25 @@ def insert_top(top_i, top_s, count, k, j, s):
 def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, out_idx, out_scores):
     """Fill out_idx / out_scores with the top-k items of each score row.
 
-    scores       (b, n_items) float32
-    rows         (b,) int64: the row of the exclusion CSR for each score row (ignored when
-                 excl_indptr is empty)
-    excl_*       CSR structure (int64 indptr, int32 indices) of per-row excluded items; an empty
-                 indptr means no per-row exclusion
-    blocked      (n_items,) uint8: 1 = never returned (allowed/banned filters)
-    self_items   (b,) int64 item removed from each row's own list, or an empty array
-    k            1 <= k <= n_items
-    out_idx      (b, k) int32, -1 where fewer than k candidates remain
-    out_scores   (b, k) float32, -inf in the padded slots
+    Parameters
+    ----------
+    scores : ndarray of float32, shape (b, n_items)
+        The score rows.
+    rows : ndarray of int64, shape (b,)
+        The row of the exclusion CSR for each score row (ignored when excl_indptr is empty).
+    excl_indptr, excl_indices : ndarray
+        CSR structure (int64 indptr, int32 indices) of per-row excluded items; an empty indptr
+        means no per-row exclusion.
+    blocked : ndarray of uint8, shape (n_items,)
+        1 = never returned (allowed/banned filters).
+    self_items : ndarray of int64, shape (b,)
+        The item removed from each row's own list, or an empty array.
+    k : int
+        1 <= k <= n_items.
+    out_idx : ndarray of int32, shape (b, k)
+        Filled: the top-k items, -1 where fewer than k candidates remain.
+    out_scores : ndarray of float32, shape (b, k)
+        Filled: their scores, -inf in the padded slots.
     """
     n_rows, n_items = scores.shape
     has_excl = len(excl_indptr) > 0

@@ -1,33 +1,79 @@
-"""numba kernels for WARP, the Weighted Approximate-Rank Pairwise loss (Weston, Bengio & Usunier
-2011, "WSABIE"), with the k-order-statistic variant (Weston, Yee & Weiss 2013) and LightFM's
-practical choices (Kula 2015).
+"""numba kernels for WARP, the Weighted Approximate-Rank Pairwise loss.
 
-Model: x_ui = p_u . q_i + b_i (user factors P, item factors Q, item biases b).
+Weston, Bengio & Usunier 2011, "WSABIE", with the k-order-statistic variant (Weston, Yee & Weiss
+2013) and LightFM's practical choices (Kula 2015).
 
-One step, for a training positive (u, i):
+The maths of :class:`mfrec.models.WARP`, stated once here (the class docstring links to it).
 
-1. k-OS (only when ``k_os`` = K > 1): draw K - 1 more positives of u uniformly (with replacement),
-   score the K candidates and keep the one of rank ``k_os_rank`` (1 = best scored, K = worst);
-   it replaces i.
-2. Draw items j uniformly from the whole catalogue, one trial at a time, until the first violating
-   negative: x_uj > x_ui - margin and j not a positive of u (binary search in u's sorted CSR row,
-   done only for violating draws), or until ``max_sampled`` trials. Every draw counts as a trial,
-   a draw that hits a positive of u included (as in LightFM), so N is geometric with success
-   probability m / n_items, m = number of violating negatives, and E[N] = n_items / m.
-   N = number of trials, the violating one included. No violation within the cap: no update.
+Model and objective
+-------------------
+Score x_ui = p_u . q_i + b_i (user factors P, item factors Q, item biases b; a user bias would
+not change a user's ranking, so there is none). Objective (Weston, Bengio & Usunier 2011,
+"WSABIE: Scaling up to large vocabulary image annotation", IJCAI): for each positive (u, i),
+with rank_i(u) = number of negatives j (items u has not interacted with) such that
+x_uj > x_ui - margin,
+
+    sum_(u,i) L(rank_i(u)) * mean_{j violating} |margin - x_ui + x_uj|_+
+
+(plus reg/2 (|p_u|^2 + |q_i|^2 + |q_j|^2 + b_i^2 + b_j^2) for each sampled triple), where L
+grows like a logarithm, so errors at the top of a user's list cost the most.
+``rank_weight="harmonic"`` uses the paper's L(r) = sum_{t=1..r} 1/t; ``"log"`` uses
+L(r) = ln(1 + r) (LightFM uses ln r). Both are clipped at ``max_loss``. LightFM (Kula 2015,
+"Metadata embeddings for user and item cold-start recommendations") is the best-known
+implementation; its defaults are max_sampled=10, adagrad, learning_rate=0.05, no
+regularization, L(r) = ln r, MAX_LOSS = 10.
+
+One step
+--------
+For a training positive (u, i):
+
+1. k-OS (Weston, Yee & Weiss 2013, "Learning to rank recommendations with the k-order statistic
+   loss", RecSys; only when ``k_os`` = K > 1): draw K - 1 more positives of u uniformly (with
+   replacement), score the K candidates and keep the one of rank ``k_os_rank`` (1 = best scored,
+   K = worst, the default); it replaces i. k_os = 1 is plain WARP.
+2. Rank estimate (the "approximate rank" of WARP): draw items j uniformly from the whole
+   catalogue, one trial at a time, until the first violating negative: x_uj > x_ui - margin and
+   j not a positive of u (binary search in u's sorted CSR row, done only for violating draws),
+   or until ``max_sampled`` trials. Every draw counts as a trial, a draw that hits a positive of
+   u included (as in LightFM), so N is geometric with success probability m / n_items,
+   m = number of violating negatives, and E[N] = n_items / m. N = number of trials, the
+   violating one included. No violation within the cap: no update (the positive is ranked high
+   enough, or its rank is below the resolution of the cap).
 3. Rank estimate r = max(1, floor((n_items - 1) / N)); weight w = min(L(r), max_loss), with L the
    table passed in ``weights`` (``rank_weight_table``): log, L(r) = ln(1 + r), or harmonic,
    L(r) = sum_{t=1..r} 1/t.
 4. Per-sample loss l = w * (margin - x_ui + x_uj) > 0; gradients (s = w):
        g_u = s (q_j - q_i) + reg p_u        g_i = -s p_u + reg q_i        g_j = s p_u + reg q_j
        g_bi = -s + reg b_i                  g_bj = s + reg b_j
-   all taken at the values before the step. Update, per coordinate:
-       sgd:      theta <- theta - lr g
-       adagrad:  G <- G + g^2, theta <- theta - lr g / sqrt(G)   (G starts at 1, as in LightFM)
+   all taken at the values before the step. Update, per coordinate, with
+   lr_t = learning_rate * lr_decay^(epoch - 1):
+       sgd:      theta <- theta - lr_t g
+       adagrad:  G <- G + g^2, theta <- theta - lr_t g / sqrt(G)   (G starts at 1, as in LightFM)
    then, when max_norm > 0, each updated factor row is rescaled to norm <= max_norm (WSABIE's
-   constraint).
+   constraint, used instead of or with reg).
 
-Arrays: ``indptr``/``indices`` the users x items CSR structure (sorted, unique indices per row),
+Epochs (mfrec.models.warp)
+--------------------------
+``sampling="pair"`` (as LightFM): an epoch visits every stored (user, item) entry once, in a
+fresh random order, so the objective above weights each user by their number of positives.
+``sampling="user"``: an epoch is as many draws (with replacement) of a uniform user among those
+with positives, then a uniform one of that user's positives, i.e. the objective becomes
+sum_u (1/n_u) sum_{i in I_u} ..., every user weighted equally, as ranking metrics averaged over
+users weight them (as BPR's ``sampling="user"``). Stored values are not used as weights (every
+entry is one positive). Factors start as N(0, init_std^2), biases at 0. ``threads=0`` runs
+lock-free "Hogwild" SGD (Niu et al. 2011) on all cores: an epoch is cut into 64 blocks of
+positives, each with its own xorshift64* random stream, handed to the threads one at a time, so
+the draws do not depend on the number of threads (as in BPR); ``threads=1`` is sequential and
+reproducible bit for bit for a given ``seed``. Per epoch the model reports ``loss`` (mean of l
+over the updates), ``mean_trials`` (mean N per positive, counting ``max_sampled`` for positives
+without a violation) and ``update_fraction`` (the share of positives that got an update), plus
+``val_ndcg@10`` and ``val_recall@10`` when ``fit`` is given ``validation`` interactions
+(``Recommender.validation_metrics``: scored with the training items excluded; costs one
+evaluation per epoch).
+
+Arrays
+------
+``indptr``/``indices`` the users x items CSR structure (sorted, unique indices per row),
 ``users``/``items`` the int32 user and item of each training positive in visiting order (the
 caller shuffles them: sequential reads here are faster than reads through an index permutation),
 ``P``/``Q`` float32 (n, k) factors, ``b`` float32 item biases, ``GP``/``GQ``/``Gb`` the Adagrad
@@ -48,9 +94,12 @@ from .sampling import contains_sorted, rand_int
 
 
 class WarpParams(NamedTuple):
-    """The scalar hyperparameters of a WARP epoch (numba passes a NamedTuple of scalars as one
-    argument). Build it with :meth:`make`, which fixes each field's type: a field typed int here
-    and float there would compile the kernels twice."""
+    """The scalar hyperparameters of a WARP epoch (numba passes a NamedTuple of scalars as one argument).
+
+    Build it with :meth:`make`, which fixes each field's type: a field typed int here and float
+    there would compile the kernels twice.
+    """
+
     learning_rate: float
     regularization: float
     margin: float
@@ -65,14 +114,17 @@ class WarpParams(NamedTuple):
     @classmethod
     def make(cls, *, learning_rate, regularization, margin, max_sampled, max_loss, max_norm, adagrad, k_os,
              k_os_rank, update_items) -> WarpParams:
+        """Build the tuple with each field converted to its type (max_norm None becomes 0.0)."""
         return cls(float(learning_rate), float(regularization), float(margin), int(max_sampled), float(max_loss),
                    float(max_norm or 0.0), bool(adagrad), int(k_os), int(k_os_rank), bool(update_items))
 
 
 @kernel
 def rank_weight_table(n_items, harmonic):
-    """L(r) for r = 0 .. max(n_items, 2) - 1, float32: ln(1 + r), or the harmonic number H_r.
-    NumPy: ``np.log1p(np.arange(n))`` or ``np.r_[0, np.cumsum(1 / np.arange(1, n))]``."""
+    """Tabulate L(r) for r = 0 .. max(n_items, 2) - 1, float32: ln(1 + r), or the harmonic number H_r.
+
+    NumPy: ``np.log1p(np.arange(n))`` or ``np.r_[0, np.cumsum(1 / np.arange(1, n))]``.
+    """
     n = max(n_items, 2)
     table = np.zeros(n, dtype=np.float32)
     acc = 0.0
@@ -87,14 +139,14 @@ def rank_weight_table(n_items, harmonic):
 
 @kernel
 def rank_estimate(n_items, trials):
-    """r = max(1, floor((n_items - 1) / N)) for N >= 1 sampling trials."""
+    """Estimate the rank r = max(1, floor((n_items - 1) / N)) from N >= 1 sampling trials."""
     r = (n_items - 1) // trials
     return r if r >= 1 else 1
 
 
 @kernel
 def _score(P, Q, b, u, i):
-    """x_ui = P[u] @ Q[i] + b[i]."""
+    """Score x_ui = P[u] @ Q[i] + b[i]."""
     s = np.float32(0.0)
     for f in range(P.shape[1]):
         s += P[u, f] * Q[i, f]
@@ -103,7 +155,7 @@ def _score(P, Q, b, u, i):
 
 @kernel
 def _clip_row_norm(M, row, max_norm):
-    """M[row] *= min(1, max_norm / |M[row]|)."""
+    """Rescale M[row] to norm <= max_norm: M[row] *= min(1, max_norm / |M[row]|)."""
     sq = np.float32(0.0)
     for f in range(M.shape[1]):
         sq += M[row, f] * M[row, f]
@@ -115,8 +167,10 @@ def _clip_row_norm(M, row, max_norm):
 
 @kernel
 def _adagrad_row(M, G, row, vec, coef, reg, lr):
-    """Adagrad step on M[row] with gradient g = coef * vec + reg * M[row]:
-    G[row] += g**2; M[row] -= lr * g / np.sqrt(G[row])."""
+    """Make an Adagrad step on M[row] with gradient g = coef * vec + reg * M[row].
+
+    G[row] += g**2; M[row] -= lr * g / np.sqrt(G[row]).
+    """
     for f in range(M.shape[1]):
         g = coef * vec[f] + reg * M[row, f]
         acc = G[row, f] + g * g
@@ -126,16 +180,18 @@ def _adagrad_row(M, G, row, vec, coef, reg, lr):
 
 @kernel
 def _sgd_row(M, row, vec, coef, reg, lr):
-    """SGD step on M[row] with gradient g = coef * vec + reg * M[row]: M[row] -= lr * g."""
+    """Make an SGD step on M[row] with gradient g = coef * vec + reg * M[row]: M[row] -= lr * g."""
     for f in range(M.shape[1]):
         M[row, f] -= lr * (coef * vec[f] + reg * M[row, f])
 
 
 @kernel
 def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores, state):
-    """k-OS choice of the positive: i plus k_os - 1 positives of u drawn uniformly (with
-    replacement); returns (state, the candidate ranked k_os_rank-th by score, best = 1; ties go to
-    the earlier candidate). NumPy: ``cand[np.argsort(-scores, kind='stable')[k_os_rank - 1]]``."""
+    """Choose the positive by k-OS: i plus k_os - 1 positives of u drawn uniformly (with replacement).
+
+    Returns (state, the candidate ranked k_os_rank-th by score, best = 1; ties go to the earlier
+    candidate). NumPy: ``cand[np.argsort(-scores, kind='stable')[k_os_rank - 1]]``.
+    """
     start = indptr[u]
     n_pos = indptr[u + 1] - start
     cand[0] = i
@@ -156,9 +212,26 @@ def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_s
 
 @kernel
 def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_items, params, diff, p_old):
-    """WARP step for the positive (u, i) (already chosen). Returns (state, trials N, loss, updated).
-    See the module docstring for the maths. ``params``: a :class:`WarpParams`; ``diff``/``p_old``:
-    float32 scratch vectors of length k."""
+    """Make one WARP step for the positive (u, i) (already chosen); the maths is in the module docstring.
+
+    Parameters
+    ----------
+    indptr, indices, P, Q, b, GP, GQ, Gb, state, n_items
+        As in the module docstring ("Arrays"); ``state`` is this block's xorshift64* state.
+    u, i : int
+        The positive.
+    weights : ndarray of float32
+        L(r) by r (:func:`rank_weight_table`).
+    params : WarpParams
+        The hyperparameters.
+    diff, p_old : ndarray of float32
+        Scratch vectors of length k.
+
+    Returns
+    -------
+    tuple
+        (state, trials N, loss, updated).
+    """
     margin = params.margin
     max_sampled = params.max_sampled
     max_loss = params.max_loss
@@ -218,8 +291,10 @@ def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_item
 
 @kernel
 def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, state, n_items, params):
-    """WARP steps over the positives start..stop-1 with one random stream.
-    Returns (state, sum of losses, number of updates, number of trials)."""
+    """Make the WARP steps over the positives start..stop-1 with one random stream.
+
+    Returns (state, sum of losses, number of updates, number of trials).
+    """
     k_os = params.k_os
     k_os_rank = params.k_os_rank
     cand = np.empty(max(k_os, 1), dtype=np.int64)
@@ -246,11 +321,23 @@ def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, 
 
 @kernel(parallel=True)
 def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items, params):
-    """One epoch over the positives (users[n], items[n]), n = 0, 1, ..., cut into len(states)
-    contiguous blocks: block t runs on its own thread with random stream states[t] (Hogwild!,
-    Niu et al. 2011: threads update shared rows without locks). With one block the epoch is
-    sequential and reproducible bit for bit. ``params``: the hyperparameters, a :class:`WarpParams`.
-    stats[t] receives (sum of losses, number of updates, number of trials) of block t."""
+    """Run one epoch over the positives (users[n], items[n]), n = 0, 1, ..., in len(states) blocks.
+
+    The contiguous blocks run in parallel: block t on its own thread with random stream states[t]
+    (Hogwild!, Niu et al. 2011: threads update shared rows without locks). With one block the
+    epoch is sequential and reproducible bit for bit.
+
+    Parameters
+    ----------
+    indptr, indices, users, items, P, Q, b, GP, GQ, Gb, states, stats, n_items
+        As in the module docstring ("Arrays"); P, Q, b, the accumulators and ``states`` are
+        updated in place, stats[t] receives (sum of losses, number of updates, number of
+        trials) of block t.
+    weights : ndarray of float32
+        L(r) by r (:func:`rank_weight_table`).
+    params : WarpParams
+        The hyperparameters.
+    """
     n_blocks = states.shape[0]
     n = users.shape[0]
     for t in prange(n_blocks):

@@ -1,5 +1,8 @@
-"""mfrec models: all share the contract in :mod:`mfrec.models.base`; the list of models is
-:data:`mfrec.models.catalog.MODELS`."""
+"""mfrec models: Popularity, SVD, ALS, BPR and WARP.
+
+All share the contract in :mod:`mfrec.models.base`; the list of models is
+:data:`mfrec.models.catalog.MODELS`; each model's maths is stated in its :mod:`mfrec.kernels` module.
+"""
 from .als import ALS
 from .base import Recommender
 from .bpr import BPR

@@ -1,6 +1,9 @@
-"""Alternating least squares for implicit feedback (iALS): Hu, Koren & Volinsky 2008, with the
-conjugate-gradient solver of Takacs, Pilaszy & Tikk 2011 and the unobserved weight and
-frequency-scaled regularization of Rendle, Krichene, Zhang & Koren 2021."""
+"""Alternating least squares for implicit feedback (iALS).
+
+Hu, Koren & Volinsky 2008, with the conjugate-gradient solver of Takacs, Pilaszy & Tikk 2011 and
+the unobserved weight and frequency-scaled regularization of Rendle, Krichene, Zhang & Koren 2021.
+The maths is stated in :mod:`mfrec.kernels.als`.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -41,102 +44,44 @@ PRESETS: dict = {
 class ALS(Recommender):
     r"""Matrix factorization for implicit feedback by alternating least squares (iALS).
 
-    **Data.** Each stored entry (u, i) of the implicit Interactions is an observed interaction
-    with value r_ui > 0 (1 for binary data, or a count/confidence such as those made by
-    ``Interactions.to_implicit(confidence=...)``). Its preference is p_ui = 1 and its confidence
-
-        c_ui = 1 + alpha * r_ui                      (confidence="linear", HKV 2008 eq. 6)
-        c_ui = 1 + alpha * log(1 + r_ui / epsilon)   (confidence="log",    HKV 2008 eq. 7)
-
-    Every unobserved cell has preference 0 and weight alpha0 = ``unobserved_weight``
-    (alpha0 = 1 is Hu, Koren & Volinsky's model; Rendle et al. 2021 tune it, usually below 1).
-
-    **Objective** (users x_u, items y_i, k = ``factors``):
-
-        L(X, Y) = sum_{(u,i) observed} c_ui (1 - x_u.y_i)^2 + alpha0 sum_{(u,i) unobserved} (x_u.y_i)^2
-                  + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2
-
-    with lambda_u = lambda = ``regularization`` (regularization_scaling="none"), or the
-    frequency-scaled regularization of Rendle et al. 2021
-    (regularization_scaling="frequency", nu = ``regularization_exponent``):
-
-        lambda_u = lambda * (n_u + alpha0 * n_items)^nu,   lambda_i = lambda * (n_i + alpha0 * n_users)^nu
-
-    where n_u, n_i are the numbers of observed entries of user u and item i. With alpha0 = 0 and
-    nu = 1 this is the weighted-lambda regularization lambda * n_u of ALS-WR (Zhou et al. 2008).
-
-    Rendle et al. write the data term as sum_observed (1 - s)^2 + alpha0 sum_all s^2 (s = x_u.y_i):
-    on an observed cell (1 - s)^2 + alpha0 s^2 = (1 + alpha0) (s - 1/(1 + alpha0))^2 + const, a
-    weight 1 + alpha0 and a target scaled by a constant, which only rescales X Y^T (and lambda).
-    So their model is this one with alpha = alpha0 on binary data, up to that rescaling.
-
-    **Updates.** Each iteration does two half steps: all x_u with Y fixed, then all y_i with X
-    fixed. Setting the gradient in x_u to zero gives the closed form (HKV 2008 eq. 4)
-
-        x_u = A_u^{-1} b_u,
-        A_u = alpha0 Y^T Y + sum_{i in I_u} (c_ui - alpha0) y_i y_i^T + lambda_u I
-            (= Y^T C_u Y + lambda_u I with C_u = diag of the row's weights),
-        b_u = sum_{i in I_u} c_ui y_i            (= Y^T C_u p_u),
-
-    and symmetrically y_i = (alpha0 X^T X + sum_{u in U_i} (c_ui - alpha0) x_u x_u^T + lambda_i I)^{-1}
-    sum_{u in U_i} c_ui x_u. Y^T Y is computed once per half step, so a row costs O(n_u k^2 + k^3)
-    instead of O(n_items k^2) (the paper's speed-up). ``solver="cholesky"`` solves each system
-    exactly; ``solver="cg"`` (default) runs ``cg_steps`` conjugate-gradient iterations from the
-    current x_u, never forming A_u (each step costs O(n_u k + k^2); Takacs, Pilaszy & Tikk 2011,
-    "Applications of the conjugate gradient method for implicit feedback collaborative
-    filtering", RecSys). Each exact half step minimises L over one side, so L never increases.
-
-    **Loss.** With ``calculate_loss=True`` every iteration reports ``loss`` (L after the item half
-    step) and ``loss_after_users`` (L after the user half step), computed with the Gramian trick
-    sum_{all cells} (x_u.y_i)^2 = trace((X^T X)(Y^T Y)) in O(nnz k + (n_users + n_items) k^2).
-
-    **Validation.** ``fit(train, validation=valid)`` reports ``val_ndcg@10`` and ``val_recall@10``
-    (all-item ranking, training items excluded; ``Recommender.validation_metrics``) after every
-    iteration, e.g. to choose ``iterations``; a callback may stop training (raise StopTraining)
-    when they stop improving.
-
-    **Fold-in.** A new user's vector is one exact solve of the user equations above against the
-    fixed item factors (no bias). Scores are x_u.y_i; similar items are cosine of item factors.
+    Hu, Koren & Volinsky (2008, ICDM) with the CG solver of Takacs, Pilaszy & Tikk (2011) and the
+    unobserved weight and frequency-scaled regularization of Rendle et al. (2021); score ``x_u . y_i``.
 
     Parameters
     ----------
-    factors : int, dimension k of the factors.
-    iterations : int, number of ALS iterations (each = one user and one item half step).
-    regularization : float > 0, lambda.
-    alpha : float >= 0, confidence slope (c = 1 + alpha * r, or the log form).
-    confidence : "linear" or "log", how r becomes c.
-    epsilon : float > 0, the scale inside the log confidence (ignored for "linear").
-    unobserved_weight : float >= 0, alpha0, the weight of unobserved cells.
-    regularization_scaling : "none" or "frequency" (see above).
-    regularization_exponent : float >= 0, nu of the frequency scaling (ignored for "none").
-    solver : "cg" (fast, approximate, warm-started) or "cholesky" (exact).
-    cg_steps : int, conjugate-gradient steps per row and half step (solver="cg").
-    init_std : float > 0, factors start as Normal(0, init_std^2) draws.
-    seed : None or int, seed of the initialisation.
-    threads : int, 0 = all cores. Results do not depend on the number of threads (each row's
-        solve is sequential), so any thread count is reproducible with a seed.
-    calculate_loss : bool, compute the objective every iteration (costs an extra O(nnz k)).
+    factors : int, default 64
+    iterations : int, default 15
+        ALS iterations, each one user and one item half step.
+    regularization : float > 0, default 0.015
+        lambda, the L2 weight (scaled per row with regularization_scaling="frequency").
+    alpha : float >= 0, default 1.5
+        Confidence slope: c = 1 + alpha * r, or 1 + alpha * log(1 + r / epsilon).
+    confidence : {"linear", "log"}, default "linear"
+    epsilon : float > 0, default 1.0
+    unobserved_weight : float >= 0, default 0.4
+        alpha0, the weight of unobserved cells (1: the original HKV model).
+    regularization_scaling : {"none", "frequency"}, default "frequency"
+        Constant lambda, or lambda * (n_u + alpha0 * n_items)^nu per row (Rendle et al.).
+    regularization_exponent : float >= 0, default 1.0
+        nu of the frequency scaling (ignored for "none").
+    solver : {"cg", "cholesky"}, default "cg"
+        Warm-started conjugate gradient (fast, approximate) or an exact Cholesky solve.
+    cg_steps : int, default 3
+        Conjugate-gradient steps per row and half step (solver="cg").
+    init_std : float > 0, default 0.01
+    seed : int or None, default None
+    threads : int, default 0
+        0 = all cores; the result does not depend on the thread count (reproducible with a seed).
+    calculate_loss : bool, default False
 
-    **Defaults** (tuned on MovieLens-1M, ratings >= 4, by validation NDCG@10 on a split carved from
-    the training data; see benchmarks/results/als.md): 64 factors, 15 iterations, frequency-scaled
-    regularization lambda = 0.015 with nu = 1, alpha = 1.5 (c = 2.5 on binary data), unobserved
-    weight alpha0 = 0.4, CG with 3 steps. Frequency scaling makes lambda_u grow with the row's
-    number of interactions plus alpha0 times the size of the other side, so the same lambda
-    suits data sets of other sizes better than a constant one would.
-    The original HKV model is ``unobserved_weight=1, regularization_scaling="none"``.
-    ``ALS.preset("ml-1m")`` is the same with 128 factors; ``ALS.preset("ncf")`` is tuned for NCF's
-    ML-1M protocol (every rating a positive): 256 factors, 30 iterations, lambda 0.07 with nu 0.75,
-    alpha 0.75, alpha0 0.25.
-
-    References
+    Attributes
     ----------
-    Hu, Koren & Volinsky (2008), Collaborative Filtering for Implicit Feedback Datasets, ICDM.
-    Takacs, Pilaszy & Tikk (2011), Applications of the Conjugate Gradient Method for Implicit
-    Feedback Collaborative Filtering, RecSys.
-    Rendle, Krichene, Zhang & Koren (2021), Revisiting the Performance of iALS on Item
-    Recommendation Benchmarks, arXiv:2110.14037 (RecSys 2022 reproducibility track).
-    Zhou, Wilkinson, Schreiber & Pan (2008), Large-Scale Parallel Collaborative Filtering for the
-    Netflix Prize, AAIM (weighted-lambda regularization).
+    user_factors_, item_factors_ : ndarray of float32, shapes (n_users, k) and (n_items, k)
+        x_u and y_i; ``loss_history_`` holds each iteration's loss and validation figures.
+
+    Notes
+    -----
+    Maths: :mod:`mfrec.kernels.als`. Presets (``PRESETS``), tuning, benchmark: benchmarks/results/als.md.
     """
 
     feedback = "implicit"
@@ -188,7 +133,7 @@ class ALS(Recommender):
     }
 
     def _memory_needed(self, interactions) -> int:
-        """Bytes a fit allocates beyond the training data it is given (docs/memory.md):
+        """Estimate the bytes a fit allocates beyond the training data it is given (docs/memory.md).
 
         * factors X, Y (float32) and the copies made when the fit ends (ranking vectors):
           8 k (n_users + n_items);
@@ -212,31 +157,33 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------------ maths helpers
     def _confidences(self, values: np.ndarray) -> np.ndarray:
-        """c = 1 + alpha * r (linear) or 1 + alpha * log(1 + r / epsilon) (log), float64."""
+        """Compute c = 1 + alpha * r (linear) or 1 + alpha * log(1 + r / epsilon) (log), float64."""
         values = np.asarray(values, dtype=np.float64)
         if self.confidence == "log":
             return 1.0 + self.alpha * np.log1p(values / self.epsilon)
         return 1.0 + self.alpha * values
 
     def _row_regularization(self, counts: np.ndarray, n_other: int) -> np.ndarray:
-        """lambda per row: constant, or lambda * (n_row + alpha0 * n_other)^nu (frequency)."""
+        """Compute lambda per row: constant, or lambda * (n_row + alpha0 * n_other)^nu (frequency)."""
         counts = np.asarray(counts, dtype=np.float64)
         if self.regularization_scaling == "frequency":
             return self.regularization * (counts + self.unobserved_weight * n_other) ** self.regularization_exponent
         return np.full(len(counts), float(self.regularization))
 
     def _gram(self, Y: np.ndarray) -> np.ndarray:
-        """alpha0 * Y^T Y in float64 (numba, one thread: no BLAS threads during training)."""
+        """Compute alpha0 * Y^T Y in float64 (numba, one thread: no BLAS threads during training)."""
         return kernels.gram(Y, float(self.unobserved_weight))
 
     def _half_step(self, side: _Side, X: np.ndarray, Y: np.ndarray, exact: bool) -> None:
-        """Recompute every row of X (in place) against the fixed Y, by the equations above."""
+        """Recompute every row of X (in place) against the fixed Y (equations: :mod:`mfrec.kernels.als`)."""
         self._solve_rows(side, X, Y, self._gram(Y), exact)
 
     def _solve_rows(self, side: _Side, X: np.ndarray, Y: np.ndarray, gram: np.ndarray, exact: bool) -> None:
-        """The row solves of a half step given ``gram`` = alpha0 Y^T Y of the *whole* other side.
+        """Solve the rows of a half step given ``gram`` = alpha0 Y^T Y of the *whole* other side.
+
         ``Y`` needs only the rows that ``side.indices`` point to (mfrec.distributed passes a block's
-        gathered rows, renumbered), so the same kernels serve one machine and a cluster."""
+        gathered rows, renumbered), so the same kernels serve one machine and a cluster.
+        """
         alpha0 = float(self.unobserved_weight)
         if exact:
             failed = kernels.als_half_step_cholesky(side.indptr, side.indices, side.conf, X, Y, gram, alpha0, side.reg)
@@ -248,7 +195,7 @@ class ALS(Recommender):
                                      np.float32(alpha0), side.reg32, int(self.cg_steps))
 
     def _objective(self, users: _Side, items: _Side, X: np.ndarray, Y: np.ndarray) -> float:
-        """L(X, Y) of the class docstring, by the Gramian trick."""
+        """Compute L(X, Y) of :mod:`mfrec.kernels.als`, by the Gramian trick."""
         alpha0 = float(self.unobserved_weight)
         X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
         data = kernels.observed_loss_terms(users.indptr, users.indices, users.conf, X, Y, alpha0)
@@ -281,8 +228,10 @@ class ALS(Recommender):
         return users, items
 
     def _check_values(self, values: np.ndarray) -> None:
-        """Positive finite values whose confidences fit float32 (max and min only, no temporaries
-        of the data's size unless something is wrong)."""
+        """Check for positive finite values whose confidences fit float32.
+
+        Only max and min are computed: no temporaries of the data's size unless something is wrong.
+        """
         lo, hi = (values.min(), values.max()) if len(values) else (1.0, 1.0)
         if not (lo > 0 and np.isfinite(hi)):  # NaN makes min() NaN, which fails "> 0"
             bad = np.flatnonzero(~(values > 0) | ~np.isfinite(values))
@@ -295,8 +244,11 @@ class ALS(Recommender):
                             "beyond the float32 range; scale the interaction values down or lower alpha")
 
     def _confidences_chunked(self, values: np.ndarray, dtype) -> np.ndarray:
-        """:meth:`_confidences` of ``values`` stored as ``dtype``: computed in float64 a chunk at a
-        time, so float32 results equal float64 ones rounded, without an nnz float64 array."""
+        """Compute :meth:`_confidences` of ``values`` stored as ``dtype``, a chunk at a time.
+
+        Computed in float64 per chunk, so float32 results equal float64 ones rounded, without an
+        nnz float64 array.
+        """
         out = np.empty(len(values), dtype=dtype)
         for start in range(0, len(values), _CHUNK):
             out[start:start + _CHUNK] = self._confidences(values[start:start + _CHUNK])
@@ -322,8 +274,10 @@ class ALS(Recommender):
                     break
 
     def _initial_factors(self, n_users: int, n_items: int, seed) -> tuple:
-        """(X, Y): Normal(0, init_std^2) float32 draws, all user rows then all item rows, from one
-        generator seeded with ``seed`` (mfrec.distributed draws the same numbers)."""
+        """Draw (X, Y): Normal(0, init_std^2) float32 draws, all user rows then all item rows.
+
+        One generator seeded with ``seed`` (mfrec.distributed draws the same numbers).
+        """
         k = int(self.factors)
         rng = np.random.default_rng(seed)
         X = initial_factors(rng, n_users, k, self.init_std)
@@ -332,7 +286,7 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------------ fold-in
     def _fold_in(self, item_index, values):
-        """One exact solve of the user equations against the fixed item factors."""
+        """Fold in a new user: one exact solve of the user equations against the fixed item factors."""
         item_index = np.asarray(item_index, dtype=np.int64)
         values = np.asarray(values, dtype=np.float64)
         if np.any(~(values > 0)):
@@ -358,9 +312,12 @@ _CHUNK = 1 << 20
 
 
 class _Side:
-    """One orientation of the training matrix for a half step: CSR arrays (indptr int64,
-    indices int32, shared with the input when already int32), confidences c and per-row lambdas
-    in float32 (CG solver) and, with ``float64=True``, in float64 (exact solver, loss)."""
+    """One orientation of the training matrix for a half step.
+
+    CSR arrays (indptr int64, indices int32, shared with the input when already int32),
+    confidences c and per-row lambdas in float32 (CG solver) and, with ``float64=True``, in
+    float64 (exact solver, loss).
+    """
 
     def __init__(self, conf_csr: sp.csr_matrix, reg: np.ndarray, *, float64: bool = True):
         self._set(conf_csr.indptr, conf_csr.indices, conf_csr.data, reg, float64)

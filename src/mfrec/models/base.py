@@ -53,7 +53,12 @@ VALIDATION_K = 10
 
 
 class Recommender(abc.ABC):
-    """Base class of mfrec models. See the module docstring for the contract."""
+    """Base class of mfrec models.
+
+    See the module docstring of :mod:`mfrec.models.base` for the contract: a subclass stores its
+    hyperparameters in ``__init__``, declares their valid values in ``_parameter_constraints`` and
+    trains in ``_fit``; fitting, the queries and persistence are defined here.
+    """
 
     #: the data this model trains on: "explicit" (ratings) or "implicit" (positives/confidences)
     feedback = "implicit"
@@ -87,17 +92,51 @@ class Recommender(abc.ABC):
     # ------------------------------------------------------------------ parameters
     @classmethod
     def param_names(cls) -> list:
-        """The hyperparameters: the keyword arguments of ``__init__``, in order."""
+        """Return the hyperparameters' names: the keyword arguments of ``__init__``, in order.
+
+        Returns
+        -------
+        list of str
+            The parameter names (empty for a model without hyperparameters).
+        """
         sig = inspect.signature(cls.__init__)
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
     def get_params(self, deep: bool = True) -> dict:
-        """The hyperparameters as a dict (scikit-learn's contract; ``deep`` is accepted for
-        ``sklearn.base.clone``: mfrec models hold no nested estimators, so it changes nothing)."""
+        """Return the hyperparameters as a dict (scikit-learn's contract).
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for ``sklearn.base.clone``; mfrec models hold no nested estimators, so it
+            changes nothing.
+
+        Returns
+        -------
+        dict
+            Parameter name -> current value, for every name of :meth:`param_names`.
+        """
         return {name: getattr(self, name) for name in self.param_names()}
 
     def set_params(self, **params) -> Recommender:
+        """Set hyperparameters by name (scikit-learn's contract); nothing is validated until fit.
+
+        Parameters
+        ----------
+        **params
+            New values, by parameter name.
+
+        Returns
+        -------
+        Recommender
+            ``self``.
+
+        Raises
+        ------
+        InvalidParameterError
+            When a name is not one of :meth:`param_names`.
+        """
         valid = self.param_names()
         for key, value in params.items():
             if key not in valid:
@@ -107,14 +146,36 @@ class Recommender(abc.ABC):
         return self
 
     def check_params(self) -> None:
-        """Validate the hyperparameters against ``_parameter_constraints``; raises
-        InvalidParameterError (a ValueError) naming the first invalid one."""
+        """Validate the hyperparameters against ``_parameter_constraints``.
+
+        Raises
+        ------
+        InvalidParameterError
+            A ValueError naming the first invalid parameter and its valid values.
+        """
         constraints.validate(self._parameter_constraints, self.get_params())
 
     @classmethod
     def preset(cls, name: str, **overrides) -> Recommender:
-        """A model with the named preset's hyperparameters (see PRESETS), then ``overrides``,
-        e.g. ``ALS.preset("ml-1m", threads=1)``."""
+        """Build a model with the named preset's hyperparameters, then ``overrides``.
+
+        Parameters
+        ----------
+        name : str
+            A key of the class's ``PRESETS``, e.g. ``"ml-1m"``.
+        **overrides
+            Hyperparameters that replace the preset's, e.g. ``ALS.preset("ml-1m", threads=1)``.
+
+        Returns
+        -------
+        Recommender
+            An unfitted model of this class.
+
+        Raises
+        ------
+        InvalidParameterError
+            When the class has no preset ``name``.
+        """
         if name not in cls.PRESETS:
             known = ", ".join(sorted(cls.PRESETS)) or "none"
             raise InvalidParameterError(f"{cls.__name__} has no preset {name!r} (presets: {known})")
@@ -123,7 +184,7 @@ class Recommender(abc.ABC):
     from_preset = preset
 
     def __repr__(self) -> str:
-        """The class and the hyperparameters that differ from the defaults, e.g. ``ALS(factors=128)``."""
+        """Show the class and the hyperparameters that differ from the defaults, e.g. ``ALS(factors=128)``."""
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
         changed = {k: v for k, v in self.get_params().items()
                    if k not in defaults or not _same_value(v, defaults[k])}
@@ -132,16 +193,43 @@ class Recommender(abc.ABC):
     # ------------------------------------------------------------------ training
     def fit(self, interactions: Interactions, *, validation: Optional[Interactions] = None,
             callback: Optional[Callback] = None, show_progress: bool = False) -> Recommender:
-        """Train from scratch on ``interactions``; returns self.
+        """Train from scratch on ``interactions``.
 
-        callback(epoch, metrics) is called after every epoch with a dict of floats (always "loss"
-        when the model computes it, plus model-specific figures); it may raise StopTraining.
-        ``validation`` (same id space as ``interactions`` or raw-id compatible): after every
-        epoch the model's :meth:`validation_metrics` on these data are added to the epoch's
-        figures (``val_rmse`` for rating models, ``val_ndcg@10`` and ``val_recall@10`` for
-        ranking models), e.g. to stop from a callback; SVD also stops early on them
-        (``early_stopping_rounds``). Models without epochs refuse it. The per-epoch dicts are
-        kept in ``loss_history_``.
+        The fit is atomic: on any failure (Ctrl-C included) the model is left as it was before.
+        The per-epoch figures are kept in ``loss_history_``.
+
+        Parameters
+        ----------
+        interactions : Interactions
+            The training data, of the model's feedback kind (explicit ratings for SVD, implicit
+            feedback for the ranking models).
+        validation : Interactions or None, default None
+            Same id space as ``interactions`` or raw-id compatible: after every epoch the model's
+            :meth:`validation_metrics` on these data are added to the epoch's figures
+            (``val_rmse`` for rating models, ``val_ndcg@10`` and ``val_recall@10`` for ranking
+            models), e.g. to stop from a callback; SVD also stops early on them
+            (``early_stopping_rounds``). Models without epochs refuse it.
+        callback : callable or None, default None
+            ``callback(epoch, metrics)`` after every epoch, with a dict of floats (always "loss"
+            when the model computes it, plus model-specific figures); it may raise StopTraining.
+        show_progress : bool, default False
+            Show a progress bar (needs the ``cli`` extra, rich).
+
+        Returns
+        -------
+        Recommender
+            ``self``, fitted.
+
+        Raises
+        ------
+        DataError
+            Empty data, data of the wrong kind, or validation data that do not fit.
+        InvalidParameterError
+            An invalid hyperparameter or callback, or ``validation`` for a model without epochs.
+        TrainingDivergedError
+            When the loss, the factors or the scores become NaN/inf or overflow float32.
+        InsufficientMemoryError
+            When the fit would not fit in the available memory (before anything is allocated).
         """
         if not isinstance(interactions, Interactions):
             raise DataError(f"fit() needs an mfrec Interactions object, got {type(interactions).__name__}")
@@ -192,14 +280,26 @@ class Recommender(abc.ABC):
     @abc.abstractmethod
     def _fit(self, interactions: Interactions, validation: Optional[Interactions],
              monitor: TrainingMonitor) -> None:
-        """Train on ``interactions`` (checked, non-empty, of this model's feedback kind): set the
-        fitted arrays (``user_factors_``, ``item_factors_``, biases) and call
+        """Train on ``interactions`` (checked, non-empty, of this model's feedback kind).
+
+        Set the fitted arrays (``user_factors_``, ``item_factors_``, biases) and call
         ``monitor.report(epoch, **metrics)`` after every epoch, stopping when it returns True.
-        ``validation`` is already in the training id space; the monitor evaluates it."""
+        ``validation`` is already in the training id space; the monitor evaluates it.
+        """
 
     def validation_metrics(self, validation: Interactions) -> dict:
-        """The figures ``fit(validation=...)`` adds to every epoch, from the current factors:
-        ``val_ndcg@10`` and ``val_recall@10`` (all-item ranking, training items excluded)."""
+        """Compute the figures ``fit(validation=...)`` adds to every epoch, from the current factors.
+
+        Parameters
+        ----------
+        validation : Interactions
+            Held-out interactions in the training id space.
+
+        Returns
+        -------
+        dict
+            ``val_ndcg@10`` and ``val_recall@10`` (all-item ranking, training items excluded).
+        """
         from ..evaluation import ranking_metrics
         threads = getattr(self, "threads", 0)
         scores = ranking_metrics(self.score_users, self.interactions_.matrix, validation.matrix, VALIDATION_K,
@@ -208,7 +308,7 @@ class Recommender(abc.ABC):
                 f"val_recall@{VALIDATION_K}": scores[f"recall@{VALIDATION_K}"]}
 
     def _check_validation(self, validation, interactions: Interactions) -> Interactions:
-        """Validation data in the training id space, of a kind this model can score."""
+        """Return validation data in the training id space, of a kind this model can score."""
         if not isinstance(validation, Interactions):
             raise DataError(f"validation must be an mfrec Interactions object, got {type(validation).__name__} "
                             "(build one with Interactions.from_dataframe)")
@@ -220,8 +320,11 @@ class Recommender(abc.ABC):
         return validation
 
     def _memory_needed(self, interactions: Interactions) -> int:
-        """Bytes a fit allocates, roughly: ``_factor_copies`` float32 copies of the user and item
-        vectors (factors + 2 bias columns) and ~32 bytes of per-epoch arrays per training entry."""
+        """Estimate the bytes a fit allocates.
+
+        Roughly ``_factor_copies`` float32 copies of the user and item vectors (factors + 2 bias
+        columns) and ~32 bytes of per-epoch arrays per training entry.
+        """
         k = getattr(self, "factors", 0)
         k = int(k) if isinstance(k, (int, np.integer)) else 0
         rows = interactions.n_users + interactions.n_items
@@ -238,7 +341,7 @@ class Recommender(abc.ABC):
                                         f"{interactions.n_items:,} items) fit", hint)
 
     def _fitted_state(self) -> dict:
-        """Everything fit() sets: public attributes ending in "_" plus the score cache."""
+        """Return everything fit() sets: public attributes ending in "_" plus the score cache."""
         state = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
         state["_item_vectors_cache"] = getattr(self, "_item_vectors_cache", None)
         return state
@@ -249,7 +352,13 @@ class Recommender(abc.ABC):
             setattr(self, key, value)
 
     def n_epochs(self) -> Optional[int]:
-        """Number of epochs/iterations, for progress bars (None if unknown)."""
+        """Return the number of epochs or iterations, for progress bars.
+
+        Returns
+        -------
+        int or None
+            The ``epochs`` or ``iterations`` hyperparameter; None when the model has neither.
+        """
         for name in ("epochs", "iterations"):
             if hasattr(self, name):
                 return getattr(self, name)
@@ -270,15 +379,28 @@ class Recommender(abc.ABC):
 
     @property
     def is_fitted(self) -> bool:
+        """Whether the model was fitted (or loaded)."""
         return hasattr(self, "item_ids_")
 
     def require_fitted(self) -> None:
-        """Raise NotFittedError unless the model is fitted."""
+        """Check that the model is fitted.
+
+        Raises
+        ------
+        NotFittedError
+            When :meth:`fit` (or :meth:`load`) has not run yet.
+        """
         if not self.is_fitted:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() first")
 
     def fitted_arrays(self) -> dict:
-        """The fitted arrays present (factors, biases, the model's extra arrays), by name."""
+        """Return the fitted arrays present (factors, biases, the model's extra arrays).
+
+        Returns
+        -------
+        dict of str to ndarray
+            Attribute name -> array, for the arrays that are set.
+        """
         names = ("user_factors_", "item_factors_", "user_biases_", "item_biases_") + tuple(self._extra_arrays)
         return {n: getattr(self, n) for n in names if getattr(self, n, None) is not None}
 
@@ -297,13 +419,13 @@ class Recommender(abc.ABC):
         return np.hstack(parts).astype(np.float32, copy=False)
 
     def _user_vectors(self, user_index=None) -> np.ndarray:
-        """Ranking vectors of users (biases folded in), all users or the given indices."""
+        """Return the ranking vectors of users (biases folded in), all users or the given indices."""
         idx = slice(None) if user_index is None else user_index
         biases = getattr(self, "user_biases_", None)
         return self._user_parts(self.user_factors_[idx], None if biases is None else biases[idx])
 
     def _item_vectors(self) -> np.ndarray:
-        """Ranking vectors of all items (biases folded in), matching _user_vectors."""
+        """Return the ranking vectors of all items (biases folded in), matching _user_vectors."""
         cached = getattr(self, "_item_vectors_cache", None)
         if cached is not None:
             return cached
@@ -320,30 +442,77 @@ class Recommender(abc.ABC):
         return vectors
 
     def score_users(self, user_index: np.ndarray) -> np.ndarray:
-        """Ranking scores of all items for the given user indices, shape (len(user_index), n_items)."""
+        """Score all items for the given user indices (what ranking and evaluation use).
+
+        Parameters
+        ----------
+        user_index : ndarray of int
+            Internal user indices (rows of the training matrix).
+
+        Returns
+        -------
+        ndarray of float32, shape (len(user_index), n_items)
+            The ranking scores.
+        """
         return self._user_vectors(user_index) @ self._item_vectors().T
 
     def predict_indices(self, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
-        """Scores of (user index, item index) pairs, float32 (rating models: predicted ratings)."""
+        """Score (user index, item index) pairs.
+
+        Parameters
+        ----------
+        user_index, item_index : ndarray of int
+            Internal indices, of equal length.
+
+        Returns
+        -------
+        ndarray of float32
+            One score per pair (rating models: predicted ratings).
+        """
         u = self._user_vectors(user_index)
         v = self._item_vectors()[item_index]
         return np.einsum("ij,ij->i", u, v).astype(np.float32)
 
     def _similarity_vectors(self, which: str):
-        """(query vectors, candidate vectors) whose dot product is the similarity of two items
-        (or users): by default unit-norm factors, i.e. cosine similarity, biases excluded."""
+        """Return (query vectors, candidate vectors) whose dot product is the similarity of two items.
+
+        ``which`` is "item" or "user". By default unit-norm factors, i.e. cosine similarity,
+        biases excluded.
+        """
         factors = self.item_factors_ if which == "item" else self.user_factors_
         unit = normalize_rows(factors)
         return unit, unit
 
     # ------------------------------------------------------------------ public queries
     def recommend(self, users, n: int = 10, *, exclude_seen: bool = True, items=None, exclude=None):
-        """Top-n items for one user or a batch of users (raw ids).
+        """Recommend the top-n items for one user or a batch of users (raw ids).
 
-        One user gives (item_ids, scores) arrays, best first; a list/array of users gives a list
-        of such pairs. exclude_seen drops the user's training items; ``items`` restricts the
-        candidates to these raw item ids; ``exclude`` removes these raw item ids for everyone.
-        Fewer than n items come back when exclusions leave fewer candidates.
+        Parameters
+        ----------
+        users : raw user id or sequence of raw user ids
+            Users of the training data.
+        n : int, default 10
+            Items per user; fewer come back when exclusions leave fewer candidates.
+        exclude_seen : bool, default True
+            Drop each user's training items.
+        items : sequence of raw item ids or None, default None
+            Restrict the candidates to these items.
+        exclude : sequence of raw item ids or None, default None
+            Remove these items for everyone.
+
+        Returns
+        -------
+        tuple of (ndarray, ndarray) or list of such tuples
+            One user: (item_ids, scores), best first; a list/array of users: one pair per user.
+
+        Raises
+        ------
+        NotFittedError
+            Before fit.
+        UnknownIdError
+            For a user or item id that is not in the training data.
+        InvalidParameterError
+            When ``n`` is not a positive integer.
         """
         self.require_fitted()
         single, user_index = self._lookup(users, self.user_ids_)
@@ -356,12 +525,36 @@ class Recommender(abc.ABC):
         return self._package(idx, scores, self.item_ids_, single)
 
     def similar_items(self, items, n: int = 10, *, min_interactions: int = 0, similarity: str = "shrunk"):
-        """The n items most similar to each given item, itself excluded.
+        """Find the n items most similar to each given item, itself excluded.
 
-        ``similarity="shrunk"`` (default): cosine of the whitened item factors, shrunk by the
-        number of users the two items share (:mod:`mfrec.similarity`); ``"cosine"``: plain
-        cosine of the item factors. ``min_interactions`` keeps only neighbours with at least that
-        many training interactions. A model without item factors (Popularity) has its own similarity."""
+        A model without item factors (Popularity) has its own similarity.
+
+        Parameters
+        ----------
+        items : raw item id or sequence of raw item ids
+            The query items.
+        n : int, default 10
+            Neighbours per item.
+        min_interactions : int, default 0
+            Keep only neighbours with at least that many training interactions.
+        similarity : {"shrunk", "cosine"}, default "shrunk"
+            "shrunk": cosine of the whitened item factors, shrunk by the number of users the two
+            items share (:mod:`mfrec.similarity`); "cosine": plain cosine of the item factors.
+
+        Returns
+        -------
+        tuple of (ndarray, ndarray) or list of such tuples
+            One item: (item_ids, similarities), most similar first; a sequence: one pair per item.
+
+        Raises
+        ------
+        NotFittedError
+            Before fit.
+        UnknownIdError
+            For an item id that is not in the training data.
+        InvalidParameterError
+            For an unknown ``similarity``, a bad ``n`` or ``min_interactions``.
+        """
         if similarity not in SIMILARITIES:
             raise InvalidParameterError(f"similarity must be one of {', '.join(SIMILARITIES)}; got {similarity!r}")
         self.require_fitted()
@@ -375,7 +568,7 @@ class Recommender(abc.ABC):
         return self._package(idx, scores, self.item_ids_, single)
 
     def _item_similarity(self) -> ItemSimilarity:
-        """The default item similarity, built once per fitted state (factors and training data)."""
+        """Return the default item similarity, built once per fitted state (factors and training data)."""
         # keyed by the arrays themselves (identity), not their id(): a freed array's id can be
         # reused by the next fit's factors, which would serve a stale similarity
         factors, matrix = self.item_factors_, self.interactions_.matrix
@@ -387,7 +580,29 @@ class Recommender(abc.ABC):
         return cached[2]
 
     def similar_users(self, users, n: int = 10, *, min_interactions: int = 0):
-        """The n users most similar to each given user (cosine of user factors), itself excluded."""
+        """Find the n users most similar to each given user (cosine of user factors), itself excluded.
+
+        Parameters
+        ----------
+        users : raw user id or sequence of raw user ids
+            The query users.
+        n : int, default 10
+            Neighbours per user.
+        min_interactions : int, default 0
+            Keep only neighbours with at least that many training interactions.
+
+        Returns
+        -------
+        tuple of (ndarray, ndarray) or list of such tuples
+            One user: (user_ids, similarities), most similar first; a sequence: one pair per user.
+
+        Raises
+        ------
+        NotFittedError
+            Before fit.
+        UnknownIdError
+            For a user id that is not in the training data.
+        """
         return self._similar(users, n, "user", min_interactions)
 
     def _similar(self, raw_ids, n, which, min_interactions=0):
@@ -401,7 +616,7 @@ class Recommender(abc.ABC):
         return self._package(idx, scores, ids, single)
 
     def _min_interactions_filter(self, min_interactions, which: str):
-        """Indices of the items (or users) with >= min_interactions training interactions, or None."""
+        """Return the indices of the items (or users) with >= min_interactions training interactions, or None."""
         if isinstance(min_interactions, bool) or not isinstance(min_interactions, (int, np.integer)) \
                 or min_interactions < 0:
             raise InvalidParameterError(f"min_interactions must be a non-negative integer, got {min_interactions!r}")
@@ -412,8 +627,28 @@ class Recommender(abc.ABC):
         return np.flatnonzero(counts >= min_interactions)
 
     def predict(self, users, items):
-        """Scores of (user, item) pairs given as raw ids (scalars, or two equal-length sequences).
-        Rating models return predicted ratings; ranking models return ranking scores."""
+        """Score (user, item) pairs given as raw ids.
+
+        Parameters
+        ----------
+        users, items : raw id or sequence of raw ids
+            Two scalars, or two sequences of equal length.
+
+        Returns
+        -------
+        float or ndarray of float32
+            Rating models: predicted ratings; ranking models: ranking scores. A float for two
+            scalars.
+
+        Raises
+        ------
+        NotFittedError
+            Before fit.
+        UnknownIdError
+            For an id that is not in the training data.
+        InvalidParameterError
+            When the two sequences differ in length.
+        """
         self.require_fitted()
         single_u, u = self._lookup(users, self.user_ids_)
         single_i, i = self._lookup(items, self.item_ids_)
@@ -423,9 +658,36 @@ class Recommender(abc.ABC):
         return float(out[0]) if single_u and single_i else out
 
     def recommend_new_user(self, items, values=None, n: int = 10, *, exclude_seen: bool = True):
-        """Recommend for a user who was not in training, from the raw ids of items they interacted
-        with (and their ratings or confidences for explicit/weighted models): the user's vector
-        is folded in against the fixed item factors. Returns (item_ids, scores)."""
+        """Recommend for a user who was not in training (fold-in).
+
+        The user's vector is folded in against the fixed item factors (each model's fold-in is
+        described with its maths in :mod:`mfrec.kernels`).
+
+        Parameters
+        ----------
+        items : sequence of raw item ids
+            Items the user interacted with (at least one).
+        values : sequence of float or None, default None
+            Their ratings (explicit models) or confidences (weighted implicit models); None: 1 each.
+        n : int, default 10
+            Items to return.
+        exclude_seen : bool, default True
+            Drop the given items from the list.
+
+        Returns
+        -------
+        tuple of (ndarray, ndarray)
+            (item_ids, scores), best first.
+
+        Raises
+        ------
+        InvalidParameterError
+            No items, values that are not finite numbers or do not match the items.
+        TrainingDivergedError
+            When the folded-in vector is not finite or its scores overflow float32.
+        NotImplementedError
+            For a model without fold-in.
+        """
         self.require_fitted()
         n = _check_n(n)
         item_index = self.item_ids_.indices(_as_list(items))
@@ -458,7 +720,7 @@ class Recommender(abc.ABC):
         return self._package(idx, scores, self.item_ids_, True)
 
     def _new_user_vector(self, item_index: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """(1, d) ranking vector of a new user, matching _item_vectors (from _fold_in)."""
+        """Return the (1, d) ranking vector of a new user, matching _item_vectors (from _fold_in)."""
         factors, bias = self._fold_in(item_index, values)
         return self._user_parts(np.asarray(factors, dtype=np.float32)[None, :],
                                 None if bias is None else np.array([bias], dtype=np.float32))
@@ -483,22 +745,51 @@ class Recommender(abc.ABC):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> Path:
-        """Save to ``path`` (.npz added if missing): arrays + JSON header, no pickle
-        (:mod:`mfrec.persistence`)."""
+        """Save the model to ``path``: arrays and a JSON header, no pickle (:mod:`mfrec.persistence`).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file; ``.npz`` is added if missing.
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
         from .. import persistence
         return persistence.save_model(self, path)
 
     @classmethod
     def load(cls, path) -> Recommender:
-        """Load a model saved by :meth:`save`. ``Recommender.load`` accepts any model class;
-        ``SVD.load`` (etc.) refuses a file holding another class. Nothing in the file is trusted
-        (:func:`mfrec.persistence.load_model`)."""
+        """Load a model saved by :meth:`save`.
+
+        Nothing in the file is trusted (:func:`mfrec.persistence.load_model`).
+
+        Parameters
+        ----------
+        path : str or Path
+            A model file.
+
+        Returns
+        -------
+        Recommender
+            The fitted model; ``Recommender.load`` accepts any model class, ``SVD.load`` (etc.)
+            only its own.
+
+        Raises
+        ------
+        ModelFileError
+            When the file is not a valid mfrec model file, or holds another class.
+        """
         from .. import persistence
         return persistence.load_model(path, None if cls is Recommender else cls)
 
     def _check_loaded(self) -> None:
-        """Called by load(): shapes of the fitted arrays against the training matrix and ``factors``
-        (a model with extra arrays checks them too)."""
+        """Check the loaded arrays' shapes against the training matrix and ``factors`` (called by load).
+
+        A model with extra arrays checks them too.
+        """
         from ..errors import ModelFileError
         n_users, n_items = self.interactions_.shape
         items, users = getattr(self, "item_factors_", None), getattr(self, "user_factors_", None)

@@ -1,4 +1,7 @@
-"""BPR: Bayesian Personalized Ranking for implicit feedback (Rendle et al. 2009)."""
+"""BPR: Bayesian Personalized Ranking for implicit feedback (Rendle et al. 2009).
+
+The maths is stated in :mod:`mfrec.kernels.bpr`.
+"""
 from __future__ import annotations
 
 import numba
@@ -45,98 +48,45 @@ FOLD_IN_MIN_STEPS = 50
 
 
 class BPR(Recommender):
-    r"""Bayesian Personalized Ranking: matrix factorization with item biases trained by SGD on a
-    pairwise ranking loss (Rendle, Freudenthaler, Gantner & Schmidt-Thieme 2009, "BPR: Bayesian
-    Personalized Ranking from Implicit Feedback", UAI; algorithm LearnBPR).
+    r"""Bayesian Personalized Ranking: matrix factorization trained by SGD on a pairwise loss.
 
-    Model. The score of item i for user u is ``x_ui = b_i + w_u . h_i`` (user factors w_u, item
-    factors h_i, item bias b_i; no user bias: it cancels in every pairwise difference).
-
-    Objective. BPR-Opt is the log-likelihood that every user ranks each of their positive items i
-    above each non-positive item j, with a Gaussian prior (L2) on the parameters. SGD minimises,
-    one sampled triple (u, i, j) at a time,
-
-    .. math::
-
-        x_{uij} = x_{ui} - x_{uj} = (b_i - b_j) + w_u \cdot (h_i - h_j)
-
-        \ell_{uij} = -\ln\sigma(x_{uij}) + \tfrac{\lambda}{2}(\|w_u\|^2 + \|h_i\|^2 + \|h_j\|^2)
-                     + \tfrac{\lambda_b}{2}(b_i^2 + b_j^2)
-
-    with :math:`\lambda` = ``regularization``, :math:`\lambda_b` = ``bias_regularization``.
-
-    Update equations. With :math:`z = \sigma(-x_{uij}) = 1 - \sigma(x_{uij})` and
-    :math:`\eta_e` = ``learning_rate * lr_decay ** (e - 1)`` in epoch e (e = 1, 2, ...), each step
-    (all right-hand sides use the values before the step; see mfrec.kernels.bpr):
-
-    .. code-block:: text
-
-        w_u <- w_u + eta (z (h_i - h_j) - lambda w_u)
-        h_i <- h_i + eta (z w_u         - lambda h_i)
-        h_j <- h_j + eta (-z w_u        - lambda h_j)
-        b_i <- b_i + eta (z  - lambda_b b_i)
-        b_j <- b_j + eta (-z - lambda_b b_j)
-
-    Sampling. An epoch is ``samples_per_epoch`` steps (default: the number of positive pairs).
-    The positive pair (u, i) is drawn with replacement:
-
-    * ``sampling="user"`` (default): a uniform user, then a uniform item among that user's
-      positives. Every user gets the same expected number of steps, which matches ranking metrics
-      averaged over users; it validated clearly better than "pair" on MovieLens-1M (see
-      benchmarks/results/bpr.md), where "pair" lets the heaviest users dominate training.
-    * ``sampling="pair"``: uniformly over all positive pairs, as LearnBPR draws from D_S (and as
-      implicit and LightFM do); active users get proportionally more steps.
-
-    The negative j is drawn uniformly over all items and drawn again while it is a positive of u
-    (binary search in u's sorted row; a direct uniform pick among the non-positives after 32
-    failed draws), so j is never a positive. Users without positives, and users who interacted
-    with every item (they have no negative), are never drawn; their factors keep their initial
-    values.
-
-    Optional: ``negative_candidates = m > 1`` draws m such negatives and keeps the one the model
-    currently scores highest ("dynamic negative sampling", Zhang, Chen, Wang & Yu 2013, SIGIR):
-    the loss is unchanged, but j is then no longer uniform, and each step costs m - 1 extra dot
-    products. Default 1 (plain BPR).
-
-    Initialisation: factors ~ N(0, init_std^2), biases 0.
-
-    Threads. An epoch is cut into 64 blocks of steps, each drawing its triples from its own random
-    stream (seeded from ``seed``), so the triples do not depend on the number of threads.
-    ``threads=0`` runs the blocks on all cores, handed out one at a time, and the threads update
-    the shared parameters without locks ("Hogwild", Recht, Re, Wright & Niu 2011); the order of
-    the updates then varies, and so do the results, slightly, between runs. ``threads=1`` is
-    bit-for-bit reproducible for a given ``seed``.
-
-    Monitoring. After every epoch the callback gets ``loss`` (the mean of l_uij over the epoch's
-    sampled triples, each evaluated just before its step), ``log_loss`` (the mean of
-    -ln sigma(x_uij) alone) and ``correct_pair_fraction`` (the share of sampled triples with
-    x_ui > x_uj). NaN/inf stops training with TrainingDivergedError (lower the learning rate).
-    The factors are visible on the model during training, so a callback can evaluate it and
-    raise StopTraining; ``fit(validation=...)`` adds ``val_ndcg@10`` and ``val_recall@10`` to every
-    epoch's figures (``Recommender.validation_metrics``), BPR does no early stopping itself.
-
-    Presets. ``BPR.preset("ml-1m")`` gives the hyperparameters tuned on a validation split of the
-    MovieLens-1M training data (``PRESETS``).
-
-    Fold-in. A new user's vector starts at 0 and gets ``epochs`` epochs of
-    max(n_items_of_user, 50) SGD steps of the update of w_u above (item factors and biases frozen,
-    the same learning-rate schedule), with random streams fixed by ``seed`` (0 when None), so the
-    result is deterministic.
+    Rendle, Freudenthaler, Gantner & Schmidt-Thieme (2009, "BPR: Bayesian Personalized Ranking
+    from Implicit Feedback", UAI; algorithm LearnBPR). Score :math:`x_{ui} = b_i + w_u \cdot h_i`.
 
     Parameters
     ----------
-    factors : int, number of latent factors k.
-    epochs : int, number of epochs.
-    learning_rate : float, SGD step size eta (first epoch).
-    regularization : float, lambda, L2 weight of the user and item factors.
-    bias_regularization : float, lambda_b, L2 weight of the item biases.
-    lr_decay : float in (0, 1], learning rate multiplier per epoch.
-    init_std : float >= 0, standard deviation of the initial factors.
-    samples_per_epoch : int or None, SGD steps per epoch (None: number of positive pairs).
-    sampling : "user" or "pair", how the positive (u, i) is drawn (see above).
-    negative_candidates : int >= 1, negatives drawn per step, the best-scored kept (1 = uniform).
-    seed : int or None, seeds the initial factors and the random streams.
-    threads : int, 0 = all cores (Hogwild), 1 = single thread (reproducible).
+    factors : int, default 64
+    epochs : int, default 100
+    learning_rate : float, default 0.1
+        SGD step size eta of the first epoch.
+    regularization : float, default 0.015
+        lambda, the L2 weight of the user and item factors.
+    bias_regularization : float, default 0.01
+        lambda_b, the L2 weight of the item biases.
+    lr_decay : float in (0, 1], default 0.98
+        Learning-rate multiplier per epoch.
+    init_std : float >= 0, default 0.1
+        Standard deviation of the initial factors.
+    samples_per_epoch : int or None, default None
+        SGD steps per epoch (None: the number of positive pairs).
+    sampling : {"user", "pair"}, default "user"
+        The positive (u, i): a uniform user then one of their items, or a uniform pair.
+    negative_candidates : int >= 1, default 1
+        Negatives drawn per step, the best-scored kept (1: uniform, plain BPR).
+    seed : int or None, default None
+    threads : int, default 0
+        0 = all cores (Hogwild, not reproducible bit for bit), 1 = one thread (reproducible).
+
+    Attributes
+    ----------
+    user_factors_, item_factors_, item_biases_ : ndarray of float32
+        w_u, h_i and b_i (set during training too, so a callback can evaluate the model).
+    loss_history_ : list of dict
+        Per epoch: loss, log_loss, correct_pair_fraction (and the validation figures).
+
+    Notes
+    -----
+    Maths: :mod:`mfrec.kernels.bpr`. Presets (``PRESETS``), tuning, benchmark: benchmarks/results/bpr.md.
     """
 
     name = "bpr"
@@ -220,8 +170,11 @@ class BPR(Recommender):
 
     # ------------------------------------------------------------------ fold-in
     def _fold_in(self, item_index, values):
-        """A new user's w_u from their items, with item factors and biases frozen (see the class
-        docstring); ``values`` are ignored (implicit feedback: every given item is a positive)."""
+        """Fold in a new user's w_u from their items, with item factors and biases frozen.
+
+        The procedure is stated in :mod:`mfrec.kernels.bpr` (Fold-in); ``values`` are ignored
+        (implicit feedback: every given item is a positive).
+        """
         positives = np.unique(np.asarray(item_index, dtype=np.int64))
         n_items, k = self.item_factors_.shape
         user_vector = np.zeros(k, dtype=np.float32)
@@ -237,8 +190,11 @@ class BPR(Recommender):
 
 
 def _eligible_users(indptr: np.ndarray, n_items: int):
-    """Users that can be sampled (>= 1 positive and >= 1 negative) as int64 indices, and the
-    cumulative sum of their row lengths (starting at 0), as the kernels expect."""
+    """Return the users that can be sampled (>= 1 positive and >= 1 negative) and their row-length sums.
+
+    Both int64, as the kernels expect: the user indices, and the cumulative sum of their row
+    lengths (starting at 0).
+    """
     degree = np.diff(indptr)
     eligible = np.flatnonzero((degree > 0) & (degree < n_items)).astype(np.int64)
     if len(eligible) == 0:

@@ -1,5 +1,4 @@
-"""The models mfrec ships, in one list: CLI names, import paths, and building a model from
-command-line strings.
+"""The models mfrec ships, in one list: CLI names, import paths, building a model from strings.
 
 :data:`MODELS` is the only list of models. The CLI (help texts, ``mfrec models``), ``mfrec
 compare``'s default set and model files (the allow-list of classes that :func:`load_class`
@@ -31,7 +30,18 @@ class UnknownModelError(MfrecError, ValueError):
 
 
 def names_text(last: str = "or") -> str:
-    """"popularity, svd, als, bpr or warp": the model names for help texts."""
+    """Return the model names for help texts: "popularity, svd, als, bpr or warp".
+
+    Parameters
+    ----------
+    last : str, default "or"
+        The word before the last name.
+
+    Returns
+    -------
+    str
+        The names of :data:`MODELS`, in order.
+    """
     names = list(MODELS)
     return f"{', '.join(names[:-1])} {last} {names[-1]}"
 
@@ -42,12 +52,34 @@ def _import(path: str) -> type[Recommender]:
 
 
 def model_classes() -> dict[str, type[Recommender]]:
-    """Model classes by CLI name, in the order of :data:`MODELS`."""
+    """Import the model classes, by CLI name, in the order of :data:`MODELS`.
+
+    Returns
+    -------
+    dict of str to type
+        CLI name -> model class.
+    """
     return {name: _import(path) for name, path in MODELS.items()}
 
 
 def model_class(name: str) -> type[Recommender]:
-    """The class of a model given by its CLI name (any case)."""
+    """Return the class of a model given by its CLI name (any case).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MODELS`, e.g. "als".
+
+    Returns
+    -------
+    type
+        The model class.
+
+    Raises
+    ------
+    UnknownModelError
+        When no model has that name.
+    """
     path = MODELS.get(name.lower()) if isinstance(name, str) else None
     if path is None:
         raise UnknownModelError(f"unknown model {name!r} (models: {', '.join(MODELS)})")
@@ -55,14 +87,26 @@ def model_class(name: str) -> type[Recommender]:
 
 
 def class_path(cls: type) -> str:
-    """The import path a model file names its class by, e.g. "mfrec.models.svd:SVD"."""
+    """Return the import path a model file names its class by, e.g. "mfrec.models.svd:SVD"."""
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def load_class(path) -> Optional[type[Recommender]]:
-    """The model class a model file names, if it is on the allow-list :data:`MODELS` (else None).
+    """Return the model class a model file names, if it is on the allow-list :data:`MODELS`.
+
     Files written before import paths were stored name the bare class ("SVD"): accepted too.
-    Only allow-listed modules are ever imported, so a crafted file cannot import arbitrary code."""
+    Only allow-listed modules are ever imported, so a crafted file cannot import arbitrary code.
+
+    Parameters
+    ----------
+    path : object
+        The class path read from the file ("module:Class" or a bare class name).
+
+    Returns
+    -------
+    type or None
+        The model class, or None when ``path`` is not allow-listed.
+    """
     if not isinstance(path, str):
         return None
     allowed = set(MODELS.values())
@@ -75,8 +119,28 @@ def load_class(path) -> Optional[type[Recommender]]:
 
 
 def parse_params(assignments, cls: type[Recommender]) -> dict:
-    """Turn ["factors=64", "learning_rate=0.01"] into typed keyword arguments for ``cls``
-    (Python literals; "none"/"null" and "true"/"false" in any case; anything else a string)."""
+    """Turn ["factors=64", "learning_rate=0.01"] into typed keyword arguments for ``cls``.
+
+    Values are Python literals; "none"/"null" and "true"/"false" in any case; anything else a
+    string. A dash in a name counts as an underscore.
+
+    Parameters
+    ----------
+    assignments : iterable of str or None
+        The "name=value" strings.
+    cls : type
+        The model class whose parameters they set.
+
+    Returns
+    -------
+    dict
+        Parameter name -> value.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a string without "=" or a name that is not a parameter of ``cls``.
+    """
     valid = cls.param_names()
     out: dict[str, object] = {}
     for text in assignments or ():
@@ -100,7 +164,29 @@ def parse_params(assignments, cls: type[Recommender]) -> dict:
 
 
 def make_model(name: str, preset: Optional[str] = None, params: Optional[dict] = None):
-    """An unfitted model by CLI name, from a preset and/or hyperparameters."""
+    """Build an unfitted model by CLI name, from a preset and/or hyperparameters.
+
+    Parameters
+    ----------
+    name : str
+        The model's CLI name.
+    preset : str or None, default None
+        A key of the class's ``PRESETS``.
+    params : dict or None, default None
+        Hyperparameters (over the preset's, when one is given).
+
+    Returns
+    -------
+    Recommender
+        The unfitted model.
+
+    Raises
+    ------
+    UnknownModelError
+        For an unknown model name.
+    InvalidParameterError
+        For an unknown preset.
+    """
     cls = model_class(name)
     params = params or {}
     return cls.preset(preset, **params) if preset else cls(**params)

@@ -7,12 +7,17 @@ from .base import Recommender
 
 
 class Popularity(Recommender):
-    """Recommends the items with the most interactions in training (the same list for everyone,
-    minus each user's seen items). Works on explicit or implicit data: a rating of any value
-    counts as one interaction.
+    """Recommend the items with the most interactions in training, the baseline to beat.
 
-    score(u, i) = number of training users who interacted with i. Similar items are the most
-    popular other items (a baseline has no notion of similarity). Fold-in needs no solve.
+    The same list for everyone, minus each user's seen items. Works on explicit or implicit data:
+    a rating of any value counts as one interaction. Score ``score(u, i)`` = number of training
+    users who interacted with i. Similar items are the most popular other items (a baseline has
+    no notion of similarity). Fold-in needs no solve. There are no hyperparameters.
+
+    Attributes
+    ----------
+    item_biases_ : ndarray of float32
+        The training interaction count of each item (the score); the factors have 0 columns.
     """
 
     feedback = "any"
@@ -31,6 +36,7 @@ class Popularity(Recommender):
         monitor.report(1)
 
     def n_epochs(self):
+        """Return 1: the fit is one pass over the data."""
         return 1
 
     def _similarity_vectors(self, which):

@@ -1,4 +1,7 @@
-"""Biased matrix factorization of explicit ratings trained by SGD ("SVD", Funk 2006; Koren et al. 2009)."""
+"""Biased matrix factorization of explicit ratings trained by SGD ("SVD", Funk 2006; Koren et al. 2009).
+
+The maths (and the blended ranking score) is stated in :mod:`mfrec.kernels.svd_sgd`.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -36,116 +39,44 @@ PRESETS = {
 class SVD(Recommender):
     r"""Biased matrix factorization of explicit ratings, trained by stochastic gradient descent.
 
-    The model of Funk (2006, "Netflix Update: Try This at Home") in the biased form of Koren, Bell
-    and Volinsky (2009, "Matrix Factorization Techniques for Recommender Systems", IEEE Computer
-    42(8), eq. 4-5), often called "SVD" although no singular value decomposition is computed:
+    Funk (2006) in the biased form of Koren, Bell & Volinsky (2009, IEEE Computer 42(8)), often
+    called "SVD": ``r_hat(u, i) = mu + b_u + b_i + p_u . q_i``, clipped to the rating scale. With
+    ``ranking="blend"`` lists rank by ``x_u . y_i + ranking_weight * (r_hat(u, i) - mu - b_u)``.
 
-        r_hat(u, i) = mu + b_u + b_i + p_u . q_i
-
-    with mu the mean training rating, b_u, b_i user and item biases and p_u, q_i vectors of
-    ``factors`` dimensions. Training minimizes over the set K of training ratings
-
-        J = sum_{(u,i) in K} (r_ui - r_hat(u,i))^2 + reg (|p_u|^2 + |q_i|^2) + reg_b (b_u^2 + b_i^2)
-
-    by SGD: every epoch visits the ratings in a fresh random order (see ``shuffle``) and, for
-    each, with e = r_ui - r_hat(u, i) computed first,
-
-        b_u <- b_u + lr_b (e - reg_b b_u)
-        b_i <- b_i + lr_b (e - reg_b b_i)
-        p_u <- p_u + lr (e q_i - reg p_u)
-        q_i <- q_i + lr (e p_u - reg q_i)        (p_u: its value before this step)
-
-    i.e. a step along minus half the gradient of the rating's term of J (Koren et al. absorb the
-    factor 2 into the learning rate). After epoch t (1-based) the learning rates are multiplied by
-    ``lr_decay``, so epoch t uses lr * lr_decay**(t-1). mu is fixed, biases start at 0, factors
-    at N(0, init_std^2). Everything is float32.
-
-    Parameters (keyword only)
-    -------------------------
-    factors : int
-        Dimension k of p_u and q_i.
-    epochs : int
-        Passes over the training ratings (the maximum when early stopping is on).
-    learning_rate : float
-        lr, the step size of the factor updates.
-    regularization : float
-        reg, the L2 weight of the factors.
-    bias_learning_rate : float or None
-        lr_b, the step size of the bias updates; None = learning_rate.
-    bias_regularization : float or None
-        reg_b, the L2 weight of the biases; None = regularization.
-    lr_decay : float in (0, 1]
-        Multiplies both learning rates after every epoch (1 = constant rate).
-    init_std : float
+    Parameters
+    ----------
+    factors : int, default 100
+    epochs : int, default 40
+    learning_rate : float, default 0.02
+    regularization : float, default 0.05
+    bias_learning_rate : float or None, default None
+        Step size of the bias updates (None: learning_rate).
+    bias_regularization : float or None, default 0.01
+        L2 weight of the biases (None: regularization).
+    lr_decay : float in (0, 1], default 0.95
+        Both learning rates are multiplied by it after every epoch (1: constant).
+    init_std : float, default 0.01
         Standard deviation of the initial factors.
-    shuffle : "users" or "ratings"
-        How each epoch's random order is drawn. "users" (default): the users in a random order,
-        each user's ratings in a random order, one user after the other; "ratings": a uniform
-        random permutation of all ratings. Both are SGD on the same objective and gave the same
-        accuracy on ML-1M (benchmarks/results/svd.md), but "users" keeps p_u in the CPU cache
-        while the user's ratings are visited and makes an epoch 2.5-4 times faster. (Surprise
-        visits the ratings grouped by user too, in the same order every epoch.)
-    early_stopping_rounds : int or None
-        With ``fit(train, validation=valid)``: stop when the validation RMSE has not improved for
-        this many epochs and keep the factors of the best epoch (``best_epoch_``). None = train
-        all epochs (the validation RMSE is still recorded every epoch).
-    ranking : "blend" or "rating"
-        What ``recommend`` and ``evaluate_ranking`` rank by. A model of ratings alone says how
-        much a user would like an item if they watched it, not whether they would pick it: ranked
-        by predicted rating, the top of every list is rarely rated films with a few high ratings
-        (on ML-1M, NDCG@10 0.072 in ``mfrec compare``, below popularity's 0.178). "blend"
-        (default) adds the exposure part Cremonesi, Koren and Turrin (2010, "Performance of
-        recommender algorithms on top-N recommendation tasks") found missing: fit also trains an
-        implicit ALS (``EXPOSURE_PARAMS``: 64 factors, 15 iterations) on *which* items each user
-        rated (all ratings, value 1), factors x_u, y_i (``exposure_user_factors_``,
-        ``exposure_item_factors_``), and ranks by
+    shuffle : {"users", "ratings"}, default "users"
+        Each epoch's order: users in a random order, each user's ratings shuffled; or all ratings.
+    early_stopping_rounds : int or None, default None
+        With ``fit(validation=...)``: stop after this many epochs without a better ``val_rmse``.
+    ranking : {"blend", "rating"}, default "blend"
+        Rank by the blend above (x, y: an implicit ALS of which items were rated) or by r_hat.
+    ranking_weight : float >= 0, default 0.2
+        The weight of one rating point against the exposure score x_u . y_i.
+    seed : int or None, default None
+    threads : int, default 1
+        1: reproducible bit for bit; 0 (all cores) or n > 1: lock-free Hogwild threads.
 
-            s_ui = x_u . y_i + ranking_weight * (r_hat(u, i) - mu - b_u)
+    Attributes
+    ----------
+    user_factors_, item_factors_, user_biases_, item_biases_ : ndarray of float32
+        p_u, q_i, b_u, b_i; ``global_mean_`` is mu, ``loss_history_`` the per-epoch figures.
 
-        (mu and b_u do not change a user's order). ``recommend`` then returns these scores, not
-        ratings; ``predict`` and RMSE are unchanged. "rating" ranks by r_hat(u, i) itself.
-    ranking_weight : float >= 0
-        w above: how much one rating point counts against the exposure score. 0.2 was the best
-        of 0-0.5 on a validation split carved from ``mfrec compare``'s training set (ML-1M,
-        benchmarks/results/similars.md).
-    seed : int or None
-        Seeds the initial factors and the per-epoch shuffles.
-    threads : int
-        1 (default) = one thread, bit-for-bit reproducible with a seed. 0 = all cores (numba's
-        thread count), or n > 1 threads: lock-free "Hogwild!" updates (Niu et al. 2011): the
-        epoch's shuffled entries are cut into n contiguous pieces (one stream per thread, mostly
-        disjoint users with shuffle="users") and n Python threads run the GIL-free kernel on them
-        at once, sharing the bias and factor arrays without locks. About as accurate, not
-        reproducible bit for bit (concurrent updates race), and faster only when cores are free.
-        The default is 1 because one thread already fits ML-1M (100 factors x 20 epochs) in about
-        a second, reproducible results are what a student or a benchmark needs by default, and on
-        a busy machine the extra threads gain nothing (benchmarks/results/svd.md); pass threads=0
-        for speed on large data and idle cores.
-
-    Fitted attributes: ``global_mean_`` (float), ``user_biases_``, ``item_biases_`` (float32
-    vectors), ``user_factors_``, ``item_factors_`` (float32 (n, k)), ``loss_history_``: one dict
-    per epoch with ``loss`` (J / |K|: its squared-error part is accumulated during the epoch, each
-    error measured just before its step, its regularization part at the end of the epoch),
-    ``train_rmse`` (the square root of that running mean squared error, no extra pass) and, when
-    validation data are given, ``val_rmse`` (clipped predictions, after the epoch). With early
-    stopping: ``best_epoch_``, ``best_val_rmse_``.
-
-    Predictions are clipped to the training data's ``rating_scale`` (else to the lowest and
-    highest training rating); ``recommend`` ranks by the unclipped score. Training stops with
-    :class:`~mfrec.errors.TrainingDivergedError` (model left unfitted) when the loss turns NaN/inf
-    or the training RMSE exceeds 10 times the width of the rating scale: lower the learning rate.
-
-    Fold-in of a new user (``recommend_new_user(items, ratings)``) solves exactly for the user's
-    bias and factors that minimize the user's part of J with mu, item biases and item factors
-    fixed: a ridge regression of r - mu - b_i on [1, q_i] with penalty n_u * diag(reg_b, reg, ...)
-    (each of the user's n_u ratings carries the regularization term once, as in J). SGD on the
-    same objective would converge to this solution; the solve gets there in one step.
-
-    The defaults come from tuning on ML-1M (a validation split carved from the training set,
-    benchmarks/results/svd.md): test RMSE 0.835 on the random 90/10 split, where Surprise's SVD
-    scores 0.864 with its defaults. The small ``init_std`` matters most; Surprise's 0.1 is worse.
-    ``SVD.preset(name)`` returns a model with a tuned hyperparameter set (``PRESETS``): "ml-1m"
-    (200 factors, test RMSE 0.833) or "surprise" (Surprise's defaults, for comparisons).
+    Notes
+    -----
+    Maths: :mod:`mfrec.kernels.svd_sgd`. Presets (``PRESETS``), tuning, benchmark: benchmarks/results/svd.md.
     """
 
     feedback = "explicit"
@@ -283,7 +214,7 @@ class SVD(Recommender):
                                  f"{self.interactions_.n_items} items)")
 
     def _exposure_model(self):
-        """The ALS behind ranking="blend" (unfitted; its factors are this model's exposure_*)."""
+        """Build the ALS behind ranking="blend" (unfitted; its factors are this model's exposure_*)."""
         from .als import ALS
         return ALS(**EXPOSURE_PARAMS, seed=self.seed, threads=self.threads)
 
@@ -292,8 +223,18 @@ class SVD(Recommender):
                 self.item_factors_.copy())
 
     def validation_metrics(self, validation) -> dict:
-        """``val_rmse``: the RMSE of the clipped predictions on the validation ratings (none
-        when there are no validation ratings)."""
+        """Compute ``val_rmse``, the RMSE of the clipped predictions on the validation ratings.
+
+        Parameters
+        ----------
+        validation : Interactions
+            Held-out ratings in the training id space.
+
+        Returns
+        -------
+        dict
+            ``{"val_rmse": float}``, or an empty dict when there are no validation ratings.
+        """
         if validation.nnz == 0:
             return {}
         u, i, r = validation.to_coo()
@@ -312,6 +253,18 @@ class SVD(Recommender):
         return float(low), float(high)
 
     def predict_indices(self, user_index, item_index):
+        """Predict the ratings of (user index, item index) pairs, clipped to the rating scale.
+
+        Parameters
+        ----------
+        user_index, item_index : ndarray of int
+            Internal indices, of equal length.
+
+        Returns
+        -------
+        ndarray of float32
+            One predicted rating per pair.
+        """
         low, high = self._clip_range()
         return kernels.predict_pairs(np.ascontiguousarray(user_index, dtype=np.int32),
                                      np.ascontiguousarray(item_index, dtype=np.int32), self.global_mean_,
@@ -322,7 +275,7 @@ class SVD(Recommender):
     #     s_ui = x_u . y_i + w (b_i + p_u . q_i)
     # (x, y: the exposure factors; w: ranking_weight), which orders items as
     # x_u . y_i + w (r_hat(u, i) - mu - b_u) does: the ranking vectors are [x_u, w p_u, w] and
-    # [y_i, q_i, b_i]. See the class docstring.
+    # [y_i, q_i, b_i]. See mfrec.kernels.svd_sgd (Ranking by exposure).
     def _blends(self) -> bool:
         return self.ranking == "blend" and getattr(self, "exposure_item_factors_", None) is not None
 
@@ -358,7 +311,7 @@ class SVD(Recommender):
         return self._blend_user_vector(exposure_vector[None, :], np.asarray(factors, dtype=np.float32)[None, :])
 
     def _fold_in(self, item_index, values):
-        """Exact ridge solve for a new user's (bias, factors); see the class docstring."""
+        """Solve exactly for a new user's (factors, bias) by ridge regression (:mod:`mfrec.kernels.svd_sgd`)."""
         lr, lr_b, reg, reg_b = self._rates()
         q = self.item_factors_[item_index].astype(np.float64)
         target = values.astype(np.float64) - self.global_mean_ - self.item_biases_[item_index]
@@ -371,8 +324,11 @@ class SVD(Recommender):
 
 
 def _sgd_epoch(pool, n_threads, entries, state) -> float:
-    """One epoch: the single-thread kernel on all entries, or (Hogwild) on ``n_threads``
-    contiguous slices of them run by as many threads at once, sharing the model arrays."""
+    """Run one epoch and return its sum of squared errors.
+
+    The single-thread kernel on all entries, or (Hogwild) on ``n_threads`` contiguous slices of
+    them run by as many threads at once, sharing the model arrays.
+    """
     if pool is None:
         return kernels.sgd_epoch(*entries, *state)
     n = len(entries[0])
@@ -384,7 +340,7 @@ def _sgd_epoch(pool, n_threads, entries, state) -> float:
 
 @contextlib.contextmanager
 def _thread_pool(n_threads: int):
-    """A pool of n_threads Python threads (the kernel releases the GIL), or None for one thread."""
+    """Yield a pool of n_threads Python threads (the kernel releases the GIL), or None for one thread."""
     if n_threads <= 1:
         yield None
         return
@@ -393,6 +349,6 @@ def _thread_pool(n_threads: int):
 
 
 def _row_sq_norms(matrix) -> np.ndarray:
-    """|x_r|^2 of each row, in float64."""
+    """Compute |x_r|^2 of each row, in float64."""
     m = matrix.astype(np.float64)
     return np.einsum("ij,ij->i", m, m)

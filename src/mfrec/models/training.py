@@ -1,9 +1,11 @@
-"""What happens around the epochs of a fit: the per-epoch monitor (loss history, validation
-metrics, callback, progress bar) and the one divergence check every model uses.
+"""What happens around the epochs of a fit: the per-epoch monitor and the divergence checks.
+
+The monitor keeps the loss history, validation metrics, callback and progress bar; the one
+divergence check every model uses is here too.
 
 A model's ``_fit`` calls ``monitor.report(epoch, **metrics)`` after each epoch and stops when it
 returns True. Non-finite losses, factors or scores raise :class:`TrainingDivergedError` through
-:func:`diverged` / :func:`check_finite` / :func:`check_scores_fit_float32`, so every model words
+:func:`diverged` / :func:`check_finite` / :func:`scores_fit_float32`, so every model words
 the error the same way: which model, which epoch, what went wrong, which hyperparameter to change.
 """
 from __future__ import annotations
@@ -29,12 +31,27 @@ _INIT_CHUNK = 1 << 20  # float64 draws per chunk of initial factors
 
 
 def initial_factors(rng: np.random.Generator, n_rows: int, k: int, std: float) -> np.ndarray:
-    """(n_rows, k) float32 factors drawn from Normal(0, std^2) by ``rng``, row after row (every
-    model and mfrec.distributed draw their initial factors here, so a seed means the same draws).
+    """Draw (n_rows, k) float32 factors from Normal(0, std^2), row after row.
 
-    The same numbers as ``(rng.standard_normal((n_rows, k)) * std).astype(np.float32)``: a
+    Every model and mfrec.distributed draw their initial factors here, so a seed means the same
+    draws. The same numbers as ``(rng.standard_normal((n_rows, k)) * std).astype(np.float32)``: a
     Generator fills arrays in order, so chunks of rows continue one stream; drawing a chunk at a
-    time avoids an (n_rows, k) float64 temporary (docs/memory.md)."""
+    time avoids an (n_rows, k) float64 temporary (docs/memory.md).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The source of the draws.
+    n_rows, k : int
+        The shape of the result.
+    std : float
+        Standard deviation of the draws.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_rows, k)
+        The initial factors.
+    """
     k = int(k)
     out = np.empty((n_rows, k), dtype=np.float32)
     step = max(1, _INIT_CHUNK // max(k, 1))
@@ -46,7 +63,18 @@ def initial_factors(rng: np.random.Generator, n_rows: int, k: int, std: float) -
 
 # ---------------------------------------------------------------------- divergence
 def divergence_hint(model) -> str:
-    """Which hyperparameters to change, with their current values."""
+    """Say which hyperparameters to change after a divergence, with their current values.
+
+    Parameters
+    ----------
+    model : Recommender
+        The model that diverged.
+
+    Returns
+    -------
+    str
+        E.g. "lower learning_rate (now 0.1) or init_std (now 0.1) or raise the regularization".
+    """
     named = [f"{p} (now {getattr(model, p)!r})" for p in ("learning_rate", "init_std")
              if getattr(model, p, None) is not None]
     return ("lower " + " or ".join(named) + " or raise the regularization") if named else \
@@ -55,7 +83,26 @@ def divergence_hint(model) -> str:
 
 def diverged(model, detail: str, *, epoch: Optional[int] = None, hint: Optional[str] = None,
              what: str = "training") -> TrainingDivergedError:
-    """The error for a diverged fit: "<Model>: training diverged at epoch e (<detail>); <hint>"."""
+    """Build the error for a diverged fit: "<Model>: training diverged at epoch e (<detail>); <hint>".
+
+    Parameters
+    ----------
+    model : Recommender or str
+        The model (or its name).
+    detail : str
+        What went wrong, e.g. "loss = nan".
+    epoch : int or None, default None
+        The epoch it happened in.
+    hint : str or None, default None
+        What to change; None: :func:`divergence_hint`.
+    what : str, default "training"
+        What diverged, e.g. "fold-in".
+
+    Returns
+    -------
+    TrainingDivergedError
+        The error, to raise.
+    """
     name = model if isinstance(model, str) else type(model).__name__
     at = "" if epoch is None else f" at epoch {epoch}"
     hint = divergence_hint(model) if hint is None else hint
@@ -64,14 +111,29 @@ def diverged(model, detail: str, *, epoch: Optional[int] = None, hint: Optional[
 
 def check_finite(model, values: Mapping[str, Any], *, epoch: Optional[int] = None,
                  hint: Optional[str] = None, what: str = "training") -> None:
-    """Raise :func:`diverged` when any of the named arrays or numbers holds NaN/inf."""
+    """Raise the :func:`diverged` error when any of the named arrays or numbers holds NaN/inf.
+
+    Parameters
+    ----------
+    model : Recommender or str
+        The model (or its name), for the message.
+    values : mapping of str to array_like
+        The arrays or numbers to check, by the name the message gives them.
+    epoch, hint, what
+        As in :func:`diverged`.
+
+    Raises
+    ------
+    TrainingDivergedError
+        Naming the first array that holds NaN/inf.
+    """
     for name, value in values.items():
         if not np.all(np.isfinite(value)):
             raise diverged(model, f"{name} contains NaN/inf", epoch=epoch, hint=hint, what=what)
 
 
 def max_row_norm(vectors: np.ndarray) -> float:
-    """Largest Euclidean row norm, in float64 (no overflow for float32 input)."""
+    """Return the largest Euclidean row norm, in float64 (no overflow for float32 input)."""
     if vectors.size == 0:
         return 0.0
     v = np.asarray(vectors, dtype=np.float64)
@@ -79,8 +141,20 @@ def max_row_norm(vectors: np.ndarray) -> float:
 
 
 def scores_fit_float32(user_vectors: np.ndarray, item_vectors: np.ndarray) -> tuple:
-    """(fits, largest user norm, largest item norm): whether every score u . v fits in float32,
-    by Cauchy-Schwarz (|u . v| <= |u| |v|) over the largest user and item vectors."""
+    """Tell whether every score u . v fits in float32, by Cauchy-Schwarz over the largest vectors.
+
+    |u . v| <= |u| |v|, with the largest user and item vector norms.
+
+    Parameters
+    ----------
+    user_vectors, item_vectors : ndarray
+        The ranking vectors, one per row.
+
+    Returns
+    -------
+    tuple of (bool, float, float)
+        (fits, largest user norm, largest item norm).
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         user_norm, item_norm = max_row_norm(user_vectors), max_row_norm(item_vectors)
         bound = user_norm * item_norm
@@ -89,12 +163,12 @@ def scores_fit_float32(user_vectors: np.ndarray, item_vectors: np.ndarray) -> tu
 
 # ---------------------------------------------------------------------- monitor
 class TrainingMonitor:
-    """Collects per-epoch metrics: loss history, validation metrics, callback, progress bar,
-    divergence of the loss.
+    """Collect per-epoch metrics: loss history, validation metrics, callback, progress bar.
 
-    With validation data, every report adds the model's validation metrics
-    (:meth:`Recommender.validation_metrics`, computed on the current factors) before the
-    callback sees them, so ``validation=`` means the same for every iterative model."""
+    It also checks the loss for divergence. With validation data, every report adds the model's
+    validation metrics (:meth:`Recommender.validation_metrics`, computed on the current factors)
+    before the callback sees them, so ``validation=`` means the same for every iterative model.
+    """
 
     def __init__(self, model, callback: Optional[Callback], show_progress: bool, validation=None):
         self.model = model
@@ -111,8 +185,25 @@ class TrainingMonitor:
             self._task = self._progress.add_task("fit", total=model.n_epochs(), info="")
 
     def report(self, epoch: int, **metrics) -> bool:
-        """Record one epoch; returns True when training should stop (callback raised StopTraining).
-        Raises TrainingDivergedError when the loss is NaN/inf."""
+        """Record one epoch's figures and pass them to the callback.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch just finished, from 1.
+        **metrics
+            Its figures (floats), e.g. ``loss``.
+
+        Returns
+        -------
+        bool
+            True when training should stop (the callback raised StopTraining).
+
+        Raises
+        ------
+        TrainingDivergedError
+            When the loss is NaN/inf.
+        """
         clean = {k: float(v) for k, v in metrics.items()}
         loss = clean.get("loss")
         if loss is not None and not np.isfinite(loss):
@@ -132,6 +223,7 @@ class TrainingMonitor:
         return self.stopped
 
     def close(self) -> None:
+        """Stop the progress bar, if any."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None

@@ -1,4 +1,7 @@
-"""WARP: matrix factorization trained with the Weighted Approximate-Rank Pairwise loss."""
+"""WARP: matrix factorization trained with the Weighted Approximate-Rank Pairwise loss.
+
+The maths is stated in :mod:`mfrec.kernels.warp`.
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -38,98 +41,44 @@ SAMPLINGS = ("pair", "user")
 class WARP(Recommender):
     r"""Matrix factorization for implicit feedback trained with the WARP loss.
 
-    Score of item i for user u: ``x_ui = p_u . q_i + b_i`` (user factors p_u, item factors q_i,
-    item bias b_i; a user bias would not change a user's ranking, so there is none).
-
-    **Objective** (Weston, Bengio & Usunier 2011, "WSABIE: Scaling up to large vocabulary image
-    annotation", IJCAI): for each positive (u, i), with rank_i(u) = number of negatives j (items u
-    has not interacted with) such that x_uj > x_ui - margin,
-
-        sum_(u,i) L(rank_i(u)) * mean_{j violating} |margin - x_ui + x_uj|_+
-
-    (plus reg/2 (|p_u|^2 + |q_i|^2 + |q_j|^2 + b_i^2 + b_j^2) for each sampled triple), where L
-    grows like a logarithm, so errors at the top of a user's list cost the most.
-    ``rank_weight="harmonic"`` uses the paper's L(r) = sum_{t=1..r} 1/t; ``"log"`` (default)
-    uses L(r) = ln(1 + r) (LightFM uses ln r). Both are clipped at ``max_loss``.
-
-    **Rank estimate** (the "approximate rank" of WARP): items j are drawn uniformly from the whole
-    catalogue, one trial at a time, until the first violating negative: x_uj > x_ui - margin and j
-    not one of u's positives. A draw that hits a positive of u is skipped but counts as a trial, as
-    in LightFM (membership is looked up by binary search in u's sorted row, only for violating
-    draws). With m violating negatives, the number of trials N is geometric with success
-    probability m / n_items, E[N] = n_items / m, hence the estimate
-
-        r = max(1, floor((n_items - 1) / N)),      weight w = min(L(r), max_loss).
-
-    When no violating negative turns up within ``max_sampled`` trials there is no update (the
-    positive is ranked high enough, or its rank is below the resolution of the cap).
-
-    **Update** of the sampled triple, on the per-sample loss l = w (margin - x_ui + x_uj), with all
-    gradients taken before the step:
-
-        g_pu = w (q_j - q_i) + reg p_u      g_qi = -w p_u + reg q_i      g_qj = w p_u + reg q_j
-        g_bi = -w + reg b_i                 g_bj = w + reg b_j
-
-    ``learning_schedule="adagrad"`` (default, as LightFM): per-coordinate accumulators G starting at
-    1, G <- G + g^2 and theta <- theta - lr_t g / sqrt(G); ``"sgd"``: theta <- theta - lr_t g.
-    lr_t = learning_rate * lr_decay^(epoch - 1). With ``max_norm`` each updated factor row is then
-    projected onto the ball |row| <= max_norm (WSABIE's constraint, used instead of or with reg).
-
-    **k-OS** (Weston, Yee & Weiss 2013, "Learning to rank recommendations with the k-order
-    statistic loss", RecSys): with ``k_os = K > 1``, each positive (u, i) in the epoch is joined by
-    K - 1 positives of u drawn uniformly, and the one whose score ranks ``k_os_rank``-th among the
-    K (default K: the worst-scored) takes i's place in the step above. k_os = 1 is plain WARP.
-
-    **Sampling of the positives.** ``sampling="pair"`` (default, as LightFM): an epoch visits every
-    stored (user, item) entry once, in a fresh random order, so the objective above weights each
-    user by their number of positives. ``sampling="user"``: an epoch is as many draws (with
-    replacement) of a uniform user among those with positives, then a uniform one of that user's
-    positives, i.e. the objective becomes sum_u (1/n_u) sum_{i in I_u} ..., every user weighted
-    equally, as ranking metrics averaged over users weight them (BPR's ``sampling="user"``, which
-    validated better than uniform pairs on MovieLens-1M, benchmarks/results/bpr.md). Stored values
-    are not used as weights (every entry is one positive). ``threads=0`` runs lock-free
-    "Hogwild" SGD (Niu et al. 2011) on all cores: an epoch is cut into 64 blocks of positives, each
-    with its own xorshift64* random stream, handed to the threads one at a time, so the draws do not
-    depend on the number of threads (as in BPR); ``threads=1`` is sequential and reproducible bit for
-    bit for a given ``seed``.
-    Per epoch the callback gets ``loss`` (mean of l over the updates), ``mean_trials`` (mean N per
-    positive, counting ``max_sampled`` for positives without a violation) and ``update_fraction``
-    (the share of positives that got an update), plus ``val_ndcg@10`` and ``val_recall@10`` when
-    ``fit`` is given ``validation`` interactions (``Recommender.validation_metrics``: scored with
-    the training items excluded; costs one evaluation per epoch).
-
-    LightFM (Kula 2015, "Metadata embeddings for user and item cold-start recommendations") is the
-    best-known implementation; its defaults are max_sampled=10, adagrad, learning_rate=0.05, no
-    regularization, L(r) = ln r, MAX_LOSS = 10.
-
-    **Defaults and why**: 64 factors, 30 epochs, adagrad with learning_rate 0.05 and max_sampled 10
-    are LightFM's defaults (cheap: about 6 trials per positive on MovieLens). regularization=0.5
-    is not: without it WARP overfits after about 10 epochs on MovieLens-1M and -100K (validation
-    NDCG@10 falls), and 0.5 was the best of 0, 0.1, 0.2, 0.5, 1.0 on validation splits of both
-    (benchmarks/results/warp.md). k-OS lowered validation NDCG in every setting tried, so k_os=1;
-    the harmonic weight and margins other than 1 did not help. ``WARP.preset("ml-1m")`` holds the
-    settings tuned on a validation split carved from the ML-1M training set: 128 factors, 60 epochs,
-    regularization 0.7, the rest as the defaults.
+    Weston, Bengio & Usunier (2011, "WSABIE", IJCAI), with the k-OS variant of Weston, Yee & Weiss
+    (2013) and LightFM's practical choices (Kula 2015). Score ``x_ui = p_u . q_i + b_i``.
 
     Parameters
     ----------
-    factors : int, number of latent factors k.
-    epochs : int, passes over the training positives.
-    learning_rate : float, lr of adagrad or sgd.
-    regularization : float >= 0, L2 weight reg applied to the updated rows at each step.
-    max_norm : float or None, cap on the Euclidean norm of each factor row.
-    max_sampled : int, cap on the number of sampling trials per positive.
-    rank_weight : "log" or "harmonic", the form of L.
-    margin : float > 0, the hinge margin.
-    max_loss : float > 0, cap on the per-sample weight L(r).
-    learning_schedule : "adagrad" or "sgd".
-    k_os : int >= 1, positives drawn per step for k-OS (1 = plain WARP).
-    k_os_rank : int in [1, k_os] or None (= k_os), which order statistic k-OS keeps.
-    lr_decay : float in (0, 1], learning rate multiplier per epoch.
-    init_std : float > 0, factors start as N(0, init_std^2); biases start at 0.
-    sampling : "pair" or "user", how an epoch's positives are drawn (see above).
-    seed : int or None.
-    threads : int, 0 = all cores (Hogwild), 1 = sequential and reproducible.
+    factors : int, default 64
+    epochs : int, default 30
+    learning_rate : float, default 0.05
+    regularization : float >= 0, default 0.5
+        L2 weight applied to the updated rows at each step.
+    max_norm : float or None, default None
+    max_sampled : int, default 10
+        Cap on the number of sampling trials per positive.
+    rank_weight : {"log", "harmonic"}, default "log"
+    margin : float > 0, default 1.0
+    max_loss : float > 0, default 10.0
+        Cap on the per-sample weight L(r).
+    learning_schedule : {"adagrad", "sgd"}, default "adagrad"
+    k_os : int >= 1, default 1
+        Positives drawn per step for k-OS (1 = plain WARP).
+    k_os_rank : int in [1, k_os] or None, default None
+        Which order statistic k-OS keeps (None: k_os, the worst-scored).
+    lr_decay : float in (0, 1], default 1.0
+    init_std : float > 0, default 0.01
+    sampling : {"pair", "user"}, default "pair"
+        Each epoch visits every positive once, or draws a uniform user then one of their items.
+    seed : int or None, default None
+    threads : int, default 0
+        0 = all cores (Hogwild), 1 = sequential and reproducible.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_, item_biases_ : ndarray of float32
+        p_u, q_i, b_i; ``loss_history_``: loss, mean_trials, update_fraction per epoch.
+
+    Notes
+    -----
+    Maths: :mod:`mfrec.kernels.warp`. Presets (``PRESETS``), tuning, benchmark: benchmarks/results/warp.md.
     """
 
     name = "warp"
@@ -231,9 +180,11 @@ class WARP(Recommender):
                           "update_fraction": n_updates / len(items)}
 
     def _fold_in(self, item_index, values):
-        """A few WARP epochs (``epochs`` of them, as in training) on the new user's vector alone,
-        the items frozen; seeded by ``seed``, sequential. The values are ignored (every item is a
-        positive)."""
+        """Fold in a new user: WARP epochs on the user's vector alone, the items frozen.
+
+        ``epochs`` epochs, as in training, seeded by ``seed``, sequential. The values are ignored
+        (every item is a positive).
+        """
         items = np.unique(np.asarray(item_index, dtype=np.int32))
         rng = np.random.default_rng(self.seed)
         P = initial_factors(rng, 1, self.item_factors_.shape[1], self.init_std)
@@ -254,8 +205,22 @@ SAMPLE_BLOCKS = 64
 
 
 def user_uniform_positives(indptr: np.ndarray, indices: np.ndarray, n: int, rng: np.random.Generator):
-    """``n`` positives drawn with replacement: a uniform user among those with a stored entry, then
-    a uniform entry of that user's row. Returns int32 (users, items), as warp_epoch reads them."""
+    """Draw ``n`` positives with replacement: a uniform user with a stored entry, then one of its entries.
+
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        The users x items CSR structure.
+    n : int
+        Number of positives to draw.
+    rng : numpy.random.Generator
+        The source of the draws.
+
+    Returns
+    -------
+    users, items : ndarray of int32
+        The drawn (user, item) positives, as warp_epoch reads them.
+    """
     degree = np.diff(indptr)
     active = np.flatnonzero(degree > 0)
     users = active[rng.integers(0, len(active), size=n)]
@@ -264,6 +229,6 @@ def user_uniform_positives(indptr: np.ndarray, indices: np.ndarray, n: int, rng:
 
 
 def _stream_seed(rng: np.random.Generator) -> int:
-    """A seed for the per-thread streams, drawn from the model's generator."""
+    """Draw a seed for the per-thread streams from the model's generator."""
     return int(rng.integers(0, 2**63 - 1))
 
