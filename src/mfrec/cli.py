@@ -202,7 +202,8 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
             protocol_name: Optional[str] = ProtocolOpt, negatives_seed: Optional[int] = NegativesSeedOpt):
     """Train SVD, ALS, BPR, WARP and the popularity baseline on one split, print one table of
     metrics and fit times, write an HTML report (and optionally projector exports).
-    With --protocol ncf: the NCF protocol's table instead (implicit models only, no report)."""
+    With --protocol ncf: the NCF protocol's table instead (implicit models only, no report).
+    """
     from .compare import check_models, run_comparison
     from .report import format_value, write_report
     names = check_models(models.split(","))
@@ -291,7 +292,8 @@ def _evaluate_ncf(estimators, dataset: str, data_dir, negatives_seed, k: int, th
 
 def _check_writable(path: Path) -> None:
     """Fail before minutes of training when the report cannot be written (missing folders are
-    created later, so the nearest existing folder must be writable)."""
+    created later, so the nearest existing folder must be writable).
+    """
     from .errors import MfrecError
     path = path.expanduser()
     if path.is_dir():
@@ -307,7 +309,8 @@ def _check_writable(path: Path) -> None:
 
 def _check_writable_folder(path: Path, what: str) -> None:
     """Fail before training when ``path`` cannot become a writable folder (missing folders are
-    created later, so the nearest existing one must accept a new file)."""
+    created later, so the nearest existing one must accept a new file).
+    """
     from . import persistence
     from .errors import MfrecError
     path = path.expanduser()
@@ -443,7 +446,8 @@ def serve(model_files: list[Path] = typer.Argument(..., help="Model files saved 
           reload_interval: float = typer.Option(1.0, "--reload-interval", help="Seconds between checks of the model "
                                                 "files for a new version (0 = never reload).")):
     """Serve models over HTTP: a JSON API (recommend, similar, fold-in, search) and a browse page at /.
-    A model file replaced on disk is picked up within a few seconds."""
+    A model file replaced on disk is picked up within a few seconds.
+    """
     from .serve.server import run as run_server  # MissingExtraError (one line) without the serve extra
     if max_body <= 0 or reload_interval < 0:
         raise MfrecError("--max-body must be positive and --reload-interval non-negative")

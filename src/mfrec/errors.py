@@ -30,7 +30,8 @@ class NotFittedError(MfrecError, RuntimeError):
 
 class TrainingDivergedError(MfrecError, FloatingPointError):
     """Training produced NaN/inf, an exploding loss or overflowing scores; the model is left as it
-    was before fit() (unfitted, or its previous fit)."""
+    was before fit() (unfitted, or its previous fit).
+    """
 
 
 class DatasetNotAvailableError(MfrecError, OSError):

@@ -59,7 +59,8 @@ class IdMap:
 
     def indices(self, raw_ids, *, missing: str = "raise") -> np.ndarray:
         """Dense indices of many raw ids. missing='raise' names the first unknown id;
-        missing='ignore' returns -1 for unknown ids."""
+        missing='ignore' returns -1 for unknown ids.
+        """
         keys = np.asarray(raw_ids).ravel().tolist() if not isinstance(raw_ids, list) else raw_ids
         out = np.empty(len(keys), dtype=np.int32)
         lookup = self._lookup
@@ -81,7 +82,8 @@ class IdMap:
 
 def _key(raw_id):
     """Normalize a raw id so 42, np.int64(42) and 42.0 all find the same entry. A boolean is
-    refused: True == 1 in Python, so it would silently stand for id 1."""
+    refused: True == 1 in Python, so it would silently stand for id 1.
+    """
     if isinstance(raw_id, (bool, np.bool_)):
         raise InvalidParameterError(f"id {raw_id!r} is a boolean; ids are integers or strings")
     if isinstance(raw_id, (np.integer,)):

@@ -72,7 +72,8 @@ class SampledProtocol:
 
     def with_negatives(self, seed: int, n_negatives: Optional[int] = None) -> SampledProtocol:
         """The same training set and test pairs with a fresh seeded draw of negatives (default: as
-        many as now), never an item of the user's training entries or the test item itself."""
+        many as now), never an item of the user's training entries or the test item itself.
+        """
         n = self.negatives.shape[1] if n_negatives is None else n_negatives
         negatives = sample_negatives(self.train, self.users, self.items, n, seed)
         return replace(self, negatives=negatives,
@@ -82,7 +83,8 @@ class SampledProtocol:
         """A validation protocol carved from ``train`` only: per user, the latest remaining timed
         entry (leave-latest-out; a random one without timestamps) is held out with its own seeded
         negatives; the rest is the validation protocol's training set. The test pairs and their
-        negatives are never read."""
+        negatives are never read.
+        """
         n = self.negatives.shape[1] if n_negatives is None else n_negatives
         inner = _leave_latest_out(self.train, n, seed, what="validation carved from the training set")
         return replace(inner, description=f"{inner.description} (of: {self.description})")
@@ -92,7 +94,8 @@ class SampledProtocol:
         """Sampled HR@k, NDCG@k, MRR of a model fitted on ``train`` (see
         :func:`mfrec.evaluation.sampled.evaluate_sampled`), plus, with ``full_ranking``, the
         full-catalogue ranking metrics of the same test pairs prefixed "full_" (training items
-        excluded, :func:`mfrec.evaluation.evaluate_ranking`)."""
+        excluded, :func:`mfrec.evaluation.evaluate_ranking`).
+        """
         out = evaluate_sampled(model, self.users, self.items, self.negatives, k, duplicates=duplicates, ties=ties)
         if full_ranking:
             from .evaluation import evaluate_ranking
@@ -107,7 +110,8 @@ class SampledProtocol:
 def training_interactions(users, items, timestamps, n_users: int, n_items: int,
                           source: str = "training set") -> Interactions:
     """Implicit Interactions (value 1) over raw ids 0..n_users-1 x 0..n_items-1, with timestamps
-    (NaN = missing). A repeated (user, item) pair raises DataError naming it."""
+    (NaN = missing). A repeated (user, item) pair raises DataError naming it.
+    """
     users = np.asarray(users, dtype=np.int64)
     items = np.asarray(items, dtype=np.int64)
     ts = np.asarray(timestamps, dtype=np.float64)
@@ -187,7 +191,8 @@ def protocol_from_ratings(data: Interactions, *, seed: int = 0, n_negatives: int
                           source: str = "ratings") -> SampledProtocol:
     """NCF's protocol built from any ratings: every entry a positive (value 1), per user the latest
     timed entry held out (:func:`~mfrec.data.split.leave_one_out_mask`; a random entry when there
-    are no timestamps; users with one entry stay in train), 99 seeded negatives per pair."""
+    are no timestamps; users with one entry stay in train), 99 seeded negatives per pair.
+    """
     inter = data.to_implicit(threshold=None) if data.is_explicit else data
     m = inter.matrix
     inter = Interactions(sp.csr_matrix((np.ones_like(m.data), m.indices, m.indptr), shape=m.shape),
@@ -199,7 +204,8 @@ def protocol_from_ratings(data: Interactions, *, seed: int = 0, n_negatives: int
 def find_official_files(data_dir=None) -> Optional[dict]:
     """Paths of NCF's test files and ML-1M's ratings.dat, searched in ``data_dir``, then
     $MFREC_DATA_DIR, then mfrec's cache folder (each as ``ncf-ml-1m/`` and ``ml-1m/``); None
-    when any of the three is missing."""
+    when any of the three is missing.
+    """
     for folder in search_dirs(data_dir):
         ncf = folder / OFFICIAL_FOLDER
         paths = {"test_rating": ncf / ncf_files.TEST_RATING, "test_negative": ncf / ncf_files.TEST_NEGATIVE,
@@ -212,7 +218,8 @@ def find_official_files(data_dir=None) -> Optional[dict]:
 def official_protocol(data_dir=None, *, negatives_seed: Optional[int] = None) -> SampledProtocol:
     """NCF's ML-1M protocol from its own files: the training file rebuilt from ratings.dat
     (:func:`mfrec.data.ncf.build_ncf_training`), the 6,040 test pairs and their 99 listed
-    negatives, or, with ``negatives_seed``, a seeded redraw of 99 negatives for the same pairs."""
+    negatives, or, with ``negatives_seed``, a seeded redraw of 99 negatives for the same pairs.
+    """
     paths = find_official_files(data_dir)
     if paths is None:
         where = ", ".join(str(p) for p in search_dirs(data_dir))

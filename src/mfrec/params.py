@@ -30,7 +30,8 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 class Constraint:
     """One kind of valid value. ``params``: all values being checked (for bounds that name
-    another parameter, e.g. ``k_os_rank <= k_os``)."""
+    another parameter, e.g. ``k_os_rank <= k_os``).
+    """
 
     def is_satisfied_by(self, value, params: Mapping) -> bool:
         raise NotImplementedError
@@ -95,7 +96,8 @@ class Integer(Constraint):
 
 class Real(Constraint):
     """A finite real number (not a bool) between low and high; ``closed`` says which ends are
-    included: "left", "right", "both" or "neither". None = unbounded on that side."""
+    included: "left", "right", "both" or "neither". None = unbounded on that side.
+    """
 
     def __init__(self, low: Optional[float] = None, high: Optional[float] = None, *, closed: str = "both"):
         if closed not in ("left", "right", "both", "neither"):
@@ -140,7 +142,8 @@ class ScoreSafeStd(Real):
     """The standard deviation of the initial factors: finite, and small enough that the initial
     scores fit in float32. With entries ~ N(0, s^2) a draw stays below 6 s in magnitude (for up to
     ~1e9 draws), so |p . q| < k (6 s)^2 must stay below the largest float32, 3.4e38, i.e.
-    s <= sqrt(3.4e38 / (36 k)) with k the ``factors`` parameter."""
+    s <= sqrt(3.4e38 / (36 k)) with k the ``factors`` parameter.
+    """
 
     def __init__(self, *, allow_zero: bool = False, factors: str = "factors"):
         super().__init__(0, None, closed="left" if allow_zero else "neither")

@@ -102,7 +102,8 @@ def target_path(path) -> Path:
 def check_writable_folder(folder, what: str, error: type = ModelFileError) -> None:
     """Raise ``error`` (an MfrecError) unless a new file can be created in ``folder``. Tried for
     real (a temporary file, removed at once): permission bits say nothing for root or a read-only
-    mount."""
+    mount.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise error(f"cannot write {what}: {folder} is not a folder")
@@ -116,7 +117,8 @@ def check_writable_folder(folder, what: str, error: type = ModelFileError) -> No
 
 def _umask() -> int:
     """The process umask, read without changing it where Linux allows (os.umask sets it, which
-    would race with other threads creating files)."""
+    would race with other threads creating files).
+    """
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
@@ -210,7 +212,8 @@ def load_model(path, expected: Optional[type] = None):
     Nothing in the file is trusted: the class must be on the allow-list, every array's shape,
     dtype, finiteness and index range is checked, and only the class's own fitted arrays and
     scalars are restored, so a damaged or crafted file fails here with a ModelFileError, never
-    later."""
+    later.
+    """
     from .models.catalog import load_class
     header, arrays = read_archive(path)
     class_name = header.get("model_class")

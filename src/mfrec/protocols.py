@@ -33,6 +33,7 @@ def training_view(data: Interactions, feedback: str, threshold: Optional[float] 
 @dataclass
 class Protocol:
     """How data are split for evaluation."""
+
     split: str = "per-user"          # per-user | random | leave-one-out (by time)
     test_fraction: float = 0.2
     seed: int = 42

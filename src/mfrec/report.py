@@ -64,7 +64,8 @@ def probe_items(comparison: Comparison, n: int = 5) -> list:
 
 def probe_users(comparison: Comparison, positives, n: int = 3) -> list:
     """Users with a clear taste for a probe genre (largest share of it among >= 20 liked items),
-    or seeded random users when there are no genres. Returns (raw user id, reason) pairs."""
+    or seeded random users when there are no genres. Returns (raw user id, reason) pairs.
+    """
     from .evaluation.coherence import genre_matrix
     train = positives
     liked_counts = np.diff(train.matrix.indptr)

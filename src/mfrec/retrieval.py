@@ -49,7 +49,8 @@ def mask_rows(scores: np.ndarray, csr: sp.csr_matrix, rows: np.ndarray) -> None:
 def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k columns of each row, best first. Entries scored -inf are never returned: their slots
     hold index -1 and score -inf. Ties are broken by the lower item index, also at the k-th place
-    (argpartition alone keeps an arbitrary subset of the items tied there)."""
+    (argpartition alone keeps an arbitrary subset of the items tied there).
+    """
     n_rows, n_cols = scores.shape
     k = min(k, n_cols)
     if n_rows == 1:
@@ -76,7 +77,8 @@ def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
 
 def _k_best_lowest_index(row: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best entries of a row (any order), ties at the k-th place won by the
-    lower index; NaN entries only fill what numbers leave, in index order."""
+    lower index; NaN entries only fill what numbers leave, in index order.
+    """
     numbers = np.flatnonzero(~np.isnan(row))
     if len(numbers) <= k:
         return np.r_[numbers, np.flatnonzero(np.isnan(row))[:k - len(numbers)]]
@@ -87,7 +89,8 @@ def _k_best_lowest_index(row: np.ndarray, k: int) -> np.ndarray:
 
 def _top_k_row(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """top_k_from_scores for one 1-D row (k <= len(row)): the same steps without the 2-D
-    take_along_axis machinery, which costs more than the work for a single query."""
+    take_along_axis machinery, which costs more than the work for a single query.
+    """
     if k < len(row):
         part = np.argpartition(-row, k - 1)[:k]
         kth = row[part].min()
@@ -160,7 +163,8 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
 def score_blocks(query_vectors: np.ndarray, item_vectors: np.ndarray, batch_size: Optional[int] = None):
     """Yield (start, scores) for consecutive blocks of queries: scores = the block's query
     vectors @ item_vectors.T as a C-contiguous float32 array (one BLAS call per block; blocks of
-    :func:`default_batch` queries unless ``batch_size`` is given)."""
+    :func:`default_batch` queries unless ``batch_size`` is given).
+    """
     if batch_size is None:
         batch_size = default_batch(item_vectors.shape[0])
     item_t = item_vectors.T

@@ -44,7 +44,8 @@ _BATCH = 256
 
 def whitened_unit_vectors(factors: np.ndarray, ridge: float = WHITENING_RIDGE) -> np.ndarray:
     """Unit rows of ``factors @ W^(1/2)``, ``W = (F^T F / n + (ridge + k / n) * mean_eigenvalue * I)^(-1)``
-    for n rows of k dimensions: their dot products are the whitened cosines of the rows."""
+    for n rows of k dimensions: their dot products are the whitened cosines of the rows.
+    """
     f = np.asarray(factors, dtype=np.float64)
     n, k = f.shape
     eigenvalues, eigenvectors = np.linalg.eigh(f.T @ f / max(n, 1))
@@ -58,7 +59,8 @@ def whitened_unit_vectors(factors: np.ndarray, ridge: float = WHITENING_RIDGE) -
 
 class ItemSimilarity:
     """The default similarity of one fitted model's items (see the module docstring): built once
-    from the item factors and the training matrix, queried in batches."""
+    from the item factors and the training matrix, queried in batches.
+    """
 
     def __init__(self, item_factors: np.ndarray, train_matrix: sp.spmatrix,
                  beta: float = SUPPORT_SHRINKAGE, ridge: float = WHITENING_RIDGE):
@@ -83,7 +85,8 @@ class ItemSimilarity:
 
     def top(self, items: np.ndarray, n: int, allowed: Optional[np.ndarray] = None):
         """(indices int32, scores float32) of each item's n most similar items, itself excluded,
-        padded with -1 / -inf; only ``allowed`` item indices when given."""
+        padded with -1 / -inf; only ``allowed`` item indices when given.
+        """
         items = np.asarray(items, dtype=np.int64)
         n_items = self.unit.shape[0]
         blocked = None

@@ -122,7 +122,8 @@ class Interactions:
                        rating_col: Optional[str] = "rating", timestamp_col: Optional[str] = "timestamp",
                        **kwargs) -> Interactions:
         """Build from a DataFrame with named columns. Missing optional columns are allowed:
-        without ``rating_col`` the data are implicit; without ``timestamp_col`` there are no times."""
+        without ``rating_col`` the data are implicit; without ``timestamp_col`` there are no times.
+        """
         for col in (user_col, item_col):
             if col not in df.columns:
                 raise DataError(f"DataFrame has no column {col!r} (columns: {list(df.columns)})")
@@ -320,7 +321,8 @@ class Interactions:
         """(arrays, info): these interactions as plain NumPy arrays and JSON values, the form a
         model file stores (:mod:`mfrec.persistence`); :meth:`from_file_arrays` reverses it.
         Stored: the CSR matrix ("train:*"), the raw ids ("ids:*") and the item metadata columns
-        ("meta:*", numbers as they are, anything else as strings); not the timestamps."""
+        ("meta:*", numbers as they are, anything else as strings); not the timestamps.
+        """
         arrays = {"train:indptr": self.matrix.indptr, "train:indices": self.matrix.indices,
                   "train:data": self.matrix.data, "ids:user": self.user_ids.raw, "ids:item": self.item_ids.raw}
         meta_cols = []
@@ -344,7 +346,8 @@ class Interactions:
     def from_file_arrays(cls, arrays: dict, info) -> Interactions:
         """The interactions :meth:`to_file_arrays` stored, after checking every array (dtype,
         shape, a valid CSR structure, finite values in the float32 range) and the info; anything
-        wrong raises ModelFileError, so a damaged or crafted file fails here."""
+        wrong raises ModelFileError, so a damaged or crafted file fails here.
+        """
         if not isinstance(info, dict):
             raise ModelFileError("the header has no interactions section")
         user_ids = IdMap(_stored_array(arrays, "ids:user", kinds="iuU", ndim=1), kind="user")

@@ -171,7 +171,8 @@ def fetch_movielens(variant: str = "1m", data_dir=None, *, show_progress: bool =
 def list_datasets(data_dir=None) -> list:
     """The MovieLens variants known to mfrec, as dicts with keys name, title, description,
     n_ratings, rating_scale, url, md5 (None if not pinned) and path (the local folder where the
-    data set was found, or None)."""
+    data set was found, or None).
+    """
     rows = []
     for spec in VARIANTS.values():
         found = _find_local(spec, data_dir)
@@ -236,14 +237,15 @@ def _where_message(spec: Variant, data_dir, reason: str) -> str:
 
 # ---------------------------------------------------------------------------- download + unpack
 def _open_url(url: str, timeout: float):
-    """urllib's urlopen (a separate function so tests can serve archives without network)."""
+    """Urllib's urlopen (a separate function so tests can serve archives without network)."""
     return urllib.request.urlopen(url, timeout=timeout)
 
 
 def _install(spec: Variant, root: Path, *, local_archive: Optional[Path], show_progress: bool,
              data_dir=None) -> Path:
     """Get the archive (local or downloaded), verify it, extract it beside ``root/spec.folder``
-    and move it into place atomically. Nothing is left behind on any failure."""
+    and move it into place atomically. Nothing is left behind on any failure.
+    """
     try:
         root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{spec.folder}-", suffix=".partial", dir=root))

@@ -39,7 +39,8 @@ N_NEGATIVES = 99
 @dataclass(frozen=True)
 class NcfRatings:
     """Parallel arrays of one ``.rating`` file (or of ratings.dat in NCF ids). ``timestamps`` is
-    float64 with NaN where the field is empty (ML-1M's shared copy lacks 86,287 timestamps)."""
+    float64 with NaN where the field is empty (ML-1M's shared copy lacks 86,287 timestamps).
+    """
 
     users: np.ndarray      # int64
     items: np.ndarray      # int64
@@ -88,7 +89,8 @@ def _float_field(text: str, path, number: int, field: str, *, allow_empty: bool 
 def _fast_read(path, sep: str) -> Optional[NcfRatings]:
     """The 4-field file parsed by pandas' C reader (about 20x faster than the line loop), or None
     when anything looks off; the caller then runs the exact line-by-line reader, which names the
-    bad line."""
+    bad line.
+    """
     import io
 
     import pandas as pd
@@ -113,13 +115,15 @@ def _fast_read(path, sep: str) -> Optional[NcfRatings]:
 
 def read_ncf_ratings(path) -> NcfRatings:
     """Read a ``.rating`` file: ``user \t item \t rating \t timestamp`` per line (an empty
-    timestamp field is read as missing). Raises DataError (file, line, field) on a bad line."""
+    timestamp field is read as missing). Raises DataError (file, line, field) on a bad line.
+    """
     return _read_four_fields(path, "\t", "tab-separated", ("user", "item", "rating", "timestamp"))
 
 
 def _read_four_fields(path, sep: str, sep_name: str, names: tuple) -> NcfRatings:
     """``user sep item sep rating sep timestamp`` lines (field ``names`` for messages); the fast
-    pandas path when the file is clean, else line by line to name the bad line and field."""
+    pandas path when the file is clean, else line by line to name the bad line and field.
+    """
     fast = _fast_read(path, sep) if Path(path).is_file() else None
     if fast is not None:
         return fast
@@ -174,7 +178,8 @@ def read_ncf_negatives(path, *, n_negatives: Optional[int] = N_NEGATIVES):
 
 def read_movielens_dat(path) -> NcfRatings:
     """``UserID::MovieID::Rating::Timestamp`` lines of ML-1M's ratings.dat, raw MovieLens ids, in
-    file order; an empty timestamp is read as missing. Raises DataError (file, line, field)."""
+    file order; an empty timestamp is read as missing. Raises DataError (file, line, field).
+    """
     return _read_four_fields(path, "::", "'::'-separated", ("UserID", "MovieID", "Rating", "Timestamp"))
 
 
@@ -234,7 +239,8 @@ def build_ncf_training(ratings_dat, test_rating) -> tuple[NcfRatings, np.ndarray
 
 def write_ncf_ratings(ratings: NcfRatings, path) -> Path:
     """Write a ``.rating`` file (missing timestamps as an empty field), atomically: a temporary
-    file in the same folder renamed into place, so no half-written file is ever left."""
+    file in the same folder renamed into place, so no half-written file is ever left.
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():

@@ -231,7 +231,8 @@ def _read_bytes(path: Path) -> bytes:
 
 def _next_line(data: bytes, start: int):
     """((line bytes without EOL, 1-based line number), offset after it) of the next non-blank
-    line at or after ``start``; (None, len) when there is none."""
+    line at or after ``start``; (None, len) when there is none.
+    """
     line_no = data.count(b"\n", 0, start) + 1
     pos = start
     while pos < len(data):
@@ -303,7 +304,8 @@ def _offset_of_line(data: bytes, line_no: int) -> int:
 
 def _single_byte_separator(data: bytes, sep: str, source: str) -> tuple:
     """Return (data, one-byte separator); a multi-byte separator is replaced in the bytes by a
-    byte absent from the file so pandas' C engine can parse it."""
+    byte absent from the file so pandas' C engine can parse it.
+    """
     raw = sep.encode("utf-8")
     if len(raw) == 1:
         return data, raw
@@ -555,7 +557,8 @@ def _check_finite_ratings(values: np.ndarray, col: pd.Series, name, where: _Loca
 
 def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
     """Seconds since the epoch (float64), NaN where the field is empty. Numbers are taken as
-    Unix seconds; text such as '2001-02-03 04:05:06' is parsed as a date (UTC)."""
+    Unix seconds; text such as '2001-02-03 04:05:06' is parsed as a date (UTC).
+    """
     if col.dtype.kind in "iuf":
         values = col.to_numpy(dtype=np.float64)
     else:
@@ -583,7 +586,8 @@ def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
 
 def _epoch_seconds(dates: pd.Series) -> np.ndarray:
     """UTC dates as seconds since 1970 (NaN for NaT), also for dates outside pandas' nanosecond
-    range (years before 1677 or after 2262), which the subtraction would overflow."""
+    range (years before 1677 or after 2262), which the subtraction would overflow.
+    """
     try:
         return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
@@ -602,7 +606,7 @@ def _check_no_duplicates(users: np.ndarray, items: np.ndarray, where: _Locator) 
 
 
 def _show(value) -> str:
-    """repr of a raw id without NumPy's type wrapper (42, 'u1')."""
+    """Repr of a raw id without NumPy's type wrapper (42, 'u1')."""
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 

@@ -254,14 +254,16 @@ def _shuffle_within_users(inter: Interactions, rng: np.random.Generator) -> np.n
     """Entry positions grouped by user (as in CSR) in a uniformly random order within each user.
 
     One integer sort: key = user * 2**32 + a random 32-bit integer (exact, unlike a float
-    ``user + U(0,1)`` key, which can round into the next user's block)."""
+    ``user + U(0,1)`` key, which can round into the next user's block).
+    """
     key = (_entry_users(inter) << 32) | rng.integers(0, 2**32, size=inter.nnz, dtype=np.int64)
     return np.argsort(key)
 
 
 def _argmax_per_user(inter: Interactions, key: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Mask with exactly one entry per non-empty user: the one with the largest ``key``, ties broken
-    uniformly at random (by a random priority that is a permutation, hence tie-free). O(nnz), no sort."""
+    uniformly at random (by a random priority that is a permutation, hence tie-free). O(nnz), no sort.
+    """
     indptr = inter.matrix.indptr
     counts = np.diff(indptr)
     starts = indptr[:-1][counts > 0]
@@ -292,7 +294,8 @@ def _require_timestamps(inter: Interactions, what: str) -> np.ndarray:
 
 def _round_half_up(x):
     """floor(x + 0.5), with a small tolerance so that e.g. 0.1 * 25 = 2.5000000000000004 rounds
-    like 2.5; returns int (or an int64 array)."""
+    like 2.5; returns int (or an int64 array).
+    """
     out = np.floor(np.asarray(x, dtype=np.float64) + 0.5 + 1e-9).astype(np.int64)
     return int(out) if out.ndim == 0 else out
 
@@ -320,7 +323,8 @@ def _check_int(name: str, value, minimum: int) -> None:
 
 def _rng(seed) -> np.random.Generator:
     """``default_rng(seed)``; seed is a non-negative int, None (fresh entropy: not reproducible)
-    or a ``numpy.random.Generator`` (used as is)."""
+    or a ``numpy.random.Generator`` (used as is).
+    """
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     check("seed", seed, SEED)

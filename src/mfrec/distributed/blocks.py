@@ -66,7 +66,8 @@ def split_partition(frame, user_ids, item_ids, user_col: str, item_col: str, val
                     n_item_blocks: int, where: str) -> tuple:
     """One partition's interactions as dense indices, cut into pieces per user block and per item
     block: ``(user_pieces, item_pieces)``, piece = (row index, column index, value) with rows being
-    users in user pieces and items in item pieces."""
+    users in user pieces and items in item pieces.
+    """
     users = np.searchsorted(user_ids, _raw_ids(frame[user_col], "user", where)).astype(np.int64)
     items = np.searchsorted(item_ids, _raw_ids(frame[item_col], "item", where)).astype(np.int64)
     if value_col is None:
@@ -185,7 +186,8 @@ def n_rows_of(in_block: InBlock) -> int:
 # ---------------------------------------------------------------------- factors
 def initial_factors(params: dict, seed, n_users: int, n_items: int, n_user_blocks: int, n_item_blocks: int) -> tuple:
     """The single-machine ALS's initial factors (same generator, same global order), cut into
-    blocks: (list of user blocks, list of item blocks). Holds n_users x k + n_items x k floats once."""
+    blocks: (list of user blocks, list of item blocks). Holds n_users x k + n_items x k floats once.
+    """
     X, Y = ALS(**params)._initial_factors(n_users, n_items, seed)
     return ([np.ascontiguousarray(X[b::n_user_blocks]) for b in range(n_user_blocks)],
             [np.ascontiguousarray(Y[b::n_item_blocks]) for b in range(n_item_blocks)])
@@ -193,7 +195,8 @@ def initial_factors(params: dict, seed, n_users: int, n_items: int, n_user_block
 
 def initial_block_factors(params: dict, seed, side: int, block: int, n_rows: int) -> np.ndarray:
     """init="blocks": Normal(0, init_std^2) factors of one block from its own generator, seeded with
-    (seed, side, block) as Spark seeds each block; no task holds a whole side (not the local draws)."""
+    (seed, side, block) as Spark seeds each block; no task holds a whole side (not the local draws).
+    """
     rng = np.random.default_rng([int(seed), side, block])
     k = int(params["factors"])
     return draw_factors(rng, n_rows, k, params["init_std"])
@@ -205,7 +208,7 @@ def block_gram(factors: np.ndarray) -> np.ndarray:
 
 
 def sum_grams(scale: float, *grams) -> np.ndarray:
-    """scale * (sum of block Grams) = alpha0 Y^T Y of the whole side, summed in block order."""
+    """Scale * (sum of block Grams) = alpha0 Y^T Y of the whole side, summed in block order."""
     total = grams[0].copy()
     for g in grams[1:]:
         total += g
@@ -238,7 +241,7 @@ def solve_block(params: dict, threads: int, n_grams: int, in_block: InBlock, fac
 
 
 def _worker_threads(threads: int) -> int:
-    """numba threads for one solve: ``threads``, or 0 = this worker's thread count."""
+    """Numba threads for one solve: ``threads``, or 0 = this worker's thread count."""
     if threads > 0:
         return threads
     try:

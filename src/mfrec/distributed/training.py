@@ -202,7 +202,8 @@ class _Job:
 
     def train(self, monitor):
         """Submit every iteration at once (the scheduler runs them as soon as their inputs exist,
-        with no round trip to the client in between), then report them in order."""
+        with no round trip to the client in between), then report them in order.
+        """
         from distributed import wait
         epochs = []
         X, Y = self.X, self.Y

@@ -44,7 +44,8 @@ def genre_matrix(interactions) -> Optional[sp.csr_matrix]:
 def genre_coherence(model, k: int = 10, min_count: int = 50, *, neighbours=None) -> Optional[dict]:
     """coherence@k, its chance level and the number of query items (see the module docstring),
     or None when the model's data carry no genres. ``neighbours(item_indices, k)`` replaces the
-    model's ``similar_items`` (see :mod:`mfrec.evaluation.similar_items`)."""
+    model's ``similar_items`` (see :mod:`mfrec.evaluation.similar_items`).
+    """
     from .similar_items import model_neighbours
     inter = model.interactions_
     genres = genre_matrix(inter)

@@ -115,7 +115,8 @@ def franchise_keys(title: str) -> list:
 def franchise_groups(titles: Sequence[str]) -> list:
     """Groups (lists of positions in ``titles``, sorted) of titles that share a franchise key,
     largest first; groups whose normalised titles are all equal are dropped (see the module
-    docstring)."""
+    docstring).
+    """
     by_stem: dict = {}
     subtitle_links = []
     for pos, title in enumerate(titles):
@@ -169,7 +170,8 @@ def _titles(interactions) -> Optional[list]:
 
 def item_franchise_groups(interactions, min_count: int = DEFAULT_MIN_COUNT) -> Optional[list]:
     """Franchise groups of item indices among the items with >= ``min_count`` interactions in
-    ``interactions``, or None without titles."""
+    ``interactions``, or None without titles.
+    """
     titles = _titles(interactions)
     if titles is None:
         return None
@@ -186,7 +188,8 @@ def franchise_check(model, k: int = DEFAULT_K, min_count: int = DEFAULT_MIN_COUN
     training data carry no titles or no group is found.
 
     ``neighbours(item_indices, k) -> (n, k) int array of item indices`` replaces the model's own
-    lookup (for vectors from another library; :mod:`mfrec.evaluation.similar_items`)."""
+    lookup (for vectors from another library; :mod:`mfrec.evaluation.similar_items`).
+    """
     from .similar_items import model_neighbours
     inter = model.interactions_
     groups = item_franchise_groups(inter, min_count)

@@ -65,7 +65,8 @@ def _rating_arrays(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
 
 def rmse(y_true, y_pred) -> float:
     """Root mean squared error: sqrt(mean((y_pred - y_true)^2)). Raises DataError on unequal
-    lengths, empty input or NaN/inf values."""
+    lengths, empty input or NaN/inf values.
+    """
     t, p = _rating_arrays(y_true, y_pred)
     return float(np.sqrt(np.mean((p - t) ** 2)))
 
@@ -79,7 +80,8 @@ def mae(y_true, y_pred) -> float:
 # ---------------------------------------------------------------------- ranking references
 def rank_candidates(scores, exclude: Iterable[int] = ()) -> np.ndarray:
     """The full ranking of one user's candidates: item indices by decreasing score, ties broken
-    by the lower index, with ``exclude`` (the training items) removed."""
+    by the lower index, with ``exclude`` (the training items) removed.
+    """
     scores = np.asarray(scores)
     items = np.arange(len(scores))
     order = np.lexsort((items, -scores.astype(np.float64)))
@@ -119,7 +121,8 @@ def hit_rate_at_k(ranked: Sequence[int], relevant, k: int) -> float:
 
 def ndcg_at_k(ranked: Sequence[int], relevant, k: int) -> float:
     """nDCG@K with binary gains: DCG = sum_{i=1..K} rel_i / log2(i + 1) divided by the ideal
-    IDCG = sum_{i=1..min(|relevant|, K)} 1 / log2(i + 1)."""
+    IDCG = sum_{i=1..min(|relevant|, K)} 1 / log2(i + 1).
+    """
     rel = _check_relevant(relevant)
     dcg = sum(h / math.log2(i + 1) for i, h in enumerate(_hits(ranked, relevant, k), start=1))
     idcg = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(rel), k) + 1))
@@ -128,7 +131,8 @@ def ndcg_at_k(ranked: Sequence[int], relevant, k: int) -> float:
 
 def map_at_k(ranked: Sequence[int], relevant, k: int) -> float:
     """Average precision at K of one user (its mean over users is MAP@K):
-    AP@K = (1 / min(|relevant|, K)) * sum_{i=1..K} rel_i * Precision@i."""
+    AP@K = (1 / min(|relevant|, K)) * sum_{i=1..K} rel_i * Precision@i.
+    """
     rel = _check_relevant(relevant)
     total, hits = 0.0, 0
     for i, h in enumerate(_hits(ranked, relevant, k), start=1):
@@ -140,7 +144,8 @@ def map_at_k(ranked: Sequence[int], relevant, k: int) -> float:
 
 def reciprocal_rank(ranked: Sequence[int], relevant) -> float:
     """1 / (1-based rank of the first relevant item) in ``ranked``, the FULL candidate ranking
-    (not cut at K); 0 if no relevant item is ranked. Its mean over users is MRR."""
+    (not cut at K); 0 if no relevant item is ranked. Its mean over users is MRR.
+    """
     rel = _check_relevant(relevant)
     for i, item in enumerate(ranked, start=1):
         if int(item) in rel:
@@ -152,7 +157,8 @@ def auc(scores, relevant, exclude: Iterable[int] = ()) -> float:
     """Per-user AUC: the share of (test item t, negative item n) pairs with s_t > s_n, a tie
     counting 1/2. Candidates are all items except ``exclude`` (the training items); relevant
     items that are excluded are ignored; negatives are the candidates that are not relevant.
-    Returns NaN when there is no negative candidate. O(|T| * n_items): a reference only."""
+    Returns NaN when there is no negative candidate. O(|T| * n_items): a reference only.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     banned = set(int(i) for i in exclude)
     pos = [i for i in _check_relevant(relevant) if i not in banned]
@@ -171,7 +177,8 @@ def auc(scores, relevant, exclude: Iterable[int] = ()) -> float:
 
 def coverage_at_k(top_lists: Iterable[Sequence[int]], n_items: int) -> float:
     """Catalogue coverage: the share of the n_items catalogue items that appear in at least one
-    of the given top-K lists (negative entries, i.e. padding, are ignored)."""
+    of the given top-K lists (negative entries, i.e. padding, are ignored).
+    """
     seen: set[int] = set()
     for lst in top_lists:
         seen.update(int(i) for i in lst if int(i) >= 0)

@@ -31,7 +31,8 @@ Neighbours = Callable[[np.ndarray, int], np.ndarray]
 
 def model_neighbours(model, similarity: Optional[str] = None) -> Neighbours:
     """``neighbours(item_indices, k)`` from a fitted model's ``similar_items`` (with its default
-    similarity, or the one named)."""
+    similarity, or the one named).
+    """
     options = {} if similarity is None else {"similarity": similarity}
 
     def neighbours(item_index: np.ndarray, k: int) -> np.ndarray:
@@ -46,7 +47,8 @@ def model_neighbours(model, similarity: Optional[str] = None) -> Neighbours:
 
 def cosine_neighbours(item_vectors: np.ndarray) -> Neighbours:
     """``neighbours(item_indices, k)``: the k items of highest cosine similarity of
-    ``item_vectors`` rows (the query excluded), e.g. another library's item factors."""
+    ``item_vectors`` rows (the query excluded), e.g. another library's item factors.
+    """
     unit = normalize_rows(np.asarray(item_vectors, dtype=np.float32))
 
     def neighbours(item_index: np.ndarray, k: int) -> np.ndarray:
@@ -77,7 +79,8 @@ def obscure_share(model, k: int = 10, *, rare: int = RARE_COUNT, min_count: int 
 def similar_items_quality(model, k: int = 10, *, neighbours: Optional[Neighbours] = None) -> dict:
     """All three measures of one model (keys ``coherence@K``, ``franchise_hit_rate@K``,
     ``franchise_recall@K``, ``obscure@K``; a measure whose data are missing, e.g. no genres or
-    titles, is left out), plus ``franchise_groups`` / ``franchise_pairs``."""
+    titles, is left out), plus ``franchise_groups`` / ``franchise_pairs``.
+    """
     from .coherence import genre_coherence
     from .franchise import franchise_check
     neighbours = neighbours or model_neighbours(model)

@@ -50,7 +50,8 @@ def error(status: int, message: str) -> JSONResponse:
 def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body: int = DEFAULT_MAX_BODY,
                cors_origins: Optional[list] = None) -> FastAPI:
     """The app serving ``models``: model file paths (or a ready :class:`ModelRegistry`). The
-    reload thread runs while the app runs (its lifespan)."""
+    reload thread runs while the app runs (its lifespan).
+    """
     registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models, poll_interval=poll_interval)
     files = _static_files()
 
@@ -216,7 +217,8 @@ def _history(entry: LoadedModel, user, n: int) -> dict:
 
 def _search(entries: list, query: str, n: int, *, titles: bool = True) -> list:
     """Items of every model whose title contains the query (unless titles=False) or whose id is
-    the query, merged by raw id, most interacted-with first; each lists the models that know it."""
+    the query, merged by raw id, most interacted-with first; each lists the models that know it.
+    """
     merged: dict = {}
     for entry in entries:
         raw = params.raw_id_from_query(query, entry.model.item_ids_.raw.dtype.kind)

@@ -1,5 +1,6 @@
 """What the server shows about a model's items: raw ids as JSON values, titles (from the item
-metadata stored in the model file, when there is any), training counts, and title search."""
+metadata stored in the model file, when there is any), training counts, and title search.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,8 @@ class Catalog:
     def search(self, query: str, exact_index=None) -> list:
         """Dense indices of the items whose title contains ``query`` (case-insensitive), plus the
         item of dense index ``exact_index`` (the item whose raw id is the query, if any); most
-        interacted-with first."""
+        interacted-with first.
+        """
         needle = query.strip().casefold()
         hits = [i for i, title in enumerate(self._folded) if needle and needle in title]
         if exact_index is not None and exact_index not in hits:

@@ -1,6 +1,7 @@
 """Request body size limit, as pure ASGI middleware: a declared Content-Length over the limit is
 refused before the body is read, and a body sent without one (chunked) is cut off as soon as
-the bytes received pass the limit. Either way the answer is 413 with a JSON error."""
+the bytes received pass the limit. Either way the answer is 413 with a JSON error.
+"""
 from __future__ import annotations
 
 import json

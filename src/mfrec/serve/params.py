@@ -90,7 +90,8 @@ def parse_bool(text, default: bool, *, name: str) -> bool:
 
 def raw_id_from_query(text: str, id_kind: str):
     """A raw id typed in a query string, as the model's id map stores it: an int when the map
-    holds ints and the text is an integer, else the text (which will then not be found)."""
+    holds ints and the text is an integer, else the text (which will then not be found).
+    """
     if id_kind in "iu":
         stripped = text.strip()
         if stripped.lstrip("-").isdigit():
@@ -109,7 +110,8 @@ def parse_json_body(body: bytes):
 
 def fold_in_request(payload) -> dict:
     """Check a POST /recommend body: {"items": [...], "ratings": [...] (optional), "n": 10,
-    "exclude_seen": true (optional)}; returns the typed fields."""
+    "exclude_seen": true (optional)}; returns the typed fields.
+    """
     if not isinstance(payload, dict):
         raise RequestError(422, f"the request body must be a JSON object, got {_json_type(payload)}")
     allowed = {"items", "ratings", "n", "exclude_seen"}

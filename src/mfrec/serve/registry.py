@@ -34,7 +34,8 @@ def _now() -> str:
 
 def file_signature(path: Path) -> Optional[tuple]:
     """(mtime_ns, size, inode) of a file, or None when it cannot be stat'ed. An atomic rename
-    always changes the inode, so a replacement is seen even with equal size and mtime."""
+    always changes the inode, so a replacement is seen even with equal size and mtime.
+    """
     try:
         st = os.stat(path)
     except OSError:
@@ -45,6 +46,7 @@ def file_signature(path: Path) -> Optional[tuple]:
 @dataclass(frozen=True)
 class LoadedModel:
     """One loaded version of a model file; never mutated (a reload makes a new one)."""
+
     name: str
     path: Path
     model: Recommender
@@ -151,7 +153,8 @@ class ModelRegistry:
     # ------------------------------------------------------------------ reload
     def check(self) -> list:
         """Look at every file once; (re)load the ones that changed and stayed stable since the
-        previous check. Returns the names that were swapped in."""
+        previous check. Returns the names that were swapped in.
+        """
         swapped = []
         with self._lock:
             for name, path in self.paths.items():

@@ -52,7 +52,8 @@ def make_server(app, sock: socket.socket, *, log_level: str = "info", access_log
 def freeze_startup_objects() -> None:
     """Move everything allocated so far (modules, models) out of the garbage collector's sight:
     a full collection over them took ~130 ms on the 2-core test machine, a latency spike for
-    every request in flight; requests' own short-lived objects are still collected as usual."""
+    every request in flight; requests' own short-lived objects are still collected as usual.
+    """
     gc.collect()
     gc.freeze()
 
