@@ -27,15 +27,6 @@ class Interactions:
     Build one with :meth:`from_dataframe`, :meth:`from_arrays`, :meth:`from_csr`, or a reader
     (``mfrec.read_ratings``, ``mfrec.load_movielens``).
 
-    Attributes
-    ----------
-    matrix : scipy.sparse.csr_matrix, float32, shape (n_users, n_items)
-    user_ids, item_ids : IdMap
-    timestamps : float64 array aligned with ``matrix.data`` or None (NaN = missing)
-    item_metadata : DataFrame indexed by raw item id (columns such as title, year, genres) or None
-    kind : "explicit" (values are ratings) or "implicit" (values are 1 or confidences)
-    rating_scale : (low, high) of the declared rating scale, or None
-
     Parameters
     ----------
     matrix : scipy sparse matrix, shape (n_users, n_items)
@@ -50,6 +41,15 @@ class Interactions:
         Whether the values are ratings or 1 / confidences.
     rating_scale : tuple of (low, high), optional
         The declared rating scale.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix, float32, shape (n_users, n_items)
+    user_ids, item_ids : IdMap
+    timestamps : float64 array aligned with ``matrix.data`` or None (NaN = missing)
+    item_metadata : DataFrame indexed by raw item id (columns such as title, year, genres) or None
+    kind : "explicit" (values are ratings) or "implicit" (values are 1 or confidences)
+    rating_scale : (low, high) of the declared rating scale, or None
 
     Raises
     ------
