@@ -7,7 +7,7 @@ import numba
 
 
 def max_threads() -> int:
-    """The most threads numba's parallel regions can use (``NUMBA_NUM_THREADS``, all cores by default)."""
+    """Return the most threads numba's parallel regions can use (``NUMBA_NUM_THREADS``, all cores by default)."""
     return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at import by numba
 
 

@@ -245,7 +245,7 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
 
 # ---------------------------------------------------------------------------- the NCF protocol
 def _check_protocol(name: Optional[str], negatives_seed: Optional[int]) -> bool:
-    """True for --protocol ncf; False without --protocol; anything else is an error."""
+    """Return True for --protocol ncf; False without --protocol; anything else is an error."""
     from .errors import InvalidParameterError
     if name is None:
         if negatives_seed is not None:
@@ -323,7 +323,7 @@ def _check_writable_folder(path: Path, what: str) -> None:
 
 
 def _check_model_output(path: Path) -> Path:
-    """The model file ``fit -o`` will write, checked before loading data and training."""
+    """Return the model file ``fit -o`` will write, checked before loading data and training."""
     from . import persistence
     target = persistence.target_path(path.expanduser())
     persistence.check_writable_folder(target.parent, f"the model file {target}")
@@ -352,7 +352,7 @@ def _load_model(path: Path):
 
 
 def _parse_id(text: str, ids):
-    """A raw id typed on the command line, as the id map stores it (int or str)."""
+    """Parse a raw id typed on the command line, as the id map stores it (int or str)."""
     if ids.raw.dtype.kind in "iu":
         try:
             return int(text)
@@ -362,7 +362,7 @@ def _parse_id(text: str, ids):
 
 
 def _find_item(model, text: str):
-    """An item by raw id, or else by (part of) its title when the model knows titles."""
+    """Find an item by raw id, or else by (part of) its title when the model knows titles."""
     if not text.strip():
         from .errors import InvalidParameterError
         raise InvalidParameterError("the item is empty: give a raw item id or part of a title")
@@ -416,7 +416,7 @@ def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec
                                             "training interactions (rarely rated items have noisy factors)."),
             similarity: str = typer.Option("shrunk", help="shrunk (default: whitened cosine of the item factors, "
                                            "shrunk by the users two items share) or cosine (plain cosine).")):
-    """The n items most similar to an item, with titles (see mfrec.similarity)."""
+    """Show the n items most similar to an item, with titles (see mfrec.similarity)."""
     model = _load_model(model_file)
     raw = _find_item(model, item)
     label = model.interactions_.item_titles([model.item_ids_.index(raw)])[0]

@@ -37,7 +37,7 @@ class Constraint:
         raise NotImplementedError
 
     def describe(self, params: Mapping) -> str:
-        """What a valid value is, e.g. "a positive integer"."""
+        """Say what a valid value is, e.g. "a positive integer"."""
         raise NotImplementedError
 
     def invalid_examples(self, params: Mapping) -> list:
@@ -45,7 +45,7 @@ class Constraint:
         raise NotImplementedError
 
     def error(self, name: str, value, params: Mapping) -> Optional[str]:
-        """A more specific message than "must be <describe>", or None."""
+        """Return a more specific message than "must be <describe>", or None."""
         return None
 
 
@@ -58,7 +58,7 @@ def _is_real(value) -> bool:
 
 
 def _bound(bound, params: Mapping):
-    """A numeric bound, or the value of the parameter it names."""
+    """Return a numeric bound, or the value of the parameter it names."""
     return params.get(bound) if isinstance(bound, str) else bound
 
 
@@ -217,7 +217,7 @@ def _satisfies(alternative, value, params) -> bool:
 
 
 def describe(entry: Entry, params: Mapping = {}) -> str:
-    """The valid values of one table entry, in words, e.g. "None or a positive integer"."""
+    """Return the valid values of one table entry, in words, e.g. "None or a positive integer"."""
     return " or ".join("None" if a is None else a.describe(params) for a in _alternatives(entry))
 
 

@@ -22,7 +22,7 @@ SPLITS = ("per-user", "random", "leave-one-out")
 
 
 def training_view(data: Interactions, feedback: str, threshold: Optional[float] = DEFAULT_THRESHOLD) -> Interactions:
-    """The data a model of this feedback kind trains on: ratings, or positives (rating >= threshold)."""
+    """Return the data a model of this feedback kind trains on: ratings, or positives (rating >= threshold)."""
     if feedback == "explicit":
         if not data.is_explicit:
             raise DataError("this model needs explicit ratings, but the data set has none")
@@ -49,5 +49,5 @@ class Protocol:
 
 
 def default_protocol(feedback: str) -> Protocol:
-    """The issues' reference protocols: ratings random 90/10; implicit per-user 80/20 (seed 42)."""
+    """Return the issues' reference protocols: ratings random 90/10; implicit per-user 80/20 (seed 42)."""
     return Protocol("random", 0.1) if feedback == "explicit" else Protocol("per-user", 0.2)

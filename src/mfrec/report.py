@@ -200,7 +200,7 @@ th{background:#f3f3f3} table.metrics td{text-align:right} table.metrics td:first
 
 
 def render_html(comparison: Comparison) -> str:
-    """The whole report as one HTML string."""
+    """Render the whole report as one HTML string."""
     k = comparison.k
     rows = comparison.table_rows()
     header = list(rows[0].keys())

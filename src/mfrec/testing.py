@@ -66,7 +66,7 @@ def planted_data(explicit: bool, seed: int = 0) -> Interactions:
 
 
 def _fitted_arrays(model) -> dict[str, np.ndarray]:
-    """The fitted state of a model: its public array attributes ending in ``_``."""
+    """Return the fitted state of a model: its public array attributes ending in ``_``."""
     return {k: v for k, v in sorted(vars(model).items())
             if k.endswith("_") and not k.startswith("_") and isinstance(v, np.ndarray)}
 
@@ -125,7 +125,7 @@ class ConformanceTests:
         return self.sensitivity_data()[0]
 
     def sensitivity_outcome(self, model, data) -> Sequence[np.ndarray]:
-        """What must change when a hyperparameter changes: the factors, by default."""
+        """Return what must change when a hyperparameter changes: the factors, by default."""
         return [model.user_factors_, model.item_factors_]
 
     def outcomes_differ(self, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> bool:
@@ -143,7 +143,7 @@ class ConformanceTests:
     @pytest.fixture(scope="class")
     @classmethod
     def sensitivity_fits(cls):
-        """The sensitivity data and a cache of outcomes by parameters (the base is fitted once)."""
+        """Return the sensitivity data and a cache of outcomes by parameters (the base is fitted once)."""
         return {"data": cls().sensitivity_data(), "outcomes": {}}
 
     def _skip_if_variant(self):

@@ -134,7 +134,7 @@ def n_block_rows(block: int, n_blocks: int, n_total: int) -> int:
 
 def build_in_block(block: int, n_blocks: int, n_total: int, n_other: int, n_other_blocks: int, params: dict,
                    *pieces) -> InBlock:
-    """The in-block of ``block`` from its pieces of every partition (see :func:`split_partition`).
+    """Assemble the in-block of ``block`` from its pieces of every partition (see :func:`split_partition`).
 
     Repeated (row, column) pairs add up their values. Entries of a row are ordered by the global
     column index, as in the single-machine CSR, so each row's sums run in the same order.
@@ -175,7 +175,7 @@ def block_entries(in_block: InBlock) -> tuple:
 
 
 def needed_rows(in_block: InBlock, other_block: int) -> np.ndarray:
-    """The out-block request of ``in_block`` toward one block of the other side."""
+    """Return the out-block request of ``in_block`` toward one block of the other side."""
     return in_block.needed[other_block]
 
 
@@ -216,7 +216,7 @@ def sum_grams(scale: float, *grams) -> np.ndarray:
 
 
 def take_rows(factors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The rows one block sends to one block of the other side (Spark's out-block send)."""
+    """Return the rows one block sends to one block of the other side (Spark's out-block send)."""
     return np.ascontiguousarray(factors[rows])
 
 

@@ -13,7 +13,7 @@ from ..errors import DataError
 
 
 def as_dask_frame(source, columns: list):
-    """A dask.dataframe with just ``columns`` (user, item[, value]) of ``source``."""
+    """Return a dask.dataframe with just ``columns`` (user, item[, value]) of ``source``."""
     dd = require("dask.dataframe", "distributed", "mfrec.distributed")
 
     if isinstance(source, (str, Path)):

@@ -187,7 +187,7 @@ def _batch_scores(score_fn: ScoreFn, idx: np.ndarray, n_items: int) -> np.ndarra
 
 # ---------------------------------------------------------------------- model evaluation
 def _aligned_test(model, test) -> tuple[Interactions, int, int]:
-    """The test set in the model's id maps, with the number of dropped entries and users."""
+    """Return the test set in the model's id maps, with the number of dropped entries and users."""
     model.require_fitted()
     if not isinstance(test, Interactions):
         raise DataError(f"test must be an mfrec Interactions object, got {type(test).__name__}")

@@ -73,7 +73,7 @@ def _clean(text: str) -> str:
 
 
 def _strip_markers(text: str) -> str:
-    """Steps 3-4 of the rule on an already cleaned title part."""
+    """Apply steps 3-4 of the rule on an already cleaned title part."""
     changed = True
     while changed:
         changed = False
@@ -91,7 +91,7 @@ def _valid_stem(stem: str) -> bool:
 
 
 def normalized_title(title: str) -> str:
-    """The title after step 1 (parentheses and articles dropped, lower case, no punctuation)."""
+    """Return the title after step 1 (parentheses and articles dropped, lower case, no punctuation)."""
     text = _PARENS.sub("", str(title))
     text = _ARTICLE_TRAILING.sub("", text.strip())
     text = _clean(text.replace(":", " : "))
@@ -99,7 +99,7 @@ def normalized_title(title: str) -> str:
 
 
 def franchise_keys(title: str) -> list:
-    """The keys (stem, and the subtitle's stem when it has two words or more) of one title."""
+    """Return the keys (stem, and the subtitle's stem when it has two words or more) of one title."""
     text = normalized_title(title)
     main, _, subtitle = text.partition(":")
     keys = []

@@ -200,7 +200,7 @@ def _fold_in(entry: LoadedModel, body: dict) -> dict:
 
 
 def _history(entry: LoadedModel, user, n: int) -> dict:
-    """The user's training items, highest rating/confidence first, then the most popular."""
+    """Return the user's training items, highest rating/confidence first, then the most popular."""
     model = entry.model
     row = _user_index(entry, user)
     matrix = model.interactions_.matrix

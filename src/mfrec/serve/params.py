@@ -27,7 +27,7 @@ class RequestError(Exception):
 
 
 def query_params(request_query, allowed: AbstractSet[str], required: AbstractSet[str] = frozenset()) -> dict:
-    """The query parameters as a dict of strings; unknown, repeated or missing ones are 400s."""
+    """Return the query parameters as a dict of strings; unknown, repeated or missing ones are 400s."""
     values = {}
     for key, value in request_query.multi_items():
         if key not in allowed:
@@ -42,7 +42,7 @@ def query_params(request_query, allowed: AbstractSet[str], required: AbstractSet
 
 
 def parse_n(text, default: int = 10, *, name: str = "n") -> int:
-    """A count 1..MAX_N from a query string (or a JSON integer)."""
+    """Parse a count 1..MAX_N from a query string (or a JSON integer)."""
     if text is None:
         return default
     if isinstance(text, str):
@@ -60,7 +60,7 @@ def parse_n(text, default: int = 10, *, name: str = "n") -> int:
 
 
 def parse_count(text, default: int, *, name: str) -> int:
-    """A non-negative integer from a query string."""
+    """Parse a non-negative integer from a query string."""
     if text is None:
         return default
     stripped = text.strip()

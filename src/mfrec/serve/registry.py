@@ -57,7 +57,7 @@ class LoadedModel:
 
 
 def model_info(name: str, path: Path, model: Recommender, signature: tuple, loaded_at: str) -> dict:
-    """What GET /models shows: class, parameters, sizes, training date."""
+    """Describe what GET /models shows: class, parameters, sizes, training date."""
     inter = model.interactions_
     modified = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc).isoformat(timespec="seconds")
     fit_time = getattr(model, "fit_time_", None)

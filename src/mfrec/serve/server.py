@@ -21,7 +21,7 @@ DEFAULT_PORT = 8000
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket, or an MfrecError naming the address (port taken, bad host)."""
+    """Open a listening TCP socket, or an MfrecError naming the address (port taken, bad host)."""
     if not 0 <= port <= 65535:
         raise MfrecError(f"port must be between 0 and 65535, got {port}")
     try:
@@ -43,7 +43,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def make_server(app, sock: socket.socket, *, log_level: str = "info", access_log: bool = False):
-    """A uvicorn server for ``app`` on an already bound socket (serve with ``server.run(sockets=[sock])``)."""
+    """Build a uvicorn server for ``app`` on an already bound socket (serve with ``server.run(sockets=[sock])``)."""
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on",
                             timeout_keep_alive=30, server_header=False)
     return uvicorn.Server(config)
