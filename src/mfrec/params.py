@@ -29,11 +29,14 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 
 class Constraint:
-    """One kind of valid value. ``params``: all values being checked (for bounds that name
-    another parameter, e.g. ``k_os_rank <= k_os``).
+    """One kind of valid value.
+
+    ``params``: all values being checked (for bounds that name another parameter, e.g.
+    ``k_os_rank <= k_os``).
     """
 
     def is_satisfied_by(self, value, params: Mapping) -> bool:
+        """Whether ``value`` is valid, given all the values being checked (``params``)."""
         raise NotImplementedError
 
     def describe(self, params: Mapping) -> str:
@@ -69,12 +72,14 @@ class Integer(Constraint):
         self.low, self.high = low, high
 
     def is_satisfied_by(self, value, params):
+        """Whether ``value`` is an integer in range."""
         if not _is_int(value):
             return False
         high = _bound(self.high, params)
         return (self.low is None or value >= self.low) and (not _is_int(high) or value <= high)
 
     def describe(self, params):
+        """Say what a valid value is, e.g. "a positive integer"."""
         if self.high is None:
             if self.low == 1:
                 return "a positive integer"
@@ -85,6 +90,7 @@ class Integer(Constraint):
         return f"an integer between {self.low} and {high}"
 
     def invalid_examples(self, params):
+        """Return values this constraint refuses."""
         out = [2.5, True, "1"]
         if self.low is not None:
             out.append(self.low - 1)
@@ -95,8 +101,10 @@ class Integer(Constraint):
 
 
 class Real(Constraint):
-    """A finite real number (not a bool) between low and high; ``closed`` says which ends are
-    included: "left", "right", "both" or "neither". None = unbounded on that side.
+    """A finite real number (not a bool) between low and high.
+
+    ``closed`` says which ends are included: "left", "right", "both" or "neither". None =
+    unbounded on that side.
     """
 
     def __init__(self, low: Optional[float] = None, high: Optional[float] = None, *, closed: str = "both"):
@@ -105,6 +113,7 @@ class Real(Constraint):
         self.low, self.high, self.closed = low, high, closed
 
     def is_satisfied_by(self, value, params):
+        """Whether ``value`` is a finite number in range."""
         if not _is_real(value) or not math.isfinite(value):
             return False
         if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
@@ -114,6 +123,7 @@ class Real(Constraint):
         return True
 
     def describe(self, params):
+        """Say what a valid value is, e.g. "a number in (0, 1]"."""
         if self.high is None and self.low == 0:
             return "a positive finite number" if self.closed in ("right", "neither") else \
                 "a non-negative finite number"
@@ -126,6 +136,7 @@ class Real(Constraint):
         return f"a number in {left}{low}, {high}{right}"
 
     def invalid_examples(self, params):
+        """Return values this constraint refuses."""
         out = [float("nan"), float("inf"), True, "0.1"]
         if self.low is not None:
             out.append(self.low - 1.0)
@@ -139,8 +150,9 @@ class Real(Constraint):
 
 
 class ScoreSafeStd(Real):
-    """The standard deviation of the initial factors: finite, and small enough that the initial
-    scores fit in float32. With entries ~ N(0, s^2) a draw stays below 6 s in magnitude (for up to
+    """The standard deviation of the initial factors: finite, and small enough for float32 scores.
+
+    The initial scores must fit in float32. With entries ~ N(0, s^2) a draw stays below 6 s in magnitude (for up to
     ~1e9 draws), so |p . q| < k (6 s)^2 must stay below the largest float32, 3.4e38, i.e.
     s <= sqrt(3.4e38 / (36 k)) with k the ``factors`` parameter.
     """
@@ -150,17 +162,21 @@ class ScoreSafeStd(Real):
         self.factors = factors
 
     def limit(self, params: Mapping) -> float:
+        """Return the largest valid standard deviation for the ``factors`` value in ``params``."""
         k = params.get(self.factors, 1)
         k = k if _is_int(k) and k > 0 else 1
         return math.sqrt(FLOAT32_MAX / (36.0 * k))
 
     def is_satisfied_by(self, value, params):
+        """Whether ``value`` is valid and at most :meth:`limit`."""
         return super().is_satisfied_by(value, params) and value <= self.limit(params)
 
     def describe(self, params):
+        """Say what a valid value is."""
         return f"{super().describe(params)} <= sqrt(3.4e38 / (36 {self.factors}))"
 
     def error(self, name, value, params):
+        """Return the overflow message for a finite value above the limit, else None."""
         if Real.is_satisfied_by(self, value, params):  # finite and in range: too large
             k = params.get(self.factors, 1)
             k = k if _is_int(k) and k > 0 else 1
@@ -170,6 +186,7 @@ class ScoreSafeStd(Real):
         return None
 
     def invalid_examples(self, params):
+        """Return values this constraint refuses (1e30 among them)."""
         return super().invalid_examples(params) + [1e30]
 
 
@@ -180,13 +197,16 @@ class Options(Constraint):
         self.options = tuple(options)
 
     def is_satisfied_by(self, value, params):
+        """Whether ``value`` is one of the options (a string equal to one, for string options)."""
         return isinstance(value, str) and value in self.options if all(isinstance(o, str) for o in self.options) \
             else value in self.options
 
     def describe(self, params):
+        """Say what a valid value is: one of the options."""
         return f"one of {self.options}"
 
     def invalid_examples(self, params):
+        """Return values this constraint refuses."""
         return ["not-an-option", 3]
 
 
@@ -194,13 +214,16 @@ class Boolean(Constraint):
     """True or False (NumPy bools too)."""
 
     def is_satisfied_by(self, value, params):
+        """Whether ``value`` is a bool or a NumPy bool."""
         import numpy as np
         return isinstance(value, (bool, np.bool_))
 
     def describe(self, params):
+        """Say what a valid value is: "True or False"."""
         return "True or False"
 
     def invalid_examples(self, params):
+        """Return values this constraint refuses."""
         return ["yes", 1, None]
 
 
