@@ -146,5 +146,6 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
 
 
 def genre_coherence_possible(data: Interactions) -> bool:
+    """Whether the data carry genres, so that the genre coherence of similar items can be measured."""
     from .evaluation.coherence import genre_matrix
     return genre_matrix(data) is not None

@@ -39,6 +39,7 @@ class Protocol:
     seed: int = 42
 
     def apply(self, data: Interactions):
+        """Split ``data`` by this protocol; return the :class:`~mfrec.data.split.Split`."""
         from .data import split as splits
         check("split", self.split, Options(*SPLITS))
         if self.split == "per-user":

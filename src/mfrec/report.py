@@ -119,6 +119,7 @@ def _img(png_b64: str, alt: str) -> str:
 
 
 def learning_curves_png(comparison: Comparison) -> Optional[str]:
+    """Plot the loss curves of the runs with more than one recorded epoch: a base64 PNG, or None without any."""
     plt = _pyplot()
     def plotted(run):
         history = run.model.loss_history_

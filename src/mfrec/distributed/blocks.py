@@ -115,10 +115,12 @@ class InBlock:
 
     @property
     def rows_global(self) -> np.ndarray:
+        """Global row index of each of the block's rows (block b holds rows b, b + n_blocks, ...)."""
         return self.block + self.n_blocks * np.arange(self.n_rows, dtype=np.int64)
 
     @property
     def nbytes(self) -> int:
+        """Bytes held by the block's arrays."""
         s = self.side
         return int(sum(a.nbytes for a in (s.indptr, s.indices, s.conf, s.conf32, s.reg, s.reg32, self.other_global,
                                           self.values)) + sum(a.nbytes for a in self.needed))
@@ -180,6 +182,7 @@ def needed_rows(in_block: InBlock, other_block: int) -> np.ndarray:
 
 
 def n_rows_of(in_block: InBlock) -> int:
+    """Return the number of rows of an in-block."""
     return in_block.n_rows
 
 

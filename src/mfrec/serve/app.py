@@ -44,6 +44,7 @@ def _static_files() -> dict:
 
 
 def error(status: int, message: str) -> JSONResponse:
+    """Return a JSON error response ``{"error": message}`` with the status code."""
     return JSONResponse({"error": message}, status_code=status)
 
 

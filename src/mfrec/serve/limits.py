@@ -8,15 +8,18 @@ import json
 
 
 class BodyTooLarge(Exception):
+    """Raised inside the app when a body without Content-Length passes the limit."""
     pass
 
 
 class BodySizeLimit:
+    """ASGI middleware answering 413 to a request body of more than ``max_bytes``."""
     def __init__(self, app, max_bytes: int):
         self.app = app
         self.max_bytes = int(max_bytes)
 
     async def __call__(self, scope, receive, send):
+        """Serve one ASGI call, refusing or cutting off a body over the limit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

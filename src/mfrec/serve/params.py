@@ -77,6 +77,7 @@ def parse_choice(text, choices, *, name: str):
 
 
 def parse_bool(text, default: bool, *, name: str) -> bool:
+    """Parse a true/false query value (true/1/yes, false/0/no), ``default`` when absent; else a 422."""
     if text is None:
         return default
     if isinstance(text, bool):
@@ -100,6 +101,7 @@ def raw_id_from_query(text: str, id_kind: str):
 
 
 def parse_json_body(body: bytes):
+    """Parse a JSON request body; an empty or invalid body is a 400."""
     if not body:
         raise RequestError(400, "the request body is empty; send a JSON object")
     try:

@@ -130,15 +130,19 @@ class ModelRegistry:
     # ------------------------------------------------------------------ queries
     @property
     def names(self) -> list:
+        """Names of the served models, in order."""
         return list(self.paths)
 
     def get(self, name: str) -> Optional[LoadedModel]:
+        """Return the loaded model called ``name``, or None."""
         return self._models.get(name)
 
     def all(self) -> list:
+        """Return every loaded model, in order."""
         return [self._models[name] for name in self.paths]
 
     def health(self) -> dict:
+        """Describe the service for GET /health: status ok or degraded, and each model's reload state."""
         models = []
         for name in self.paths:
             entry = self._models[name]
@@ -207,6 +211,7 @@ class ModelRegistry:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the reload thread (waits up to 5 s)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
