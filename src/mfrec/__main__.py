@@ -1,4 +1,6 @@
-"""``mfrec`` (the console script) and ``python -m mfrec``: the command line, or one line naming
+"""Entry point of ``mfrec`` (the console script) and ``python -m mfrec``.
+
+``mfrec`` (the console script) and ``python -m mfrec``: the command line, or one line naming
 the extra to install when the CLI's dependencies are missing.
 """
 from __future__ import annotations

@@ -200,7 +200,9 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
                                                   "(one sub-folder per model)."),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
             protocol_name: Optional[str] = ProtocolOpt, negatives_seed: Optional[int] = NegativesSeedOpt):
-    """Train SVD, ALS, BPR, WARP and the popularity baseline on one split, print one table of
+    """Compare SVD, ALS, BPR, WARP and the popularity baseline on one split.
+
+    Train SVD, ALS, BPR, WARP and the popularity baseline on one split, print one table of
     metrics and fit times, write an HTML report (and optionally projector exports).
     With --protocol ncf: the NCF protocol's table instead (implicit models only, no report).
     """
@@ -291,7 +293,9 @@ def _evaluate_ncf(estimators, dataset: str, data_dir, negatives_seed, k: int, th
 
 
 def _check_writable(path: Path) -> None:
-    """Fail before minutes of training when the report cannot be written (missing folders are
+    """Fail before minutes of training when the report cannot be written.
+
+    Fail before minutes of training when the report cannot be written (missing folders are
     created later, so the nearest existing folder must be writable).
     """
     from .errors import MfrecError
@@ -308,7 +312,9 @@ def _check_writable(path: Path) -> None:
 
 
 def _check_writable_folder(path: Path, what: str) -> None:
-    """Fail before training when ``path`` cannot become a writable folder (missing folders are
+    """Fail before training when ``path`` cannot become a writable folder.
+
+    Fail before training when ``path`` cannot become a writable folder (missing folders are
     created later, so the nearest existing one must accept a new file).
     """
     from . import persistence
@@ -446,6 +452,7 @@ def serve(model_files: list[Path] = typer.Argument(..., help="Model files saved 
           reload_interval: float = typer.Option(1.0, "--reload-interval", help="Seconds between checks of the model "
                                                 "files for a new version (0 = never reload).")):
     """Serve models over HTTP: a JSON API (recommend, similar, fold-in, search) and a browse page at /.
+
     A model file replaced on disk is picked up within a few seconds.
     """
     from .serve.server import run as run_server  # MissingExtraError (one line) without the serve extra

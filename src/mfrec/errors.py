@@ -29,7 +29,9 @@ class NotFittedError(MfrecError, RuntimeError):
 
 
 class TrainingDivergedError(MfrecError, FloatingPointError):
-    """Training produced NaN/inf, an exploding loss or overflowing scores; the model is left as it
+    """Training diverged; the model is left as it was before fit().
+
+    Training produced NaN/inf, an exploding loss or overflowing scores; the model is left as it
     was before fit() (unfitted, or its previous fit).
     """
 

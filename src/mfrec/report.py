@@ -63,7 +63,9 @@ def probe_items(comparison: Comparison, n: int = 5) -> list:
 
 
 def probe_users(comparison: Comparison, positives, n: int = 3) -> list:
-    """Users with a clear taste for a probe genre (largest share of it among >= 20 liked items),
+    """Pick the example users of the report.
+
+    Users with a clear taste for a probe genre (largest share of it among >= 20 liked items),
     or seeded random users when there are no genres. Returns (raw user id, reason) pairs.
     """
     from .evaluation.coherence import genre_matrix

@@ -434,7 +434,9 @@ class ConformanceTests:
 
     # ---------------------------------------------------------------- reproducibility
     def test_seeded_single_thread_is_reproducible(self):
-        """Two single-thread fits with one seed are equal in every fitted array and the loss
+        """Check that fits are reproducible with a seed.
+
+        Two single-thread fits with one seed are equal in every fitted array and the loss
         history; another seed gives another model.
         """
         model = self.make_model()
@@ -463,7 +465,9 @@ class _OtherModel(Recommender):
 
 
 def chromium_for_tests() -> str:
-    """The system Chromium's path for browser tests: the test is skipped when none is installed,
+    """Return the system Chromium's path for browser tests.
+
+    The system Chromium's path for browser tests: the test is skipped when none is installed,
     and fails instead when ``MFREC_REQUIRE_BROWSER`` is set (as CI does).
     """
     import os

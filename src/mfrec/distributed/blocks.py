@@ -64,7 +64,9 @@ def _raw_ids(column, kind: str, where: str) -> np.ndarray:
 # ---------------------------------------------------------------------- shuffle into blocks
 def split_partition(frame, user_ids, item_ids, user_col: str, item_col: str, value_col, n_user_blocks: int,
                     n_item_blocks: int, where: str) -> tuple:
-    """One partition's interactions as dense indices, cut into pieces per user block and per item
+    """Cut one partition's interactions into pieces per user block and per item block.
+
+    One partition's interactions as dense indices, cut into pieces per user block and per item
     block: ``(user_pieces, item_pieces)``, piece = (row index, column index, value) with rows being
     users in user pieces and items in item pieces.
     """
@@ -188,7 +190,9 @@ def n_rows_of(in_block: InBlock) -> int:
 
 # ---------------------------------------------------------------------- factors
 def initial_factors(params: dict, seed, n_users: int, n_items: int, n_user_blocks: int, n_item_blocks: int) -> tuple:
-    """The single-machine ALS's initial factors (same generator, same global order), cut into
+    """Return the single-machine ALS's initial factors cut into blocks.
+
+    The single-machine ALS's initial factors (same generator, same global order), cut into
     blocks: (list of user blocks, list of item blocks). Holds n_users x k + n_items x k floats once.
     """
     X, Y = ALS(**params)._initial_factors(n_users, n_items, seed)
@@ -197,7 +201,9 @@ def initial_factors(params: dict, seed, n_users: int, n_items: int, n_user_block
 
 
 def initial_block_factors(params: dict, seed, side: int, block: int, n_rows: int) -> np.ndarray:
-    """init="blocks": Normal(0, init_std^2) factors of one block from its own generator, seeded with
+    """Draw the initial factors of one block from its own generator (init="blocks").
+
+    init="blocks": Normal(0, init_std^2) factors of one block from its own generator, seeded with
     (seed, side, block) as Spark seeds each block; no task holds a whole side (not the local draws).
     """
     rng = np.random.default_rng([int(seed), side, block])
@@ -224,7 +230,9 @@ def take_rows(factors: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def solve_block(params: dict, threads: int, n_grams: int, in_block: InBlock, factors: np.ndarray, *rest) -> np.ndarray:
-    """New factors of one block: the single-machine ALS's row solves (``ALS._solve_rows``) against
+    """Solve the new factors of one block.
+
+    New factors of one block: the single-machine ALS's row solves (``ALS._solve_rows``) against
     the received rows of the other side and its Gram term.
 
     rest = n_grams partial Grams of the other side (summed here, times alpha0: the whole side's

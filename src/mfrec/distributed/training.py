@@ -201,7 +201,9 @@ class _Job:
         return new
 
     def train(self, monitor):
-        """Submit every iteration at once (the scheduler runs them as soon as their inputs exist,
+        """Submit every iteration at once, then report them in order.
+
+        Submit every iteration at once (the scheduler runs them as soon as their inputs exist,
         with no round trip to the client in between), then report them in order.
         """
         from distributed import wait

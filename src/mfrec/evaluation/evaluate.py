@@ -139,7 +139,9 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
 
 
 def _users_to_evaluate(train: sp.csr_matrix, test: sp.csr_matrix, users) -> tuple[np.ndarray, int]:
-    """Users (int64 indices) with at least one test item that is not a training item, and the
+    """Find the users to evaluate.
+
+    Users (int64 indices) with at least one test item that is not a training item, and the
     number of test entries of those users that are training items.
     """
     n_users = test.shape[0]

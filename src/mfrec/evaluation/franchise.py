@@ -1,4 +1,6 @@
-"""Franchise check of similar items: does an item's top-K hold its sequels and companions?
+"""Franchise check of similar items: whether an item's top-K holds its sequels and companions.
+
+Franchise check of similar items: does an item's top-K hold its sequels and companions?
 
 A film's neighbours should be the films its fans also love, and the clearest case is the rest
 of its franchise (sequels, prequels, the other parts of a trilogy). This module finds such groups
@@ -113,7 +115,9 @@ def franchise_keys(title: str) -> list:
 
 
 def franchise_groups(titles: Sequence[str]) -> list:
-    """Groups (lists of positions in ``titles``, sorted) of titles that share a franchise key,
+    """Group the titles that share a franchise key.
+
+    Groups (lists of positions in ``titles``, sorted) of titles that share a franchise key,
     largest first; groups whose normalised titles are all equal are dropped (see the module
     docstring).
     """
@@ -169,7 +173,9 @@ def _titles(interactions) -> Optional[list]:
 
 
 def item_franchise_groups(interactions, min_count: int = DEFAULT_MIN_COUNT) -> Optional[list]:
-    """Franchise groups of item indices among the items with >= ``min_count`` interactions in
+    """Return the franchise groups of item indices.
+
+    Franchise groups of item indices among the items with >= ``min_count`` interactions in
     ``interactions``, or None without titles.
     """
     titles = _titles(interactions)
@@ -183,7 +189,9 @@ def item_franchise_groups(interactions, min_count: int = DEFAULT_MIN_COUNT) -> O
 
 def franchise_check(model, k: int = DEFAULT_K, min_count: int = DEFAULT_MIN_COUNT, *,
                     neighbours=None) -> Optional[dict]:
-    """Franchise hit rate@k and companion recall@k of a fitted model's ``similar_items`` (see the
+    """Measure the franchise hit rate@k and companion recall@k of a model.
+
+    Franchise hit rate@k and companion recall@k of a fitted model's ``similar_items`` (see the
     module docstring), with the number of groups, within-group pairs and queries; None when the
     training data carry no titles or no group is found.
 

@@ -1,4 +1,6 @@
-"""The names of the evaluation metrics: the keys of every result dict, table and benchmark row
+"""The names of the evaluation metrics.
+
+The names of the evaluation metrics: the keys of every result dict, table and benchmark row
 come from here.
 
 Full-catalogue ranking metrics (:func:`mfrec.evaluation.ranking_metrics`) are spelled

@@ -50,7 +50,9 @@ def error(status: int, message: str) -> JSONResponse:
 
 def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body: int = DEFAULT_MAX_BODY,
                cors_origins: Optional[list] = None) -> FastAPI:
-    """The app serving ``models``: model file paths (or a ready :class:`ModelRegistry`). The
+    """Build the FastAPI app serving ``models``.
+
+    The app serving ``models``: model file paths (or a ready :class:`ModelRegistry`). The
     reload thread runs while the app runs (its lifespan).
     """
     registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models, poll_interval=poll_interval)
@@ -217,7 +219,9 @@ def _history(entry: LoadedModel, user, n: int) -> dict:
 
 
 def _search(entries: list, query: str, n: int, *, titles: bool = True) -> list:
-    """Items of every model whose title contains the query (unless titles=False) or whose id is
+    """Search the items of every model by title or id.
+
+    Items of every model whose title contains the query (unless titles=False) or whose id is
     the query, merged by raw id, most interacted-with first; each lists the models that know it.
     """
     merged: dict = {}

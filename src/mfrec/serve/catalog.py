@@ -1,4 +1,6 @@
-"""What the server shows about a model's items: raw ids as JSON values, titles (from the item
+"""What the server shows about a model's items.
+
+What the server shows about a model's items: raw ids as JSON values, titles (from the item
 metadata stored in the model file, when there is any), training counts, and title search.
 """
 from __future__ import annotations
@@ -34,7 +36,9 @@ class Catalog:
         return [{"id": ids[i], "title": titles[i]} for i in np.asarray(index).tolist()]
 
     def search(self, query: str, exact_index=None) -> list:
-        """Dense indices of the items whose title contains ``query`` (case-insensitive), plus the
+        """Search items by title, plus the item whose raw id is the query.
+
+        Dense indices of the items whose title contains ``query`` (case-insensitive), plus the
         item of dense index ``exact_index`` (the item whose raw id is the query, if any); most
         interacted-with first.
         """

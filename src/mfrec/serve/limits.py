@@ -1,4 +1,6 @@
-"""Request body size limit, as pure ASGI middleware: a declared Content-Length over the limit is
+"""Request body size limit, as pure ASGI middleware.
+
+Request body size limit, as pure ASGI middleware: a declared Content-Length over the limit is
 refused before the body is read, and a body sent without one (chunked) is cut off as soon as
 the bytes received pass the limit. Either way the answer is 413 with a JSON error.
 """
@@ -9,11 +11,13 @@ import json
 
 class BodyTooLarge(Exception):
     """Raised inside the app when a body without Content-Length passes the limit."""
+
     pass
 
 
 class BodySizeLimit:
     """ASGI middleware answering 413 to a request body of more than ``max_bytes``."""
+
     def __init__(self, app, max_bytes: int):
         self.app = app
         self.max_bytes = int(max_bytes)

@@ -1,4 +1,6 @@
-"""Validation of request parameters: query strings and JSON bodies -> typed values, or a
+"""Validation of request parameters.
+
+Validation of request parameters: query strings and JSON bodies -> typed values, or a
 :class:`RequestError` carrying the HTTP status and a message that names the parameter.
 
 Status codes: 400 for a request that is malformed as a whole (missing or repeated parameter,
@@ -90,7 +92,9 @@ def parse_bool(text, default: bool, *, name: str) -> bool:
 
 
 def raw_id_from_query(text: str, id_kind: str):
-    """A raw id typed in a query string, as the model's id map stores it: an int when the map
+    """Parse a raw id typed in a query string.
+
+    A raw id typed in a query string, as the model's id map stores it: an int when the map
     holds ints and the text is an integer, else the text (which will then not be found).
     """
     if id_kind in "iu":
@@ -111,7 +115,9 @@ def parse_json_body(body: bytes):
 
 
 def fold_in_request(payload) -> dict:
-    """Check a POST /recommend body: {"items": [...], "ratings": [...] (optional), "n": 10,
+    """Check a POST /recommend body.
+
+    Check a POST /recommend body: {"items": [...], "ratings": [...] (optional), "n": 10,
     "exclude_seen": true (optional)}; returns the typed fields.
     """
     if not isinstance(payload, dict):

@@ -33,7 +33,9 @@ def _now() -> str:
 
 
 def file_signature(path: Path) -> Optional[tuple]:
-    """(mtime_ns, size, inode) of a file, or None when it cannot be stat'ed. An atomic rename
+    """Return the (mtime_ns, size, inode) of a file, or None.
+
+    (mtime_ns, size, inode) of a file, or None when it cannot be stat'ed. An atomic rename
     always changes the inode, so a replacement is seen even with equal size and mtime.
     """
     try:
@@ -156,7 +158,9 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ reload
     def check(self) -> list:
-        """Look at every file once; (re)load the ones that changed and stayed stable since the
+        """Reload the model files that changed.
+
+        Look at every file once; (re)load the ones that changed and stayed stable since the
         previous check. Returns the names that were swapped in.
         """
         swapped = []

@@ -50,7 +50,9 @@ def make_server(app, sock: socket.socket, *, log_level: str = "info", access_log
 
 
 def freeze_startup_objects() -> None:
-    """Move everything allocated so far (modules, models) out of the garbage collector's sight:
+    """Freeze the objects allocated so far out of the garbage collector's sight.
+
+    Move everything allocated so far (modules, models) out of the garbage collector's sight:
     a full collection over them took ~130 ms on the 2-core test machine, a latency spike for
     every request in flight; requests' own short-lived objects are still collected as usual.
     """
