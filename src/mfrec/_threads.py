@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
 import numba
 
@@ -12,8 +13,8 @@ def max_threads() -> int:
 
 
 @contextlib.contextmanager
-def numba_threads(n_threads: int):
-    """Run numba parallel regions with ``n_threads`` threads (0 = all cores) inside the block."""
+def numba_threads(n_threads: int) -> Iterator[int]:
+    """Run numba parallel regions with ``n_threads`` threads (0 = all cores) inside the block; yield that number."""
     previous = numba.get_num_threads()
     wanted = max_threads() if n_threads == 0 else min(n_threads, max_threads())
     numba.set_num_threads(max(1, wanted))

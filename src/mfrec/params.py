@@ -68,17 +68,17 @@ def _bound(bound, params: Mapping):
 class Integer(Constraint):
     """An integer (not a bool) in [low, high]; ``high`` may name another parameter."""
 
-    def __init__(self, low: Optional[int] = None, high: Union[int, str, None] = None):
+    def __init__(self, low: Optional[int] = None, high: Union[int, str, None] = None) -> None:
         self.low, self.high = low, high
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
         """Whether ``value`` is an integer in range."""
         if not _is_int(value):
             return False
         high = _bound(self.high, params)
         return (self.low is None or value >= self.low) and (not _is_int(high) or value <= high)
 
-    def describe(self, params):
+    def describe(self, params) -> str:
         """Say what a valid value is, e.g. "a positive integer"."""
         if self.high is None:
             if self.low == 1:
@@ -89,7 +89,7 @@ class Integer(Constraint):
         high = f"{self.high} = {_bound(self.high, params)}" if isinstance(self.high, str) else self.high
         return f"an integer between {self.low} and {high}"
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
         """Return values this constraint refuses."""
         out = [2.5, True, "1"]
         if self.low is not None:
@@ -107,12 +107,12 @@ class Real(Constraint):
     unbounded on that side.
     """
 
-    def __init__(self, low: Optional[float] = None, high: Optional[float] = None, *, closed: str = "both"):
+    def __init__(self, low: Optional[float] = None, high: Optional[float] = None, *, closed: str = "both") -> None:
         if closed not in ("left", "right", "both", "neither"):
             raise ValueError(f"closed must be 'left', 'right', 'both' or 'neither', got {closed!r}")
         self.low, self.high, self.closed = low, high, closed
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
         """Whether ``value`` is a finite number in range."""
         if not _is_real(value) or not math.isfinite(value):
             return False
@@ -122,7 +122,7 @@ class Real(Constraint):
             return False
         return True
 
-    def describe(self, params):
+    def describe(self, params) -> str:
         """Say what a valid value is, e.g. "a number in (0, 1]"."""
         if self.high is None and self.low == 0:
             return "a positive finite number" if self.closed in ("right", "neither") else \
@@ -135,7 +135,7 @@ class Real(Constraint):
         high = "inf" if self.high is None else f"{self.high:g}"
         return f"a number in {left}{low}, {high}{right}"
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
         """Return values this constraint refuses."""
         out = [float("nan"), float("inf"), True, "0.1"]
         if self.low is not None:
@@ -157,7 +157,7 @@ class ScoreSafeStd(Real):
     s <= sqrt(3.4e38 / (36 k)) with k the ``factors`` parameter.
     """
 
-    def __init__(self, *, allow_zero: bool = False, factors: str = "factors"):
+    def __init__(self, *, allow_zero: bool = False, factors: str = "factors") -> None:
         super().__init__(0, None, closed="left" if allow_zero else "neither")
         self.factors = factors
 
@@ -167,15 +167,15 @@ class ScoreSafeStd(Real):
         k = k if _is_int(k) and k > 0 else 1
         return math.sqrt(FLOAT32_MAX / (36.0 * k))
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
         """Whether ``value`` is valid and at most :meth:`limit`."""
         return super().is_satisfied_by(value, params) and value <= self.limit(params)
 
-    def describe(self, params):
+    def describe(self, params) -> str:
         """Say what a valid value is."""
         return f"{super().describe(params)} <= sqrt(3.4e38 / (36 {self.factors}))"
 
-    def error(self, name, value, params):
+    def error(self, name, value, params) -> Optional[str]:
         """Return the overflow message for a finite value above the limit, else None."""
         if Real.is_satisfied_by(self, value, params):  # finite and in range: too large
             k = params.get(self.factors, 1)
@@ -185,7 +185,7 @@ class ScoreSafeStd(Real):
                     "typical values are 0.01-0.1)")
         return None
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
         """Return values this constraint refuses (1e30 among them)."""
         return super().invalid_examples(params) + [1e30]
 
@@ -193,19 +193,19 @@ class ScoreSafeStd(Real):
 class Options(Constraint):
     """One of the given values (strings, usually)."""
 
-    def __init__(self, *options):
+    def __init__(self, *options) -> None:
         self.options = tuple(options)
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
         """Whether ``value`` is one of the options (a string equal to one, for string options)."""
         return isinstance(value, str) and value in self.options if all(isinstance(o, str) for o in self.options) \
             else value in self.options
 
-    def describe(self, params):
+    def describe(self, params) -> str:
         """Say what a valid value is: one of the options."""
         return f"one of {self.options}"
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
         """Return values this constraint refuses."""
         return ["not-an-option", 3]
 
@@ -213,16 +213,16 @@ class Options(Constraint):
 class Boolean(Constraint):
     """True or False (NumPy bools too)."""
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
         """Whether ``value`` is a bool or a NumPy bool."""
         import numpy as np
         return isinstance(value, (bool, np.bool_))
 
-    def describe(self, params):
+    def describe(self, params) -> str:
         """Say what a valid value is: "True or False"."""
         return "True or False"
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
         """Return values this constraint refuses."""
         return ["yes", 1, None]
 
@@ -244,7 +244,7 @@ def describe(entry: Entry, params: Mapping = {}) -> str:
     return " or ".join("None" if a is None else a.describe(params) for a in _alternatives(entry))
 
 
-def check(name: str, value, entry: Entry, params: Optional[Mapping] = None):
+def check(name: str, value, entry: Entry, params: Optional[Mapping] = None) -> Any:
     """Return ``value`` if it satisfies ``entry``, else raise InvalidParameterError naming ``name``."""
     params = {} if params is None else params
     alternatives = _alternatives(entry)

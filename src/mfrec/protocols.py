@@ -8,11 +8,14 @@ evaluate the same way: :class:`Protocol` (which split, what fraction, which seed
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .data.interactions import Interactions
 from .errors import DataError
 from .params import Options, check
+
+if TYPE_CHECKING:
+    from .data.split import Split
 
 #: default positive threshold for implicit feedback from ratings (MovieLens: rating >= 4)
 DEFAULT_THRESHOLD = 4.0
@@ -38,7 +41,7 @@ class Protocol:
     test_fraction: float = 0.2
     seed: int = 42
 
-    def apply(self, data: Interactions):
+    def apply(self, data: Interactions) -> Split:
         """Split ``data`` by this protocol; return the :class:`~mfrec.data.split.Split`."""
         from .data import split as splits
         check("split", self.split, Options(*SPLITS))

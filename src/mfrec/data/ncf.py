@@ -152,7 +152,7 @@ def _read_four_fields(path, sep: str, sep_name: str, names: tuple) -> NcfRatings
                       np.array(ratings, dtype=np.float64), np.array(stamps, dtype=np.float64))
 
 
-def read_ncf_negatives(path, *, n_negatives: Optional[int] = N_NEGATIVES):
+def read_ncf_negatives(path, *, n_negatives: Optional[int] = N_NEGATIVES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Read a ``.negative`` file: ``(user,item) \t neg ...`` per line.
 
     Returns ``(users, items, negatives)``: int64 arrays of the test pairs and an int64 array

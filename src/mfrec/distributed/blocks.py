@@ -14,7 +14,7 @@ worker and get the same bytes back.
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -95,7 +95,7 @@ def _cut(rows, cols, values, n_blocks: int) -> list:
     return [(rows[order[a:b]], cols[order[a:b]], values[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def pick(obj, *path):
+def pick(obj, *path) -> Any:
     """obj[path[0]][path[1]]...: one piece of a task's tuple result."""
     for key in path:
         obj = obj[key]
@@ -111,7 +111,7 @@ class InBlock:
     values: the summed raw interaction values aligned with the CSR entries (for interactions_).
     """
 
-    def __init__(self, block, n_blocks, n_rows, side, needed, other_global, values):
+    def __init__(self, block, n_blocks, n_rows, side, needed, other_global, values) -> None:
         self.block, self.n_blocks, self.n_rows = block, n_blocks, n_rows
         self.side, self.needed, self.other_global, self.values = side, needed, other_global, values
 

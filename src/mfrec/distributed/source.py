@@ -7,12 +7,13 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
+from typing import Any
 
 from .._optional import require
 from ..errors import DataError
 
 
-def as_dask_frame(source, columns: list):
+def as_dask_frame(source, columns: list) -> Any:
     """Return a dask.dataframe with just ``columns`` (user, item[, value]) of ``source``."""
     dd = require("dask.dataframe", "distributed", "mfrec.distributed")
 

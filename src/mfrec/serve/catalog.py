@@ -11,7 +11,7 @@ import numpy as np
 class Catalog:
     """Items of one loaded model, ready for JSON: lists indexed by the model's dense item index."""
 
-    def __init__(self, model):
+    def __init__(self, model) -> None:
         inter = model.interactions_
         self.ids = model.item_ids_.raw.tolist()          # numpy ints/str -> Python ints/str
         meta = inter.item_metadata

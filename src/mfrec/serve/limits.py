@@ -18,7 +18,7 @@ class BodyTooLarge(Exception):
 class BodySizeLimit:
     """ASGI middleware answering 413 to a request body of more than ``max_bytes``."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
 

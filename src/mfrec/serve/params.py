@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Set as AbstractSet
 import math
+from typing import Any, Optional, Union
 
 #: largest n a client may ask for
 MAX_N = 1000
@@ -22,7 +23,7 @@ MAX_ITEMS = 10_000
 class RequestError(Exception):
     """A bad request; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -71,7 +72,7 @@ def parse_count(text, default: int, *, name: str) -> int:
     return int(stripped)
 
 
-def parse_choice(text, choices, *, name: str):
+def parse_choice(text, choices, *, name: str) -> Optional[str]:
     """One of ``choices`` (None when not given: the library's default applies)."""
     if text is None or text in choices:
         return text
@@ -91,7 +92,7 @@ def parse_bool(text, default: bool, *, name: str) -> bool:
     raise RequestError(422, f"{name} must be true or false, got {text!r}")
 
 
-def raw_id_from_query(text: str, id_kind: str):
+def raw_id_from_query(text: str, id_kind: str) -> Union[int, str]:
     """Parse a raw id typed in a query string.
 
     A raw id typed in a query string, as the model's id map stores it: an int when the map
@@ -104,7 +105,7 @@ def raw_id_from_query(text: str, id_kind: str):
     return text
 
 
-def parse_json_body(body: bytes):
+def parse_json_body(body: bytes) -> Any:
     """Parse a JSON request body; an empty or invalid body is a 400."""
     if not body:
         raise RequestError(400, "the request body is empty; send a JSON object")

@@ -113,7 +113,8 @@ def names_for(paths) -> dict:
 class ModelRegistry:
     """Named models with polling hot reload; see the module docstring."""
 
-    def __init__(self, paths, *, poll_interval: float = DEFAULT_POLL_INTERVAL, loader: Callable = Recommender.load):
+    def __init__(self, paths, *, poll_interval: float = DEFAULT_POLL_INTERVAL,
+                 loader: Callable = Recommender.load) -> None:
         self.paths = names_for(paths)
         self.poll_interval = float(poll_interval)
         self._loader = loader

@@ -42,7 +42,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app, sock: socket.socket, *, log_level: str = "info", access_log: bool = False):
+def make_server(app, sock: socket.socket, *, log_level: str = "info", access_log: bool = False) -> uvicorn.Server:
     """Build a uvicorn server for ``app`` on an already bound socket (serve with ``server.run(sockets=[sock])``)."""
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on",
                             timeout_keep_alive=30, server_header=False)
