@@ -1,5 +1,8 @@
-"""``mfrec`` (the console script) and ``python -m mfrec``: the command line, or one line naming
-the extra to install when the CLI's dependencies are missing."""
+"""Entry point of ``mfrec`` (the console script) and ``python -m mfrec``.
+
+``mfrec`` (the console script) and ``python -m mfrec``: the command line, or one line naming
+the extra to install when the CLI's dependencies are missing.
+"""
 from __future__ import annotations
 
 import sys

@@ -21,7 +21,7 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
 
 
 def missing_extra(exc: ImportError, extra: str, feature: str) -> MissingExtraError:
-    """The error for a failed import of an optional dependency (``raise missing_extra(...) from exc``)."""
+    """Return the error for a failed import of an optional dependency (``raise missing_extra(...) from exc``)."""
     package = (exc.name or "a dependency").split(".")[0]
     return MissingExtraError(f"{feature} needs {package}, which is not installed; install it with: "
                              f"pip install 'mfrec[{extra}]'")

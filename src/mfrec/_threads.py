@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
 import numba
 
 
 def max_threads() -> int:
-    """The most threads numba's parallel regions can use (``NUMBA_NUM_THREADS``, all cores by default)."""
+    """Return the most threads numba's parallel regions can use (``NUMBA_NUM_THREADS``, all cores by default)."""
     return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at import by numba
 
 
 @contextlib.contextmanager
-def numba_threads(n_threads: int):
-    """Run numba parallel regions with ``n_threads`` threads (0 = all cores) inside the block."""
+def numba_threads(n_threads: int) -> Iterator[int]:
+    """Run numba parallel regions with ``n_threads`` threads (0 = all cores) inside the block; yield that number."""
     previous = numba.get_num_threads()
     wanted = max_threads() if n_threads == 0 else min(n_threads, max_threads())
     numba.set_num_threads(max(1, wanted))

@@ -58,7 +58,7 @@ NegativesSeedOpt = typer.Option(None, "--negatives-seed", help="--protocol ncf: 
 
 # ---------------------------------------------------------------------------- datasets
 @datasets_app.command("list")
-def datasets_list(data_dir: Optional[Path] = DataDirOpt):
+def datasets_list(data_dir: Optional[Path] = DataDirOpt) -> None:
     """Show the MovieLens data sets and where each is found locally."""
     from .datasets import list_datasets
     table = Table(title="MovieLens data sets")
@@ -72,7 +72,7 @@ def datasets_list(data_dir: Optional[Path] = DataDirOpt):
 
 
 @datasets_app.command("fetch")
-def datasets_fetch(name: str = typer.Argument(..., help="e.g. ml-1m"), data_dir: Optional[Path] = DataDirOpt):
+def datasets_fetch(name: str = typer.Argument(..., help="e.g. ml-1m"), data_dir: Optional[Path] = DataDirOpt) -> None:
     """Download a MovieLens data set from GroupLens (checksum verified) into the cache or --data-dir."""
     from .datasets import fetch_movielens
     path = fetch_movielens(name, data_dir=data_dir, show_progress=True)
@@ -81,7 +81,7 @@ def datasets_fetch(name: str = typer.Argument(..., help="e.g. ml-1m"), data_dir:
 
 # ---------------------------------------------------------------------------- models
 @app.command("models")
-def models_list():
+def models_list() -> None:
     """List the models with their hyperparameters: defaults, valid values and presets."""
     from .params import constraint_rows
     table = Table(title="mfrec models")
@@ -123,7 +123,7 @@ def fit(model: str = typer.Argument(..., help=catalog.names_text()),
         preset: Optional[str] = PresetOpt, param: Optional[list[str]] = ParamOpt,
         threshold: float = ThresholdOpt,
         threads: Optional[int] = typer.Option(None, help="Threads (0 = all cores, 1 = reproducible)."),
-        seed: Optional[int] = typer.Option(None, help="Random seed.")):
+        seed: Optional[int] = typer.Option(None, help="Random seed.")) -> None:
     """Train a model on a whole data set and save it for `recommend` and `similar`."""
     estimator = _build_model(model, preset, param, threads, seed)
     output = _check_model_output(output or Path(f"{estimator.name}.npz"))  # before minutes of training
@@ -149,7 +149,7 @@ def evaluate(model: str = typer.Argument(..., help=catalog.names_text()),
              seed: int = typer.Option(42, help="Seed of the split (and of the model if it takes one)."),
              k: int = typer.Option(10, "-k", help="Cut-off of the ranking metrics."),
              threads: Optional[int] = typer.Option(None, help="Threads (0 = all cores, 1 = reproducible)."),
-             protocol_name: Optional[str] = ProtocolOpt, negatives_seed: Optional[int] = NegativesSeedOpt):
+             protocol_name: Optional[str] = ProtocolOpt, negatives_seed: Optional[int] = NegativesSeedOpt) -> None:
     """Hold out part of the data, train, and print rating and/or ranking metrics."""
     from .evaluation import evaluate_ranking, evaluate_ratings
     estimator = _build_model(model, preset, param, threads, seed)
@@ -199,10 +199,13 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
             export: Optional[Path] = typer.Option(None, "--export", help="Folder for TensorBoard projector TSVs "
                                                   "(one sub-folder per model)."),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-            protocol_name: Optional[str] = ProtocolOpt, negatives_seed: Optional[int] = NegativesSeedOpt):
-    """Train SVD, ALS, BPR, WARP and the popularity baseline on one split, print one table of
+            protocol_name: Optional[str] = ProtocolOpt, negatives_seed: Optional[int] = NegativesSeedOpt) -> None:
+    """Compare SVD, ALS, BPR, WARP and the popularity baseline on one split.
+
+    Train SVD, ALS, BPR, WARP and the popularity baseline on one split, print one table of
     metrics and fit times, write an HTML report (and optionally projector exports).
-    With --protocol ncf: the NCF protocol's table instead (implicit models only, no report)."""
+    With --protocol ncf: the NCF protocol's table instead (implicit models only, no report).
+    """
     from .compare import check_models, run_comparison
     from .report import format_value, write_report
     names = check_models(models.split(","))
@@ -244,7 +247,7 @@ def compare(dataset: str = DatasetOpt, data_dir: Optional[Path] = DataDirOpt,
 
 # ---------------------------------------------------------------------------- the NCF protocol
 def _check_protocol(name: Optional[str], negatives_seed: Optional[int]) -> bool:
-    """True for --protocol ncf; False without --protocol; anything else is an error."""
+    """Return True for --protocol ncf; False without --protocol; anything else is an error."""
     from .errors import InvalidParameterError
     if name is None:
         if negatives_seed is not None:
@@ -290,8 +293,11 @@ def _evaluate_ncf(estimators, dataset: str, data_dir, negatives_seed, k: int, th
 
 
 def _check_writable(path: Path) -> None:
-    """Fail before minutes of training when the report cannot be written (missing folders are
-    created later, so the nearest existing folder must be writable)."""
+    """Fail before minutes of training when the report cannot be written.
+
+    Fail before minutes of training when the report cannot be written (missing folders are
+    created later, so the nearest existing folder must be writable).
+    """
     from .errors import MfrecError
     path = path.expanduser()
     if path.is_dir():
@@ -306,8 +312,11 @@ def _check_writable(path: Path) -> None:
 
 
 def _check_writable_folder(path: Path, what: str) -> None:
-    """Fail before training when ``path`` cannot become a writable folder (missing folders are
-    created later, so the nearest existing one must accept a new file)."""
+    """Fail before training when ``path`` cannot become a writable folder.
+
+    Fail before training when ``path`` cannot become a writable folder (missing folders are
+    created later, so the nearest existing one must accept a new file).
+    """
     from . import persistence
     from .errors import MfrecError
     path = path.expanduser()
@@ -320,7 +329,7 @@ def _check_writable_folder(path: Path, what: str) -> None:
 
 
 def _check_model_output(path: Path) -> Path:
-    """The model file ``fit -o`` will write, checked before loading data and training."""
+    """Return the model file ``fit -o`` will write, checked before loading data and training."""
     from . import persistence
     target = persistence.target_path(path.expanduser())
     persistence.check_writable_folder(target.parent, f"the model file {target}")
@@ -349,7 +358,7 @@ def _load_model(path: Path):
 
 
 def _parse_id(text: str, ids):
-    """A raw id typed on the command line, as the id map stores it (int or str)."""
+    """Parse a raw id typed on the command line, as the id map stores it (int or str)."""
     if ids.raw.dtype.kind in "iu":
         try:
             return int(text)
@@ -359,7 +368,7 @@ def _parse_id(text: str, ids):
 
 
 def _find_item(model, text: str):
-    """An item by raw id, or else by (part of) its title when the model knows titles."""
+    """Find an item by raw id, or else by (part of) its title when the model knows titles."""
     if not text.strip():
         from .errors import InvalidParameterError
         raise InvalidParameterError("the item is empty: give a raw item id or part of a title")
@@ -397,7 +406,7 @@ def _items_table(title, model, ids, scores):
 def recommend(model_file: Path = typer.Argument(..., help="A model saved by `mfrec fit`."),
               user: str = typer.Argument(..., help="Raw user id."),
               n: int = typer.Option(10, "-n", help="How many items."),
-              include_seen: bool = typer.Option(False, help="Also recommend items the user already rated.")):
+              include_seen: bool = typer.Option(False, help="Also recommend items the user already rated.")) -> None:
     """Top-n recommendations for a user of the training data, with titles."""
     model = _load_model(model_file)
     raw = _parse_id(user, model.user_ids_)
@@ -412,8 +421,8 @@ def similar(model_file: Path = typer.Argument(..., help="A model saved by `mfrec
             min_ratings: int = typer.Option(0, "--min-ratings", help="Only neighbours with at least this many "
                                             "training interactions (rarely rated items have noisy factors)."),
             similarity: str = typer.Option("shrunk", help="shrunk (default: whitened cosine of the item factors, "
-                                           "shrunk by the users two items share) or cosine (plain cosine).")):
-    """The n items most similar to an item, with titles (see mfrec.similarity)."""
+                                           "shrunk by the users two items share) or cosine (plain cosine).")) -> None:
+    """Show the n items most similar to an item, with titles (see mfrec.similarity)."""
     model = _load_model(model_file)
     raw = _find_item(model, item)
     label = model.interactions_.item_titles([model.item_ids_.index(raw)])[0]
@@ -441,9 +450,11 @@ def serve(model_files: list[Path] = typer.Argument(..., help="Model files saved 
                                                    "(e.g. http://localhost:3000); repeat for more. Default: none."),
           max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body in bytes."),
           reload_interval: float = typer.Option(1.0, "--reload-interval", help="Seconds between checks of the model "
-                                                "files for a new version (0 = never reload).")):
+                                                "files for a new version (0 = never reload).")) -> None:
     """Serve models over HTTP: a JSON API (recommend, similar, fold-in, search) and a browse page at /.
-    A model file replaced on disk is picked up within a few seconds."""
+
+    A model file replaced on disk is picked up within a few seconds.
+    """
     from .serve.server import run as run_server  # MissingExtraError (one line) without the serve extra
     if max_body <= 0 or reload_interval < 0:
         raise MfrecError("--max-body must be positive and --reload-interval non-negative")

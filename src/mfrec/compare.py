@@ -31,6 +31,7 @@ DEFAULT_MODELS = tuple(catalog.MODELS)
 @dataclass
 class ModelRun:
     """One model's result in a comparison."""
+
     name: str
     model: Recommender
     metrics: dict                       # ranking (and rating) metrics, fit_time
@@ -42,6 +43,7 @@ class ModelRun:
 @dataclass
 class Comparison:
     """Everything a comparison produced: the data, the protocol and one ModelRun per model."""
+
     dataset: str
     protocol: protocols.Protocol
     k: int
@@ -144,5 +146,6 @@ def run_comparison(dataset: str = "ml-1m", models: Sequence[str] = DEFAULT_MODEL
 
 
 def genre_coherence_possible(data: Interactions) -> bool:
+    """Whether the data carry genres, so that the genre coherence of similar items can be measured."""
     from .evaluation.coherence import genre_matrix
     return genre_matrix(data) is not None

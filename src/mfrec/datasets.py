@@ -21,7 +21,29 @@ __all__ = ["load_movielens", "fetch_movielens", "list_datasets", "read_ratings",
 
 
 def load_dataset(dataset: str, *, data_dir=None, show_progress: bool = False) -> Interactions:
-    """A MovieLens variant by name ("ml-1m", "1m", "100k", ...) or a ratings file path."""
+    """Load a MovieLens variant by name ("ml-1m", "1m", "100k", ...) or a ratings file by path.
+
+    Parameters
+    ----------
+    dataset : str
+        A MovieLens name, or the path of a ratings file (read by :func:`read_ratings`).
+    data_dir : str or Path, optional
+        Where to look for MovieLens files first (see :func:`load_movielens`).
+    show_progress : bool, default False
+        Show a progress bar while downloading.
+
+    Returns
+    -------
+    Interactions
+        The ratings.
+
+    Raises
+    ------
+    DataError
+        When ``dataset`` is neither a MovieLens name nor an existing file, or the file is malformed.
+    DatasetNotAvailableError
+        When a MovieLens data set is not on disk and cannot be downloaded.
+    """
     name = dataset.lower().removeprefix("ml-")
     if name in MOVIELENS_VARIANTS:
         return load_movielens(name, data_dir=data_dir, show_progress=show_progress)

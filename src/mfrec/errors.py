@@ -29,8 +29,11 @@ class NotFittedError(MfrecError, RuntimeError):
 
 
 class TrainingDivergedError(MfrecError, FloatingPointError):
-    """Training produced NaN/inf, an exploding loss or overflowing scores; the model is left as it
-    was before fit() (unfitted, or its previous fit)."""
+    """Training diverged; the model is left as it was before fit().
+
+    Training produced NaN/inf, an exploding loss or overflowing scores; the model is left as it
+    was before fit() (unfitted, or its previous fit).
+    """
 
 
 class DatasetNotAvailableError(MfrecError, OSError):

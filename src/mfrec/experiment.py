@@ -1,4 +1,6 @@
-"""Former home of the CLI's glue, now split by what each part is (kept only so that imports in
+"""Former home of the CLI's glue, kept so that old imports keep working.
+
+Former home of the CLI's glue, now split by what each part is (kept only so that imports in
 code written before the split keep working; import from the named modules instead):
 
 - models by name, hyperparameters from "key=value" strings: :mod:`mfrec.models.catalog`;

@@ -31,7 +31,29 @@ def _clean(value) -> str:
 
 
 def export_projector(model, out_dir, name: str | None = None) -> dict:
-    """Write the model's item and user vectors with metadata and a projector config; returns paths."""
+    """Write the model's item and user vectors with metadata and a projector config.
+
+    Parameters
+    ----------
+    model : Recommender
+        A fitted factor model.
+    out_dir : str or Path
+        The folder to write (created when missing).
+    name : str, optional
+        The tensors' name in the config (default: the model's name).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        The written files under "items", "items_metadata", "users", "users_metadata" and "config".
+
+    Raises
+    ------
+    MfrecError
+        When the model has zero factors, or the folder or a file cannot be written.
+    NotFittedError
+        When the model is not fitted.
+    """
     model.require_fitted()
     items, users = model.item_factors_, model.user_factors_
     if items.shape[1] == 0:
@@ -71,5 +93,16 @@ def export_projector(model, out_dir, name: str | None = None) -> dict:
 
 
 def read_projector_vectors(path) -> np.ndarray:
-    """Read a vectors TSV written by export_projector back into a float32 array."""
+    """Read a vectors TSV written by export_projector back into a float32 array.
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``items.tsv`` or ``users.tsv`` file.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (n, k)
+        One row per line.
+    """
     return np.loadtxt(path, delimiter="\t", dtype=np.float32, ndmin=2)

@@ -14,9 +14,21 @@ class IdMap:
 
     ``raw`` holds the raw id of each index. Raw ids are either all integers (stored as int64)
     or all strings (stored as a NumPy unicode array), so maps save to ``.npz`` without pickle.
+
+    Parameters
+    ----------
+    raw_ids : iterable of int or str
+        The raw id of each index, in index order; no duplicates.
+    kind : str, default "id"
+        What the ids are ("user", "item"), used in error messages.
+
+    Raises
+    ------
+    DataError
+        When ``raw_ids`` holds a duplicate, a missing value, or ids neither integers nor strings.
     """
 
-    def __init__(self, raw_ids: Iterable, *, kind: str = "id"):
+    def __init__(self, raw_ids: Iterable, *, kind: str = "id") -> None:
         raw = _as_raw_array(raw_ids, kind)
         self.kind = kind
         self.raw = raw
@@ -26,7 +38,27 @@ class IdMap:
 
     @classmethod
     def from_values(cls, values, *, kind: str = "id") -> tuple[IdMap, np.ndarray]:
-        """Build a map from a column of raw ids (sorted unique) and return it with the indices."""
+        """Build a map from a column of raw ids (sorted unique) and return it with the indices.
+
+        Parameters
+        ----------
+        values : array-like of int or str
+            A column of raw ids, duplicates allowed.
+        kind : str, default "id"
+            What the ids are ("user", "item"), used in error messages.
+
+        Returns
+        -------
+        idmap : IdMap
+            The map of the sorted unique ids.
+        indices : numpy.ndarray of int32
+            The dense index of each entry of ``values``.
+
+        Raises
+        ------
+        DataError
+            When a value is missing or not an integer or string.
+        """
         arr = _as_raw_array(values, kind, allow_duplicates=True)
         codes, uniques = pd.factorize(arr, sort=True)  # = np.unique(arr, return_inverse=True), faster
         uniques = np.asarray(uniques, dtype=arr.dtype)
@@ -51,15 +83,48 @@ class IdMap:
         return f"IdMap({len(self)} {self.kind}s)"
 
     def index(self, raw_id) -> int:
-        """Dense index of one raw id; raises UnknownIdError naming the id."""
+        """Return the dense index of one raw id.
+
+        Parameters
+        ----------
+        raw_id : int or str
+            The raw id.
+
+        Returns
+        -------
+        int
+            Its dense index.
+
+        Raises
+        ------
+        UnknownIdError
+            When the id is not in the map (the message names it).
+        """
         try:
             return self._lookup[_key(raw_id)]
         except (KeyError, TypeError):
             raise UnknownIdError(f"unknown {self.kind} id {_key(raw_id)!r}") from None
 
     def indices(self, raw_ids, *, missing: str = "raise") -> np.ndarray:
-        """Dense indices of many raw ids. missing='raise' names the first unknown id;
-        missing='ignore' returns -1 for unknown ids."""
+        """Return the dense indices of many raw ids.
+
+        Parameters
+        ----------
+        raw_ids : array-like of int or str
+            The raw ids.
+        missing : {"raise", "ignore"}, default "raise"
+            "raise" names the first unknown id; "ignore" returns -1 for unknown ids.
+
+        Returns
+        -------
+        numpy.ndarray of int32
+            The dense index of each id (-1 for an unknown one with ``missing="ignore"``).
+
+        Raises
+        ------
+        UnknownIdError
+            With ``missing="raise"``, naming the first unknown id.
+        """
         keys = np.asarray(raw_ids).ravel().tolist() if not isinstance(raw_ids, list) else raw_ids
         out = np.empty(len(keys), dtype=np.int32)
         lookup = self._lookup
@@ -71,17 +136,41 @@ class IdMap:
         return out
 
     def to_raw(self, indices) -> np.ndarray:
-        """Raw ids of dense indices."""
+        """Return the raw ids of dense indices.
+
+        Parameters
+        ----------
+        indices : array-like of int
+            Dense indices.
+
+        Returns
+        -------
+        numpy.ndarray
+            The raw id of each index (int64 or unicode).
+        """
         return self.raw[np.asarray(indices)]
 
     def take(self, indices) -> IdMap:
-        """A new map holding only the given indices, in that order (renumbered 0..m-1)."""
+        """Return a new map holding only the given indices, in that order (renumbered 0..m-1).
+
+        Parameters
+        ----------
+        indices : array-like of int
+            Dense indices of this map.
+
+        Returns
+        -------
+        IdMap
+            The map of their raw ids.
+        """
         return IdMap(self.raw[np.asarray(indices)], kind=self.kind)
 
 
 def _key(raw_id):
-    """Normalize a raw id so 42, np.int64(42) and 42.0 all find the same entry. A boolean is
-    refused: True == 1 in Python, so it would silently stand for id 1."""
+    """Normalize a raw id so 42, np.int64(42) and 42.0 all find the same entry.
+
+    A boolean is refused: True == 1 in Python, so it would silently stand for id 1.
+    """
     if isinstance(raw_id, (bool, np.bool_)):
         raise InvalidParameterError(f"id {raw_id!r} is a boolean; ids are integers or strings")
     if isinstance(raw_id, (np.integer,)):

@@ -1,5 +1,6 @@
-"""The NCF evaluation protocol (He et al. 2017, "Neural Collaborative Filtering", WWW), as used for
-its ML-1M table: leave-latest-out per user, every rating a positive, the held-out item ranked
+"""The NCF evaluation protocol (He et al. 2017, "Neural Collaborative Filtering", WWW).
+
+As used for its ML-1M table: leave-latest-out per user, every rating a positive, the held-out item ranked
 among 99 sampled negatives, HR@10 and NDCG@10.
 
 * :func:`official_protocol` reads NCF's own test files (``ncf-ml-1m/ml-1m.test.rating`` and
@@ -41,14 +42,17 @@ OFFICIAL_FOLDER = "ncf-ml-1m"
 class SampledProtocol:
     """A training set and test pairs, each with its own negatives.
 
-    Attributes
+    Parameters
     ----------
     train : Interactions
         Implicit (value 1); its id maps cover the whole catalogue, so items seen only in test
         pairs or negatives are known (with no training entry).
-    users, items : int arrays of raw ids (train's id maps), one test pair per row
-    negatives : (n_pairs, n_negatives) raw item ids
-    description : how the protocol was made
+    users, items : numpy.ndarray of int
+        Raw ids (train's id maps), one test pair per row.
+    negatives : numpy.ndarray of int, shape (n_pairs, n_negatives)
+        Raw item ids.
+    description : str, default ""
+        How the protocol was made.
     """
 
     train: Interactions
@@ -59,10 +63,17 @@ class SampledProtocol:
 
     @property
     def n_pairs(self) -> int:
+        """Number of test pairs."""
         return len(self.users)
 
     def test_interactions(self) -> Interactions:
-        """The test pairs as an Interactions with train's id maps (for full-ranking metrics)."""
+        """Return the test pairs as an Interactions with train's id maps (for full-ranking metrics).
+
+        Returns
+        -------
+        Interactions
+            Implicit, one entry per distinct test pair.
+        """
         u = self.train.user_ids.indices(self.users)
         i = self.train.item_ids.indices(self.items)
         m = sp.csr_matrix((np.ones(len(u), dtype=np.float32), (u, i)), shape=self.train.shape)
@@ -71,28 +82,83 @@ class SampledProtocol:
         return Interactions(m, self.train.user_ids, self.train.item_ids, kind="implicit")
 
     def with_negatives(self, seed: int, n_negatives: Optional[int] = None) -> SampledProtocol:
-        """The same training set and test pairs with a fresh seeded draw of negatives (default: as
-        many as now), never an item of the user's training entries or the test item itself."""
+        """Return the same training set and test pairs with a fresh seeded draw of negatives.
+
+        A negative is never an item of the user's training entries or the test item itself.
+
+        Parameters
+        ----------
+        seed : int
+            Seeds the draw (:func:`sample_negatives`).
+        n_negatives : int, optional
+            Negatives per pair (default: as many as now).
+
+        Returns
+        -------
+        SampledProtocol
+            The protocol with the new negatives.
+        """
         n = self.negatives.shape[1] if n_negatives is None else n_negatives
         negatives = sample_negatives(self.train, self.users, self.items, n, seed)
         return replace(self, negatives=negatives,
                        description=f"{self.description}; negatives redrawn (seed {seed}, {n} per pair)")
 
     def validation(self, seed: int = 0, n_negatives: Optional[int] = None) -> SampledProtocol:
-        """A validation protocol carved from ``train`` only: per user, the latest remaining timed
-        entry (leave-latest-out; a random one without timestamps) is held out with its own seeded
-        negatives; the rest is the validation protocol's training set. The test pairs and their
-        negatives are never read."""
+        """Return a validation protocol carved from ``train`` only.
+
+        Per user, the latest remaining timed entry (leave-latest-out; a random one without
+        timestamps) is held out with its own seeded negatives; the rest is the validation
+        protocol's training set. The test pairs and their negatives are never read.
+
+        Parameters
+        ----------
+        seed : int, default 0
+            Seeds the tie-breaking and the negatives.
+        n_negatives : int, optional
+            Negatives per pair (default: as many as the test pairs have).
+
+        Returns
+        -------
+        SampledProtocol
+            The validation protocol.
+
+        Raises
+        ------
+        DataError
+            When no user has two or more training entries.
+        """
         n = self.negatives.shape[1] if n_negatives is None else n_negatives
         inner = _leave_latest_out(self.train, n, seed, what="validation carved from the training set")
         return replace(inner, description=f"{inner.description} (of: {self.description})")
 
     def evaluate(self, model, k: int = 10, *, duplicates: str = "collapse", ties: str = "ncf",
                  full_ranking: bool = True, threads: int = 0) -> dict:
-        """Sampled HR@k, NDCG@k, MRR of a model fitted on ``train`` (see
-        :func:`mfrec.evaluation.sampled.evaluate_sampled`), plus, with ``full_ranking``, the
-        full-catalogue ranking metrics of the same test pairs prefixed "full_" (training items
-        excluded, :func:`mfrec.evaluation.evaluate_ranking`)."""
+        """Compute sampled HR@k, NDCG@k, MRR of a model fitted on ``train``.
+
+        See :func:`mfrec.evaluation.sampled.evaluate_sampled`; with ``full_ranking``, the
+        full-catalogue ranking metrics of the same test pairs are added, prefixed "full_"
+        (training items excluded, :func:`mfrec.evaluation.evaluate_ranking`).
+
+        Parameters
+        ----------
+        model : Recommender
+            Fitted on ``train``.
+        k : int, default 10
+            The cut-off.
+        duplicates : {"collapse", "keep"}, default "collapse"
+            As :func:`~mfrec.evaluation.sampled.evaluate_sampled`.
+        ties : {"ncf", "pessimistic", "optimistic"}, default "ncf"
+            As :func:`~mfrec.evaluation.sampled.evaluate_sampled`.
+        full_ranking : bool, default True
+            Add the full-catalogue metrics.
+        threads : int, default 0
+            Threads of the full ranking (0 = all cores).
+
+        Returns
+        -------
+        dict
+            The metrics by name.
+        """
         out = evaluate_sampled(model, self.users, self.items, self.negatives, k, duplicates=duplicates, ties=ties)
         if full_ranking:
             from .evaluation import evaluate_ranking
@@ -106,8 +172,29 @@ class SampledProtocol:
 # ---------------------------------------------------------------------- building
 def training_interactions(users, items, timestamps, n_users: int, n_items: int,
                           source: str = "training set") -> Interactions:
-    """Implicit Interactions (value 1) over raw ids 0..n_users-1 x 0..n_items-1, with timestamps
-    (NaN = missing). A repeated (user, item) pair raises DataError naming it."""
+    """Build implicit Interactions (value 1) over raw ids 0..n_users-1 x 0..n_items-1.
+
+    Parameters
+    ----------
+    users, items : array-like of int
+        The pairs, in NCF's dense ids.
+    timestamps : array-like of float
+        One per pair (NaN = missing).
+    n_users, n_items : int
+        The id ranges.
+    source : str, default "training set"
+        Named in error messages.
+
+    Returns
+    -------
+    Interactions
+        Implicit, with the timestamps (None when all are missing).
+
+    Raises
+    ------
+    DataError
+        When an id exceeds the ranges, or a (user, item) pair is repeated (naming it).
+    """
     users = np.asarray(users, dtype=np.int64)
     items = np.asarray(items, dtype=np.int64)
     ts = np.asarray(timestamps, dtype=np.float64)
@@ -130,11 +217,34 @@ def training_interactions(users, items, timestamps, n_users: int, n_items: int,
 
 
 def sample_negatives(train: Interactions, users, items, n_negatives: int, seed) -> np.ndarray:
-    """(n_pairs, n_negatives) raw item ids drawn uniformly without replacement, per pair, among the
-    items that are neither in the user's training entries nor the pair's own item.
+    """Draw negatives uniformly without replacement, per pair.
 
-    Exactly uniform: every catalogue item gets a uniform random key, excluded items get key 2,
-    and the ``n_negatives`` smallest keys win (``numpy.random.default_rng(seed)``).
+    The candidates are the items that are neither in the user's training entries nor the pair's
+    own item. Exactly uniform: every catalogue item gets a uniform random key, excluded items get
+    key 2, and the ``n_negatives`` smallest keys win (``numpy.random.default_rng(seed)``).
+
+    Parameters
+    ----------
+    train : Interactions
+        The training set (its id maps hold the raw ids below).
+    users, items : array-like
+        Raw ids of the test pairs.
+    n_negatives : int
+        Negatives per pair (positive).
+    seed : int or None
+        Seeds ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_pairs, n_negatives)
+        Raw item ids.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``n_negatives`` is not a positive integer.
+    DataError
+        When a user has fewer than ``n_negatives`` items left to sample from.
     """
     if isinstance(n_negatives, bool) or not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
         raise InvalidParameterError(f"n_negatives must be a positive integer, got {n_negatives!r}")
@@ -185,9 +295,33 @@ def _leave_latest_out(inter: Interactions, n_negatives: int, seed, what: str) ->
 
 def protocol_from_ratings(data: Interactions, *, seed: int = 0, n_negatives: int = ncf_files.N_NEGATIVES,
                           source: str = "ratings") -> SampledProtocol:
-    """NCF's protocol built from any ratings: every entry a positive (value 1), per user the latest
-    timed entry held out (:func:`~mfrec.data.split.leave_one_out_mask`; a random entry when there
-    are no timestamps; users with one entry stay in train), 99 seeded negatives per pair."""
+    """Build NCF's protocol from any ratings.
+
+    Every entry is a positive (value 1); per user the latest timed entry is held out
+    (:func:`~mfrec.data.split.leave_one_out_mask`; a random entry when there are no timestamps;
+    users with one entry stay in train), with 99 seeded negatives per pair.
+
+    Parameters
+    ----------
+    data : Interactions
+        Explicit or implicit.
+    seed : int, default 0
+        Seeds the tie-breaking and the negatives.
+    n_negatives : int, default 99
+        Negatives per pair.
+    source : str, default "ratings"
+        Named in the description.
+
+    Returns
+    -------
+    SampledProtocol
+        The protocol.
+
+    Raises
+    ------
+    DataError
+        When no user has two or more entries.
+    """
     inter = data.to_implicit(threshold=None) if data.is_explicit else data
     m = inter.matrix
     inter = Interactions(sp.csr_matrix((np.ones_like(m.data), m.indices, m.indptr), shape=m.shape),
@@ -197,9 +331,20 @@ def protocol_from_ratings(data: Interactions, *, seed: int = 0, n_negatives: int
 
 
 def find_official_files(data_dir=None) -> Optional[dict]:
-    """Paths of NCF's test files and ML-1M's ratings.dat, searched in ``data_dir``, then
-    $MFREC_DATA_DIR, then mfrec's cache folder (each as ``ncf-ml-1m/`` and ``ml-1m/``); None
-    when any of the three is missing."""
+    """Find NCF's test files and ML-1M's ratings.dat.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Searched first, then $MFREC_DATA_DIR, then mfrec's cache folder (each as ``ncf-ml-1m/``
+        and ``ml-1m/``).
+
+    Returns
+    -------
+    dict or None
+        The paths under "test_rating", "test_negative" and "ratings_dat"; None when any of the
+        three is missing.
+    """
     for folder in search_dirs(data_dir):
         ncf = folder / OFFICIAL_FOLDER
         paths = {"test_rating": ncf / ncf_files.TEST_RATING, "test_negative": ncf / ncf_files.TEST_NEGATIVE,
@@ -210,9 +355,30 @@ def find_official_files(data_dir=None) -> Optional[dict]:
 
 
 def official_protocol(data_dir=None, *, negatives_seed: Optional[int] = None) -> SampledProtocol:
-    """NCF's ML-1M protocol from its own files: the training file rebuilt from ratings.dat
-    (:func:`mfrec.data.ncf.build_ncf_training`), the 6,040 test pairs and their 99 listed
-    negatives, or, with ``negatives_seed``, a seeded redraw of 99 negatives for the same pairs."""
+    """Load NCF's ML-1M protocol from its own files.
+
+    The training file is rebuilt from ratings.dat (:func:`mfrec.data.ncf.build_ncf_training`);
+    the 6,040 test pairs come with their 99 listed negatives.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Where to look first (see :func:`find_official_files`).
+    negatives_seed : int, optional
+        A seeded redraw of 99 negatives for the same pairs instead of the listed ones.
+
+    Returns
+    -------
+    SampledProtocol
+        The protocol.
+
+    Raises
+    ------
+    DatasetNotAvailableError
+        When the files are not found (the message lists where it looked).
+    DataError
+        When the files disagree with each other or a line is malformed.
+    """
     paths = find_official_files(data_dir)
     if paths is None:
         where = ", ".join(str(p) for p in search_dirs(data_dir))
@@ -242,7 +408,7 @@ def official_protocol(data_dir=None, *, negatives_seed: Optional[int] = None) ->
 # ---------------------------------------------------------------------- the command line's entry
 def load_protocol(dataset: str = "ml-1m", *, data_dir=None, negatives_seed: Optional[int] = None,
                   log=None) -> SampledProtocol:
-    """The protocol ``mfrec evaluate/compare --protocol ncf`` uses.
+    """Return the protocol ``mfrec evaluate/compare --protocol ncf`` uses.
 
     For ML-1M (``dataset`` "ml-1m" or "1m"): NCF's official files when they are found
     (:func:`find_official_files`), their listed negatives, or a seeded redraw with

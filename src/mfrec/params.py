@@ -29,14 +29,18 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 
 class Constraint:
-    """One kind of valid value. ``params``: all values being checked (for bounds that name
-    another parameter, e.g. ``k_os_rank <= k_os``)."""
+    """One kind of valid value.
+
+    ``params``: all values being checked (for bounds that name another parameter, e.g.
+    ``k_os_rank <= k_os``).
+    """
 
     def is_satisfied_by(self, value, params: Mapping) -> bool:
+        """Whether ``value`` is valid, given all the values being checked (``params``)."""
         raise NotImplementedError
 
     def describe(self, params: Mapping) -> str:
-        """What a valid value is, e.g. "a positive integer"."""
+        """Say what a valid value is, e.g. "a positive integer"."""
         raise NotImplementedError
 
     def invalid_examples(self, params: Mapping) -> list:
@@ -44,7 +48,7 @@ class Constraint:
         raise NotImplementedError
 
     def error(self, name: str, value, params: Mapping) -> Optional[str]:
-        """A more specific message than "must be <describe>", or None."""
+        """Return a more specific message than "must be <describe>", or None."""
         return None
 
 
@@ -57,23 +61,25 @@ def _is_real(value) -> bool:
 
 
 def _bound(bound, params: Mapping):
-    """A numeric bound, or the value of the parameter it names."""
+    """Return a numeric bound, or the value of the parameter it names."""
     return params.get(bound) if isinstance(bound, str) else bound
 
 
 class Integer(Constraint):
     """An integer (not a bool) in [low, high]; ``high`` may name another parameter."""
 
-    def __init__(self, low: Optional[int] = None, high: Union[int, str, None] = None):
+    def __init__(self, low: Optional[int] = None, high: Union[int, str, None] = None) -> None:
         self.low, self.high = low, high
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
+        """Whether ``value`` is an integer in range."""
         if not _is_int(value):
             return False
         high = _bound(self.high, params)
         return (self.low is None or value >= self.low) and (not _is_int(high) or value <= high)
 
-    def describe(self, params):
+    def describe(self, params) -> str:
+        """Say what a valid value is, e.g. "a positive integer"."""
         if self.high is None:
             if self.low == 1:
                 return "a positive integer"
@@ -83,7 +89,8 @@ class Integer(Constraint):
         high = f"{self.high} = {_bound(self.high, params)}" if isinstance(self.high, str) else self.high
         return f"an integer between {self.low} and {high}"
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
+        """Return values this constraint refuses."""
         out = [2.5, True, "1"]
         if self.low is not None:
             out.append(self.low - 1)
@@ -94,15 +101,19 @@ class Integer(Constraint):
 
 
 class Real(Constraint):
-    """A finite real number (not a bool) between low and high; ``closed`` says which ends are
-    included: "left", "right", "both" or "neither". None = unbounded on that side."""
+    """A finite real number (not a bool) between low and high.
 
-    def __init__(self, low: Optional[float] = None, high: Optional[float] = None, *, closed: str = "both"):
+    ``closed`` says which ends are included: "left", "right", "both" or "neither". None =
+    unbounded on that side.
+    """
+
+    def __init__(self, low: Optional[float] = None, high: Optional[float] = None, *, closed: str = "both") -> None:
         if closed not in ("left", "right", "both", "neither"):
             raise ValueError(f"closed must be 'left', 'right', 'both' or 'neither', got {closed!r}")
         self.low, self.high, self.closed = low, high, closed
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
+        """Whether ``value`` is a finite number in range."""
         if not _is_real(value) or not math.isfinite(value):
             return False
         if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
@@ -111,7 +122,8 @@ class Real(Constraint):
             return False
         return True
 
-    def describe(self, params):
+    def describe(self, params) -> str:
+        """Say what a valid value is, e.g. "a number in (0, 1]"."""
         if self.high is None and self.low == 0:
             return "a positive finite number" if self.closed in ("right", "neither") else \
                 "a non-negative finite number"
@@ -123,7 +135,8 @@ class Real(Constraint):
         high = "inf" if self.high is None else f"{self.high:g}"
         return f"a number in {left}{low}, {high}{right}"
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
+        """Return values this constraint refuses."""
         out = [float("nan"), float("inf"), True, "0.1"]
         if self.low is not None:
             out.append(self.low - 1.0)
@@ -137,27 +150,33 @@ class Real(Constraint):
 
 
 class ScoreSafeStd(Real):
-    """The standard deviation of the initial factors: finite, and small enough that the initial
-    scores fit in float32. With entries ~ N(0, s^2) a draw stays below 6 s in magnitude (for up to
-    ~1e9 draws), so |p . q| < k (6 s)^2 must stay below the largest float32, 3.4e38, i.e.
-    s <= sqrt(3.4e38 / (36 k)) with k the ``factors`` parameter."""
+    """The standard deviation of the initial factors: finite, and small enough for float32 scores.
 
-    def __init__(self, *, allow_zero: bool = False, factors: str = "factors"):
+    The initial scores must fit in float32. With entries ~ N(0, s^2) a draw stays below 6 s in magnitude (for up to
+    ~1e9 draws), so |p . q| < k (6 s)^2 must stay below the largest float32, 3.4e38, i.e.
+    s <= sqrt(3.4e38 / (36 k)) with k the ``factors`` parameter.
+    """
+
+    def __init__(self, *, allow_zero: bool = False, factors: str = "factors") -> None:
         super().__init__(0, None, closed="left" if allow_zero else "neither")
         self.factors = factors
 
     def limit(self, params: Mapping) -> float:
+        """Return the largest valid standard deviation for the ``factors`` value in ``params``."""
         k = params.get(self.factors, 1)
         k = k if _is_int(k) and k > 0 else 1
         return math.sqrt(FLOAT32_MAX / (36.0 * k))
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
+        """Whether ``value`` is valid and at most :meth:`limit`."""
         return super().is_satisfied_by(value, params) and value <= self.limit(params)
 
-    def describe(self, params):
+    def describe(self, params) -> str:
+        """Say what a valid value is."""
         return f"{super().describe(params)} <= sqrt(3.4e38 / (36 {self.factors}))"
 
-    def error(self, name, value, params):
+    def error(self, name, value, params) -> Optional[str]:
+        """Return the overflow message for a finite value above the limit, else None."""
         if Real.is_satisfied_by(self, value, params):  # finite and in range: too large
             k = params.get(self.factors, 1)
             k = k if _is_int(k) and k > 0 else 1
@@ -166,38 +185,45 @@ class ScoreSafeStd(Real):
                     "typical values are 0.01-0.1)")
         return None
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
+        """Return values this constraint refuses (1e30 among them)."""
         return super().invalid_examples(params) + [1e30]
 
 
 class Options(Constraint):
     """One of the given values (strings, usually)."""
 
-    def __init__(self, *options):
+    def __init__(self, *options) -> None:
         self.options = tuple(options)
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
+        """Whether ``value`` is one of the options (a string equal to one, for string options)."""
         return isinstance(value, str) and value in self.options if all(isinstance(o, str) for o in self.options) \
             else value in self.options
 
-    def describe(self, params):
+    def describe(self, params) -> str:
+        """Say what a valid value is: one of the options."""
         return f"one of {self.options}"
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
+        """Return values this constraint refuses."""
         return ["not-an-option", 3]
 
 
 class Boolean(Constraint):
     """True or False (NumPy bools too)."""
 
-    def is_satisfied_by(self, value, params):
+    def is_satisfied_by(self, value, params) -> bool:
+        """Whether ``value`` is a bool or a NumPy bool."""
         import numpy as np
         return isinstance(value, (bool, np.bool_))
 
-    def describe(self, params):
+    def describe(self, params) -> str:
+        """Say what a valid value is: "True or False"."""
         return "True or False"
 
-    def invalid_examples(self, params):
+    def invalid_examples(self, params) -> list:
+        """Return values this constraint refuses."""
         return ["yes", 1, None]
 
 
@@ -214,11 +240,11 @@ def _satisfies(alternative, value, params) -> bool:
 
 
 def describe(entry: Entry, params: Mapping = {}) -> str:
-    """The valid values of one table entry, in words, e.g. "None or a positive integer"."""
+    """Return the valid values of one table entry, in words, e.g. "None or a positive integer"."""
     return " or ".join("None" if a is None else a.describe(params) for a in _alternatives(entry))
 
 
-def check(name: str, value, entry: Entry, params: Optional[Mapping] = None):
+def check(name: str, value, entry: Entry, params: Optional[Mapping] = None) -> Any:
     """Return ``value`` if it satisfies ``entry``, else raise InvalidParameterError naming ``name``."""
     params = {} if params is None else params
     alternatives = _alternatives(entry)

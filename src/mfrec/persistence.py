@@ -46,6 +46,25 @@ def write_archive(path, header: dict, arrays: dict) -> Path:
     POSIX: readers see the old file or the new one, never a mix) and the folder is fsync'ed so
     the rename survives a crash. On any failure, Ctrl-C included, the temporary file is removed
     and the original error is raised (an OSError as a ModelFileError naming the path).
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file (``.npz`` added when missing, see :func:`target_path`).
+    header : dict
+        Plain JSON values; ``format`` and ``format_version`` are added.
+    arrays : dict of str to numpy.ndarray
+        Plain (non-object) arrays.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ModelFileError
+        When the header is not plain JSON, an array has object dtype, or the file cannot be written.
     """
     path = target_path(path)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **header}
@@ -84,7 +103,23 @@ def write_archive(path, header: dict, arrays: dict) -> Path:
 
 
 def target_path(path) -> Path:
-    """The file a model is saved to: ``.npz`` added when missing; a folder is refused."""
+    """Return the file a model is saved to: ``.npz`` added when missing; a folder is refused.
+
+    Parameters
+    ----------
+    path : str or Path
+        The path given by the user.
+
+    Returns
+    -------
+    pathlib.Path
+        The file to write.
+
+    Raises
+    ------
+    ModelFileError
+        When the path is a folder or its folder does not exist.
+    """
     text = os.fspath(path)
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         raise ModelFileError(f"cannot write model file {text}: it is a folder; give a file name such as "
@@ -100,9 +135,25 @@ def target_path(path) -> Path:
 
 
 def check_writable_folder(folder, what: str, error: type = ModelFileError) -> None:
-    """Raise ``error`` (an MfrecError) unless a new file can be created in ``folder``. Tried for
-    real (a temporary file, removed at once): permission bits say nothing for root or a read-only
-    mount."""
+    """Raise ``error`` (an MfrecError) unless a new file can be created in ``folder``.
+
+    Tried for real (a temporary file, removed at once): permission bits say nothing for root or a
+    read-only mount.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder to check.
+    what : str
+        What would be written, named in the message.
+    error : type, default ModelFileError
+        The MfrecError subclass raised.
+
+    Raises
+    ------
+    MfrecError
+        ``error``, when ``folder`` is not a writable folder.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise error(f"cannot write {what}: {folder} is not a folder")
@@ -115,8 +166,10 @@ def check_writable_folder(folder, what: str, error: type = ModelFileError) -> No
 
 
 def _umask() -> int:
-    """The process umask, read without changing it where Linux allows (os.umask sets it, which
-    would race with other threads creating files)."""
+    """Return the process umask, read without changing it where Linux allows.
+
+    os.umask sets it, which would race with other threads creating files.
+    """
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
@@ -152,7 +205,25 @@ def _remove_quietly(path: Path) -> None:
 
 
 def read_archive(path) -> tuple[dict, dict]:
-    """Read and check a model archive; returns (header, arrays)."""
+    """Read and check a model archive.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file.
+
+    Returns
+    -------
+    header : dict
+        The JSON header.
+    arrays : dict of str to numpy.ndarray
+        The stored arrays.
+
+    Raises
+    ------
+    ModelFileError
+        When the file is missing, not a model archive, or damaged.
+    """
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"model file {path} does not exist")
@@ -184,7 +255,27 @@ BASE_SCALARS = ("global_mean_", "fit_time_", "trained_at_")
 
 
 def save_model(model, path) -> Path:
-    """Write a fitted model to ``path`` (.npz added if missing); returns the path written."""
+    """Write a fitted model to ``path`` (.npz added if missing).
+
+    Parameters
+    ----------
+    model : Recommender
+        A fitted model.
+    path : str or Path
+        The model file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    NotFittedError
+        When the model is not fitted.
+    ModelFileError
+        When the file cannot be written.
+    """
     from .models.catalog import class_path
     model.require_fitted()
     inter = model.interactions_
@@ -203,14 +294,31 @@ def save_model(model, path) -> Path:
     return write_archive(path, header, arrays)
 
 
-def load_model(path, expected: Optional[type] = None):
-    """The model saved in ``path``; with ``expected`` (a model class), refuse a file holding
-    another class.
+def load_model(path, expected: Optional[type] = None) -> Recommender:
+    """Load the model saved in ``path``.
 
     Nothing in the file is trusted: the class must be on the allow-list, every array's shape,
     dtype, finiteness and index range is checked, and only the class's own fitted arrays and
     scalars are restored, so a damaged or crafted file fails here with a ModelFileError, never
-    later."""
+    later.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file.
+    expected : type, optional
+        A model class: a file holding another class is refused.
+
+    Returns
+    -------
+    Recommender
+        The fitted model.
+
+    Raises
+    ------
+    ModelFileError
+        When the file is missing, damaged, crafted, or holds another class than ``expected``.
+    """
     from .models.catalog import load_class
     header, arrays = read_archive(path)
     class_name = header.get("model_class")
@@ -264,7 +372,13 @@ def _model_from_archive(cls: type[Recommender], header: dict, arrays: dict):
 
 
 def fitted_array_names(cls: type[Recommender]) -> tuple:
-    """The fitted arrays a model file of this class may hold (the allow-list of load)."""
+    """Return the fitted arrays a model file of class ``cls`` may hold (the allow-list of load).
+
+    Returns
+    -------
+    tuple of str
+        The array names.
+    """
     return ("user_factors_", "item_factors_") + tuple(cls._bias_names) + tuple(cls._extra_arrays)
 
 
@@ -290,8 +404,19 @@ def _restore_scalars(model, attributes) -> None:
         setattr(model, key, value)
 
 
-def jsonable(obj):
-    """``obj`` as plain JSON values: dict keys as strings, tuples as lists, NumPy scalars as Python ones."""
+def jsonable(obj: Any) -> Any:
+    """Convert ``obj`` to plain JSON values: dict keys as strings, tuples as lists, NumPy scalars as Python ones.
+
+    Parameters
+    ----------
+    obj : object
+        Nested dicts, lists, tuples and scalars.
+
+    Returns
+    -------
+    object
+        The same structure in plain JSON values.
+    """
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -302,7 +427,23 @@ def jsonable(obj):
 
 
 def jsonable_params(params: dict) -> dict:
-    """Hyperparameters as plain JSON values: NumPy scalars become Python ones."""
+    """Convert hyperparameters to plain JSON values: NumPy scalars become Python ones.
+
+    Parameters
+    ----------
+    params : dict
+        The hyperparameters.
+
+    Returns
+    -------
+    dict
+        The same keys, plain values.
+
+    Raises
+    ------
+    InvalidParameterError
+        When a value is not None, a number, a bool or a string.
+    """
     out = {}
     for key, value in params.items():
         if isinstance(value, (np.bool_, np.integer, np.floating, np.str_)):

@@ -8,11 +8,14 @@ evaluate the same way: :class:`Protocol` (which split, what fraction, which seed
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .data.interactions import Interactions
 from .errors import DataError
 from .params import Options, check
+
+if TYPE_CHECKING:
+    from .data.split import Split
 
 #: default positive threshold for implicit feedback from ratings (MovieLens: rating >= 4)
 DEFAULT_THRESHOLD = 4.0
@@ -22,7 +25,7 @@ SPLITS = ("per-user", "random", "leave-one-out")
 
 
 def training_view(data: Interactions, feedback: str, threshold: Optional[float] = DEFAULT_THRESHOLD) -> Interactions:
-    """The data a model of this feedback kind trains on: ratings, or positives (rating >= threshold)."""
+    """Return the data a model of this feedback kind trains on: ratings, or positives (rating >= threshold)."""
     if feedback == "explicit":
         if not data.is_explicit:
             raise DataError("this model needs explicit ratings, but the data set has none")
@@ -33,11 +36,13 @@ def training_view(data: Interactions, feedback: str, threshold: Optional[float] 
 @dataclass
 class Protocol:
     """How data are split for evaluation."""
+
     split: str = "per-user"          # per-user | random | leave-one-out (by time)
     test_fraction: float = 0.2
     seed: int = 42
 
-    def apply(self, data: Interactions):
+    def apply(self, data: Interactions) -> Split:
+        """Split ``data`` by this protocol; return the :class:`~mfrec.data.split.Split`."""
         from .data import split as splits
         check("split", self.split, Options(*SPLITS))
         if self.split == "per-user":
@@ -48,5 +53,5 @@ class Protocol:
 
 
 def default_protocol(feedback: str) -> Protocol:
-    """The issues' reference protocols: ratings random 90/10; implicit per-user 80/20 (seed 42)."""
+    """Return the issues' reference protocols: ratings random 90/10; implicit per-user 80/20 (seed 42)."""
     return Protocol("random", 0.1) if feedback == "explicit" else Protocol("per-user", 0.2)

@@ -63,8 +63,11 @@ def probe_items(comparison: Comparison, n: int = 5) -> list:
 
 
 def probe_users(comparison: Comparison, positives, n: int = 3) -> list:
-    """Users with a clear taste for a probe genre (largest share of it among >= 20 liked items),
-    or seeded random users when there are no genres. Returns (raw user id, reason) pairs."""
+    """Pick the example users of the report.
+
+    Users with a clear taste for a probe genre (largest share of it among >= 20 liked items),
+    or seeded random users when there are no genres. Returns (raw user id, reason) pairs.
+    """
     from .evaluation.coherence import genre_matrix
     train = positives
     liked_counts = np.diff(train.matrix.indptr)
@@ -118,6 +121,7 @@ def _img(png_b64: str, alt: str) -> str:
 
 
 def learning_curves_png(comparison: Comparison) -> Optional[str]:
+    """Plot the loss curves of the runs with more than one recorded epoch: a base64 PNG, or None without any."""
     plt = _pyplot()
     def plotted(run):
         history = run.model.loss_history_
@@ -199,7 +203,7 @@ th{background:#f3f3f3} table.metrics td{text-align:right} table.metrics td:first
 
 
 def render_html(comparison: Comparison) -> str:
-    """The whole report as one HTML string."""
+    """Render the whole report as one HTML string."""
     k = comparison.k
     rows = comparison.table_rows()
     header = list(rows[0].keys())

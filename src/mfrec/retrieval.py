@@ -6,7 +6,7 @@ to know which model produced the vectors.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +23,18 @@ SCORE_BLOCK_FLOATS = 1 << 24
 
 
 def default_batch(n_items: int) -> int:
-    """Queries per block of scores: about :data:`SCORE_BLOCK_FLOATS` scores."""
+    """Return the queries per block of scores: about :data:`SCORE_BLOCK_FLOATS` scores.
+
+    Parameters
+    ----------
+    n_items : int
+        Scores per query.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     return max(1, SCORE_BLOCK_FLOATS // max(1, int(n_items)))
 
 _EMPTY_INT64 = np.zeros(0, dtype=np.int64)
@@ -31,7 +42,17 @@ _EMPTY_INT32 = np.zeros(0, dtype=np.int32)
 
 
 def mask_rows(scores: np.ndarray, csr: sp.csr_matrix, rows: np.ndarray) -> None:
-    """Set scores[r, j] = -inf for every item j stored in csr row rows[r] (in place)."""
+    """Set scores[r, j] = -inf for every item j stored in csr row rows[r] (in place).
+
+    Parameters
+    ----------
+    scores : numpy.ndarray, shape (len(rows), n_items)
+        Modified in place.
+    csr : scipy.sparse.csr_matrix
+        The items to mask, one row per user.
+    rows : numpy.ndarray of int
+        The csr row of each scores row.
+    """
     if len(rows) == 1:  # one query (a server request): plain slicing, no index arithmetic
         row = int(rows[0])
         scores[0, csr.indices[csr.indptr[row]:csr.indptr[row + 1]]] = -np.inf
@@ -47,9 +68,26 @@ def mask_rows(scores: np.ndarray, csr: sp.csr_matrix, rows: np.ndarray) -> None:
 
 
 def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k columns of each row, best first. Entries scored -inf are never returned: their slots
-    hold index -1 and score -inf. Ties are broken by the lower item index, also at the k-th place
-    (argpartition alone keeps an arbitrary subset of the items tied there)."""
+    """Return the top-k columns of each row, best first.
+
+    Entries scored -inf are never returned: their slots hold index -1 and score -inf. Ties are
+    broken by the lower item index, also at the k-th place (argpartition alone keeps an arbitrary
+    subset of the items tied there).
+
+    Parameters
+    ----------
+    scores : numpy.ndarray, shape (n_rows, n_cols)
+        The scores.
+    k : int
+        Columns per row (clipped to n_cols).
+
+    Returns
+    -------
+    indices : numpy.ndarray of int32, shape (n_rows, min(k, n_cols))
+        Column indices, best first (-1 in empty slots).
+    scores : numpy.ndarray, same shape
+        Their scores.
+    """
     n_rows, n_cols = scores.shape
     k = min(k, n_cols)
     if n_rows == 1:
@@ -75,8 +113,11 @@ def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _k_best_lowest_index(row: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k best entries of a row (any order), ties at the k-th place won by the
-    lower index; NaN entries only fill what numbers leave, in index order."""
+    """Return the indices of the k best entries of a row (any order).
+
+    Ties at the k-th place are won by the lower index; NaN entries only fill what numbers leave,
+    in index order.
+    """
     numbers = np.flatnonzero(~np.isnan(row))
     if len(numbers) <= k:
         return np.r_[numbers, np.flatnonzero(np.isnan(row))[:k - len(numbers)]]
@@ -86,8 +127,11 @@ def _k_best_lowest_index(row: np.ndarray, k: int) -> np.ndarray:
 
 
 def _top_k_row(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """top_k_from_scores for one 1-D row (k <= len(row)): the same steps without the 2-D
-    take_along_axis machinery, which costs more than the work for a single query."""
+    """Run top_k_from_scores on one 1-D row (k <= len(row)).
+
+    The same steps without the 2-D take_along_axis machinery, which costs more than the work for
+    a single query.
+    """
     if k < len(row):
         part = np.argpartition(-row, k - 1)[:k]
         kth = row[part].min()
@@ -106,14 +150,44 @@ def _top_k_row(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
           exclude: Optional[sp.csr_matrix] = None, exclude_rows: Optional[np.ndarray] = None,
           allowed_items: Optional[np.ndarray] = None, banned_items: Optional[np.ndarray] = None,
-          self_items: Optional[np.ndarray] = None, batch_size: Optional[int] = None):
-    """Best k items for each query vector.
+          self_items: Optional[np.ndarray] = None,
+          batch_size: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Find the best k items for each query vector (by dot product).
 
-    exclude / exclude_rows: a CSR matrix and, for each query, the row whose items are removed
-    (a user's training items). allowed_items: only these item indices may be returned.
-    banned_items: never returned. self_items: for each query an item index removed from its own
-    list (the query item in similar-items search). Returns (indices int32, scores float32) of
-    shape (n_queries, min(k, n_items)), padded with -1 / -inf where fewer candidates remain.
+    Parameters
+    ----------
+    query_vectors : numpy.ndarray, shape (n_queries, d)
+        The queries.
+    item_vectors : numpy.ndarray, shape (n_items, d)
+        The items.
+    k : int
+        Items per query (clipped to n_items).
+    exclude : scipy.sparse.csr_matrix, optional
+        With ``exclude_rows``: the items of row ``exclude_rows[q]`` are removed from query q's
+        list (a user's training items).
+    exclude_rows : numpy.ndarray of int, optional
+        For each query, its row of ``exclude``.
+    allowed_items : numpy.ndarray of int, optional
+        Only these item indices may be returned.
+    banned_items : numpy.ndarray of int, optional
+        Never returned.
+    self_items : numpy.ndarray of int, optional
+        For each query an item index removed from its own list (the query item in similar-items
+        search).
+    batch_size : int, optional
+        Queries per block of scores (default :func:`default_batch`).
+
+    Returns
+    -------
+    indices : numpy.ndarray of int32, shape (n_queries, min(k, n_items))
+        Best first, padded with -1 where fewer candidates remain.
+    scores : numpy.ndarray of float32, same shape
+        Padded with -inf.
+
+    Raises
+    ------
+    ValueError
+        When ``exclude`` is given without ``exclude_rows``.
     """
     if exclude is not None and exclude_rows is None:
         raise ValueError("top_k: exclude needs exclude_rows (the row of each query)")
@@ -157,10 +231,26 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
     return out_idx, out_scores
 
 
-def score_blocks(query_vectors: np.ndarray, item_vectors: np.ndarray, batch_size: Optional[int] = None):
-    """Yield (start, scores) for consecutive blocks of queries: scores = the block's query
-    vectors @ item_vectors.T as a C-contiguous float32 array (one BLAS call per block; blocks of
-    :func:`default_batch` queries unless ``batch_size`` is given)."""
+def score_blocks(query_vectors: np.ndarray, item_vectors: np.ndarray,
+                 batch_size: Optional[int] = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Score consecutive blocks of queries against all items, one BLAS call per block.
+
+    Parameters
+    ----------
+    query_vectors : numpy.ndarray, shape (n_queries, d)
+        The queries.
+    item_vectors : numpy.ndarray, shape (n_items, d)
+        The items.
+    batch_size : int, optional
+        Queries per block (default :func:`default_batch`).
+
+    Yields
+    ------
+    start : int
+        The index of the block's first query.
+    scores : numpy.ndarray of float32
+        The block's query vectors @ item_vectors.T, C-contiguous.
+    """
     if batch_size is None:
         batch_size = default_batch(item_vectors.shape[0])
     item_t = item_vectors.T
@@ -170,6 +260,17 @@ def score_blocks(query_vectors: np.ndarray, item_vectors: np.ndarray, batch_size
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), for cosine similarity."""
+    """Scale rows to unit L2 norm (zero rows stay zero), for cosine similarity.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray, shape (n, d)
+        The rows.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (n, d)
+        The unit rows.
+    """
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)

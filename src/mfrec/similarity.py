@@ -43,8 +43,23 @@ _BATCH = 256
 
 
 def whitened_unit_vectors(factors: np.ndarray, ridge: float = WHITENING_RIDGE) -> np.ndarray:
-    """Unit rows of ``factors @ W^(1/2)``, ``W = (F^T F / n + (ridge + k / n) * mean_eigenvalue * I)^(-1)``
-    for n rows of k dimensions: their dot products are the whitened cosines of the rows."""
+    """Return the whitened unit vectors of the rows of ``factors``.
+
+    The unit rows of ``factors @ W^(1/2)``, ``W = (F^T F / n + (ridge + k / n) * mean_eigenvalue * I)^(-1)``
+    for n rows of k dimensions: their dot products are the whitened cosines of the rows.
+
+    Parameters
+    ----------
+    factors : numpy.ndarray, shape (n, k)
+        One factor vector per row.
+    ridge : float, default 0.3
+        Added to the covariance, relative to its mean eigenvalue.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (n, k)
+        Unit rows.
+    """
     f = np.asarray(factors, dtype=np.float64)
     n, k = f.shape
     eigenvalues, eigenvectors = np.linalg.eigh(f.T @ f / max(n, 1))
@@ -57,11 +72,24 @@ def whitened_unit_vectors(factors: np.ndarray, ridge: float = WHITENING_RIDGE) -
 
 
 class ItemSimilarity:
-    """The default similarity of one fitted model's items (see the module docstring): built once
-    from the item factors and the training matrix, queried in batches."""
+    """The default similarity of one fitted model's items (see the module docstring).
+
+    Built once from the item factors and the training matrix, queried in batches.
+
+    Parameters
+    ----------
+    item_factors : numpy.ndarray, shape (n_items, k)
+        The model's item factors.
+    train_matrix : scipy sparse matrix, users x items
+        The training interactions (stored entries count, values are ignored).
+    beta : float, default SUPPORT_SHRINKAGE
+        Shrinkage of the co-support: scores are multiplied by (c + 1) / (c + 1 + beta).
+    ridge : float, default WHITENING_RIDGE
+        Whitening ridge (see :func:`whitened_unit_vectors`).
+    """
 
     def __init__(self, item_factors: np.ndarray, train_matrix: sp.spmatrix,
-                 beta: float = SUPPORT_SHRINKAGE, ridge: float = WHITENING_RIDGE):
+                 beta: float = SUPPORT_SHRINKAGE, ridge: float = WHITENING_RIDGE) -> None:
         self.unit = whitened_unit_vectors(item_factors, ridge)
         csr = sp.csr_matrix(train_matrix)
         # the same index arrays with every stored value 1 (no copy of the indices)
@@ -71,19 +99,58 @@ class ItemSimilarity:
         self.beta = float(beta)
 
     def co_support(self, items: np.ndarray) -> np.ndarray:
-        """(len(items), n_items) float32: c_ij, the number of users who interacted with both."""
+        """Count the users who interacted with both item i and item j (c_ij).
+
+        Parameters
+        ----------
+        items : numpy.ndarray of int
+            Item indices.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (len(items), n_items)
+            The co-support of each given item with every item.
+        """
         counts = self._users_by_item[items] @ self._items_by_user
         return counts.toarray().astype(np.float32, copy=False)
 
     def scores(self, items: np.ndarray) -> np.ndarray:
-        """(len(items), n_items) shrunk whitened cosines of the given items against all items."""
+        """Score the given items against all items: shrunk whitened cosines.
+
+        Parameters
+        ----------
+        items : numpy.ndarray of int
+            Item indices.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (len(items), n_items)
+            The scores.
+        """
         cosine = self.unit[items] @ self.unit.T
         support = self.co_support(items)
         return cosine * ((support + 1.0) / (support + 1.0 + self.beta))
 
-    def top(self, items: np.ndarray, n: int, allowed: Optional[np.ndarray] = None):
-        """(indices int32, scores float32) of each item's n most similar items, itself excluded,
-        padded with -1 / -inf; only ``allowed`` item indices when given."""
+    def top(self, items: np.ndarray, n: int,
+            allowed: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+        """Find each item's n most similar items, itself excluded.
+
+        Parameters
+        ----------
+        items : numpy.ndarray of int
+            Item indices.
+        n : int
+            Neighbours per item.
+        allowed : numpy.ndarray of int, optional
+            Only these item indices are returned.
+
+        Returns
+        -------
+        indices : numpy.ndarray of int32, shape (len(items), min(n, n_items))
+            Each item's most similar items, best first, padded with -1.
+        scores : numpy.ndarray of float32, same shape
+            Their scores, padded with -inf.
+        """
         items = np.asarray(items, dtype=np.int64)
         n_items = self.unit.shape[0]
         blocked = None
@@ -103,7 +170,27 @@ class ItemSimilarity:
         return out_idx, out_scores
 
 
-def cosine_top(item_vectors: np.ndarray, items: np.ndarray, n: int, allowed: Optional[np.ndarray] = None):
-    """The plain-cosine counterpart of :meth:`ItemSimilarity.top`."""
+def cosine_top(item_vectors: np.ndarray, items: np.ndarray, n: int,
+               allowed: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Find each item's n nearest items by plain cosine (the counterpart of :meth:`ItemSimilarity.top`).
+
+    Parameters
+    ----------
+    item_vectors : numpy.ndarray, shape (n_items, k)
+        One vector per item.
+    items : numpy.ndarray of int
+        Item indices.
+    n : int
+        Neighbours per item.
+    allowed : numpy.ndarray of int, optional
+        Only these item indices are returned.
+
+    Returns
+    -------
+    indices : numpy.ndarray of int32
+        Each item's nearest items, itself excluded, best first, padded with -1.
+    scores : numpy.ndarray of float32
+        Their cosines, padded with -inf.
+    """
     unit = normalize_rows(np.asarray(item_vectors, dtype=np.float32))
     return top_k(unit[items], unit, n, self_items=np.asarray(items), allowed_items=allowed)

@@ -66,7 +66,7 @@ def planted_data(explicit: bool, seed: int = 0) -> Interactions:
 
 
 def _fitted_arrays(model) -> dict[str, np.ndarray]:
-    """The fitted state of a model: its public array attributes ending in ``_``."""
+    """Return the fitted state of a model: its public array attributes ending in ``_``."""
     return {k: v for k, v in sorted(vars(model).items())
             if k.endswith("_") and not k.startswith("_") and isinstance(v, np.ndarray)}
 
@@ -110,7 +110,7 @@ class ConformanceTests:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- data and fits
-    def model_class(self) -> type:
+    def model_class(self) -> type[Recommender]:
         return type(self.make_model())
 
     def data(self, model=None) -> Interactions:
@@ -125,7 +125,7 @@ class ConformanceTests:
         return self.sensitivity_data()[0]
 
     def sensitivity_outcome(self, model, data) -> Sequence[np.ndarray]:
-        """What must change when a hyperparameter changes: the factors, by default."""
+        """Return what must change when a hyperparameter changes: the factors, by default."""
         return [model.user_factors_, model.item_factors_]
 
     def outcomes_differ(self, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> bool:
@@ -133,8 +133,8 @@ class ConformanceTests:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def fitted_model(cls):
-        """make_model() fitted once per class on the planted data: (model, data)."""
+    def fitted_model(cls) -> tuple[Recommender, Interactions]:
+        """Fit make_model() once per class on the planted data; the fixture is (model, data)."""
         suite = cls()
         model = suite.make_model()
         data = suite.data(model)
@@ -142,15 +142,15 @@ class ConformanceTests:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def sensitivity_fits(cls):
-        """The sensitivity data and a cache of outcomes by parameters (the base is fitted once)."""
+    def sensitivity_fits(cls) -> dict[str, Any]:
+        """Return the sensitivity data and a cache of outcomes by parameters (the base is fitted once)."""
         return {"data": cls().sensitivity_data(), "outcomes": {}}
 
     def _skip_if_variant(self):
         if self.variant_of:
             pytest.skip(f"a model-level test: run by {self.variant_of}, of the same model class")
 
-    def pytest_generate_tests(self, metafunc):
+    def pytest_generate_tests(self, metafunc) -> None:
         """One test per invalid value and per hyperparameter, from the class attributes."""
         name = type(self.make_model()).__name__
 
@@ -166,29 +166,29 @@ class ConformanceTests:
                         f"{name} has no hyperparameter that changes the fit")
 
     # ---------------------------------------------------------------- parameters
-    def test_params_round_trip(self):
+    def test_params_round_trip(self) -> None:
         model = self.make_model()
         params = model.get_params()
         clone = type(model)(**params)
         assert clone.get_params() == params
         assert repr(clone).startswith(type(model).__name__ + "(")
 
-    def test_unknown_parameter_rejected(self):
+    def test_unknown_parameter_rejected(self) -> None:
         with pytest.raises(ValueError, match="no parameter"):
             self.make_model().set_params(no_such_parameter=1)
 
-    def test_invalid_parameter_is_refused_by_name(self, invalid_param):
+    def test_invalid_parameter_is_refused_by_name(self, invalid_param) -> None:
         name, value = invalid_param
         model = self.make_model()
         with pytest.raises(ValueError, match=name):
             type(model)(**{name: value}).fit(self.data(model))
 
-    def test_every_hyperparameter_is_covered(self):
+    def test_every_hyperparameter_is_covered(self) -> None:
         self._skip_if_variant()
         tested = set(self.sensitivity_changes) | set(self.params_without_effect)
         assert tested == set(self.model_class()().get_params()), "a parameter is missing from sensitivity_changes"
 
-    def test_every_hyperparameter_changes_the_result(self, sensitive_param, sensitivity_fits):
+    def test_every_hyperparameter_changes_the_result(self, sensitive_param, sensitivity_fits) -> None:
         base = {**self.sensitivity_base, **self.sensitivity_baselines.get(sensitive_param, {})}
         changed = {**base, **self.sensitivity_changes[sensitive_param]}
         assert changed != base, f"the change of {sensitive_param} is no change"
@@ -204,7 +204,7 @@ class ConformanceTests:
             cache["outcomes"][key] = [np.array(a, copy=True) for a in self.sensitivity_outcome(model, cache["data"])]
         return cache["outcomes"][key]
 
-    def test_presets(self):
+    def test_presets(self) -> None:
         self._skip_if_variant()
         cls = self.model_class()
         presets = cls.PRESETS
@@ -228,7 +228,7 @@ class ConformanceTests:
             cls.preset("no-such-preset")
 
     # ---------------------------------------------------------------- fitting
-    def test_fit_sets_fitted_state(self, fitted_model):
+    def test_fit_sets_fitted_state(self, fitted_model) -> None:
         model, data = fitted_model
         assert model.user_factors_.shape[0] == data.n_users
         assert model.item_factors_.shape[0] == data.n_items
@@ -238,7 +238,7 @@ class ConformanceTests:
         assert len(model.loss_history_) >= 1
         assert [h["epoch"] for h in model.loss_history_] == list(range(1, len(model.loss_history_) + 1))
 
-    def test_reaches_the_expected_ndcg(self):
+    def test_reaches_the_expected_ndcg(self) -> None:
         from .evaluation.evaluate import evaluate_ranking
         if self.expected_ndcg is None:
             pytest.skip(f"{self.model_class().__name__} declares no expected_ndcg")
@@ -248,7 +248,7 @@ class ConformanceTests:
         ndcg = evaluate_ranking(model.fit(train), liked, k=10)["ndcg@10"]
         assert ndcg >= self.expected_ndcg, f"NDCG@10 {ndcg:.4f} is below the expected {self.expected_ndcg}"
 
-    def test_callback_sees_every_epoch(self):
+    def test_callback_sees_every_epoch(self) -> None:
         model = self.make_model()
         seen = []
         model.fit(self.data(model), callback=lambda epoch, metrics: seen.append((epoch, metrics)))
@@ -257,7 +257,7 @@ class ConformanceTests:
             assert all(isinstance(v, float) for v in metrics.values())
             assert {"epoch": hist["epoch"], **metrics} == hist
 
-    def test_callback_can_stop_training(self):
+    def test_callback_can_stop_training(self) -> None:
         model = self.make_model()
         if (model.n_epochs() or 1) < 2:
             pytest.skip(f"{type(model).__name__} trains in a single pass: nothing to stop")
@@ -268,7 +268,7 @@ class ConformanceTests:
         assert len(model.loss_history_) == 1
         assert model.is_fitted
 
-    def test_refit_resets_state(self):
+    def test_refit_resets_state(self) -> None:
         model = self.make_model()
         full = self.data(model)
         model.fit(full)
@@ -277,20 +277,20 @@ class ConformanceTests:
         assert model.user_factors_.shape[0] == small.n_users == 10
         assert model.item_factors_.shape[0] == small.n_items
 
-    def test_wrong_input_is_rejected(self):
+    def test_wrong_input_is_rejected(self) -> None:
         model = self.make_model()
         with pytest.raises(DataError):
-            model.fit("not interactions")
+            model.fit("not interactions")  # type: ignore[arg-type]  # the wrong input under test
         other = planted_data(explicit=model.feedback != "explicit")
         if model.feedback in ("explicit", "implicit"):
             with pytest.raises(DataError):
                 model.fit(other)
 
-    def test_not_fitted_errors(self):
+    def test_not_fitted_errors(self) -> None:
         with pytest.raises(NotFittedError):
             self.make_model().recommend("u0")
 
-    def test_divergence_is_an_error_and_keeps_the_previous_fit(self):
+    def test_divergence_is_an_error_and_keeps_the_previous_fit(self) -> None:
         self._skip_if_variant()
         cls = self.model_class()
         if self.divergence_base is None:
@@ -314,7 +314,7 @@ class ConformanceTests:
         assert model.predict(user, item) == prediction
 
     # ---------------------------------------------------------------- recommend
-    def test_recommend_single_user(self, fitted_model):
+    def test_recommend_single_user(self, fitted_model) -> None:
         model, data = fitted_model
         ids, scores = model.recommend(PROBE_USER, n=5)
         assert len(ids) == len(scores) == 5
@@ -324,7 +324,7 @@ class ConformanceTests:
         if self.learns_preferences:
             assert ids[0] == WITHHELD_ITEM, f"withheld block item should come first, got {ids}"
 
-    def test_recommend_batch_matches_single(self, fitted_model):
+    def test_recommend_batch_matches_single(self, fitted_model) -> None:
         model, _ = fitted_model
         users = ["u0", "u31", "u7"]
         batch = model.recommend(users, n=4)
@@ -334,14 +334,14 @@ class ConformanceTests:
             np.testing.assert_array_equal(ids, single_ids)
             np.testing.assert_allclose(scores, single_scores, rtol=1e-5, atol=1e-6)
 
-    def test_recommend_scores_equal_predict(self, fitted_model):
+    def test_recommend_scores_equal_predict(self, fitted_model) -> None:
         model, _ = fitted_model
         ids, scores = model.recommend("u3", n=6, exclude_seen=False)
         if not getattr(model, "clips_predictions", False):
             np.testing.assert_allclose(model.predict(["u3"] * len(ids), ids), scores, rtol=1e-4, atol=1e-5)
         assert isinstance(model.predict("u3", int(ids[0])), float)
 
-    def test_recommend_filters(self, fitted_model):
+    def test_recommend_filters(self, fitted_model) -> None:
         model, data = fitted_model
         ids, _ = model.recommend("u40", n=30, exclude_seen=False)
         assert len(ids) == data.n_items, "n larger than the catalogue is clipped"
@@ -350,7 +350,7 @@ class ConformanceTests:
         ids, _ = model.recommend("u40", n=30, exclude=[100, 101], exclude_seen=False)
         assert not {100, 101} & set(ids.tolist())
 
-    def test_bad_queries_raise_clear_errors(self, fitted_model):
+    def test_bad_queries_raise_clear_errors(self, fitted_model) -> None:
         model, _ = fitted_model
         for bad_n in (0, -1, 2.5):
             with pytest.raises(ValueError, match="n must be"):
@@ -363,7 +363,7 @@ class ConformanceTests:
             model.predict("u0", 99999)
 
     # ---------------------------------------------------------------- similarity
-    def test_similar_items(self, fitted_model):
+    def test_similar_items(self, fitted_model) -> None:
         model, _ = fitted_model
         ids, scores = model.similar_items(101, n=5)
         assert 101 not in ids.tolist(), "the query item is not its own neighbour"
@@ -378,7 +378,7 @@ class ConformanceTests:
         ids, _ = model.similar_items(101, n=30, min_interactions=threshold)
         assert len(ids) > 0 and all(counts[model.item_ids_.index(i)] >= threshold for i in ids.tolist())
 
-    def test_similar_users(self, fitted_model):
+    def test_similar_users(self, fitted_model) -> None:
         model, _ = fitted_model
         ids, _ = model.similar_users("u35", n=5)
         assert "u35" not in ids.tolist()
@@ -386,7 +386,7 @@ class ConformanceTests:
             assert all(int(u[1:]) >= N_USERS_PER_BLOCK for u in ids.tolist()), f"block-B users expected, got {ids}"
 
     # ---------------------------------------------------------------- fold-in
-    def test_fold_in_new_user(self, fitted_model):
+    def test_fold_in_new_user(self, fitted_model) -> None:
         model, _ = fitted_model
         block_a = [100, 101, 102, 103, 104, 106, 107, 108]
         values = [5.0] * len(block_a) if model.feedback == "explicit" else None
@@ -397,7 +397,7 @@ class ConformanceTests:
             assert all(100 <= i < 112 for i in ids.tolist()), f"block-A items expected, got {ids}"
 
     # ---------------------------------------------------------------- persistence
-    def test_save_load_round_trip(self, fitted_model, tmp_path):
+    def test_save_load_round_trip(self, fitted_model, tmp_path) -> None:
         model, _ = fitted_model
         path = model.save(tmp_path / "model.npz")
         loaded = type(model).load(path)
@@ -412,7 +412,7 @@ class ConformanceTests:
         generic = Recommender.load(path)
         assert type(generic) is type(model)
 
-    def test_load_rejects_bad_files(self, fitted_model, tmp_path):
+    def test_load_rejects_bad_files(self, fitted_model, tmp_path) -> None:
         model, _ = fitted_model
         path = model.save(tmp_path / "model.npz")
         with pytest.raises(ModelFileError, match="holds a"):
@@ -433,9 +433,12 @@ class ConformanceTests:
             type(model).load(tmp_path / "missing.npz")
 
     # ---------------------------------------------------------------- reproducibility
-    def test_seeded_single_thread_is_reproducible(self):
-        """Two single-thread fits with one seed are equal in every fitted array and the loss
-        history; another seed gives another model."""
+    def test_seeded_single_thread_is_reproducible(self) -> None:
+        """Check that fits are reproducible with a seed.
+
+        Two single-thread fits with one seed are equal in every fitted array and the loss
+        history; another seed gives another model.
+        """
         model = self.make_model()
         params = model.get_params()
         if "seed" not in params:
@@ -462,8 +465,11 @@ class _OtherModel(Recommender):
 
 
 def chromium_for_tests() -> str:
-    """The system Chromium's path for browser tests: the test is skipped when none is installed,
-    and fails instead when ``MFREC_REQUIRE_BROWSER`` is set (as CI does)."""
+    """Return the system Chromium's path for browser tests.
+
+    The system Chromium's path for browser tests: the test is skipped when none is installed,
+    and fails instead when ``MFREC_REQUIRE_BROWSER`` is set (as CI does).
+    """
     import os
     import shutil
 

@@ -27,6 +27,21 @@ class Interactions:
     Build one with :meth:`from_dataframe`, :meth:`from_arrays`, :meth:`from_csr`, or a reader
     (``mfrec.read_ratings``, ``mfrec.load_movielens``).
 
+    Parameters
+    ----------
+    matrix : scipy sparse matrix, shape (n_users, n_items)
+        The values; stored as float32 CSR with sorted column indices.
+    user_ids, item_ids : IdMap
+        The raw ids of the rows and of the columns.
+    timestamps : array-like of float, optional
+        One per stored entry (CSR order); needs a matrix with sorted indices.
+    item_metadata : pandas.DataFrame, optional
+        Indexed by raw item id.
+    kind : {"explicit", "implicit"}, default "explicit"
+        Whether the values are ratings or 1 / confidences.
+    rating_scale : tuple of (low, high), optional
+        The declared rating scale.
+
     Attributes
     ----------
     matrix : scipy.sparse.csr_matrix, float32, shape (n_users, n_items)
@@ -35,11 +50,17 @@ class Interactions:
     item_metadata : DataFrame indexed by raw item id (columns such as title, year, genres) or None
     kind : "explicit" (values are ratings) or "implicit" (values are 1 or confidences)
     rating_scale : (low, high) of the declared rating scale, or None
+
+    Raises
+    ------
+    DataError
+        When the shape does not match the id maps, the timestamps do not align with the entries,
+        ``kind`` is unknown, or a value is outside the float32 range.
     """
 
     def __init__(self, matrix, user_ids: IdMap, item_ids: IdMap, *, timestamps=None,
                  item_metadata: Optional[pd.DataFrame] = None, kind: str = "explicit",
-                 rating_scale: Optional[tuple] = None):
+                 rating_scale: Optional[tuple] = None) -> None:
         if sp.issparse(matrix) and matrix.dtype.kind == "f":
             _check_float32_range(np.asarray(matrix.data), "value", "matrix")
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
@@ -70,9 +91,37 @@ class Interactions:
                     kind: Optional[str] = None, source: str = "input") -> Interactions:
         """Build from parallel arrays of raw user ids, raw item ids and optional ratings/timestamps.
 
-        ``duplicates`` says what happens to repeated (user, item) pairs: "last" (default: the last
-        occurrence in input order wins), "first", "mean", "max", "sum", or "error".
-        Without ratings the data are implicit (every value 1).
+        Parameters
+        ----------
+        users, items : array-like of int or str
+            The raw user id and raw item id of each interaction.
+        ratings : array-like of float, optional
+            One rating per interaction. Without ratings the data are implicit (every value 1).
+        timestamps : array-like of float, optional
+            One time per interaction (NaN = missing; all NaN = no timestamps).
+        duplicates : {"last", "first", "mean", "max", "sum", "error"}, default "last"
+            What happens to repeated (user, item) pairs: "last" (the last occurrence in input
+            order wins), "first", "mean", "max", "sum", or "error".
+        rating_scale : tuple of (low, high), optional
+            The declared rating scale; a rating outside it is an error.
+        item_metadata : pandas.DataFrame, optional
+            Indexed by raw item id.
+        kind : {"explicit", "implicit"}, optional
+            Defaults to "explicit" with ratings and "implicit" without.
+        source : str, default "input"
+            Where the data came from, named in error messages.
+
+        Returns
+        -------
+        Interactions
+            The interactions, rows in sorted raw user id order, columns in sorted raw item id order.
+
+        Raises
+        ------
+        DataError
+            When the arrays differ in length, are empty, hold a missing or invalid id, a
+            non-finite rating or one outside ``rating_scale``, an infinite timestamp, or a
+            duplicate pair with ``duplicates="error"``.
         """
         users = np.asarray(users)
         items = np.asarray(items)
@@ -121,8 +170,34 @@ class Interactions:
     def from_dataframe(cls, df: pd.DataFrame, *, user_col: str = "user", item_col: str = "item",
                        rating_col: Optional[str] = "rating", timestamp_col: Optional[str] = "timestamp",
                        **kwargs) -> Interactions:
-        """Build from a DataFrame with named columns. Missing optional columns are allowed:
-        without ``rating_col`` the data are implicit; without ``timestamp_col`` there are no times."""
+        """Build from a DataFrame with named columns.
+
+        Missing optional columns are allowed: without ``rating_col`` the data are implicit;
+        without ``timestamp_col`` there are no times.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per interaction.
+        user_col, item_col : str, default "user", "item"
+            The columns of raw user and item ids (required).
+        rating_col : str or None, default "rating"
+            The ratings column, used when present.
+        timestamp_col : str or None, default "timestamp"
+            The timestamps column, used when present.
+        **kwargs
+            Passed to :meth:`from_arrays` (``duplicates``, ``rating_scale``, ``source``...).
+
+        Returns
+        -------
+        Interactions
+            The interactions of the rows.
+
+        Raises
+        ------
+        DataError
+            When a required column is missing, or as :meth:`from_arrays`.
+        """
         for col in (user_col, item_col):
             if col not in df.columns:
                 raise DataError(f"DataFrame has no column {col!r} (columns: {list(df.columns)})")
@@ -134,7 +209,32 @@ class Interactions:
     @classmethod
     def from_csr(cls, matrix, user_ids=None, item_ids=None, *, kind: str = "implicit",
                  rating_scale=None, item_metadata=None) -> Interactions:
-        """Wrap a scipy sparse users x items matrix; raw ids default to 0..n-1."""
+        """Wrap a scipy sparse users x items matrix; raw ids default to 0..n-1.
+
+        Parameters
+        ----------
+        matrix : scipy sparse matrix, shape (n_users, n_items)
+            Numeric values; duplicate entries are summed.
+        user_ids, item_ids : array-like, optional
+            Raw ids of the rows and of the columns (default 0..n-1).
+        kind : {"explicit", "implicit"}, default "implicit"
+            Whether the values are ratings or 1 / confidences.
+        rating_scale : tuple of (low, high), optional
+            The declared rating scale.
+        item_metadata : pandas.DataFrame, optional
+            Indexed by raw item id.
+
+        Returns
+        -------
+        Interactions
+            The interactions of the matrix's entries.
+
+        Raises
+        ------
+        DataError
+            When the matrix is not sparse, not numeric, empty, or holds a non-finite value or one
+            outside the float32 range.
+        """
         if not sp.issparse(matrix):
             raise DataError("from_csr needs a scipy sparse matrix")
         if matrix.dtype.kind not in "iufb":
@@ -154,26 +254,32 @@ class Interactions:
     # ------------------------------------------------------------------ basic facts
     @property
     def n_users(self) -> int:
+        """Number of users (rows)."""
         return self.matrix.shape[0]
 
     @property
     def n_items(self) -> int:
+        """Number of items (columns)."""
         return self.matrix.shape[1]
 
     @property
     def nnz(self) -> int:
+        """Number of stored interactions."""
         return self.matrix.nnz
 
     @property
     def shape(self) -> tuple:
+        """(n_users, n_items)."""
         return self.matrix.shape
 
     @property
     def is_explicit(self) -> bool:
+        """Whether the values are ratings."""
         return self.kind == "explicit"
 
     @property
     def has_timestamps(self) -> bool:
+        """Whether the interactions carry timestamps."""
         return self.timestamps is not None
 
     def __len__(self) -> int:
@@ -183,14 +289,30 @@ class Interactions:
         return (f"Interactions({self.nnz:,} {self.kind} interactions, {self.n_users:,} users x "
                 f"{self.n_items:,} items{', timestamps' if self.has_timestamps else ''})")
 
-    def to_coo(self):
-        """(user_index int32, item_index int32, value float32) arrays in CSR order."""
+    def to_coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the entries as coordinate arrays, in CSR order.
+
+        Returns
+        -------
+        users : numpy.ndarray of int32
+            User index of each entry.
+        items : numpy.ndarray of int32
+            Item index of each entry.
+        values : numpy.ndarray of float32
+            Value of each entry.
+        """
         m = self.matrix
         users = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
         return users, m.indices.astype(np.int32, copy=False), m.data
 
     def to_dataframe(self) -> pd.DataFrame:
-        """A DataFrame of raw ids: user, item, rating (or value), timestamp if any."""
+        """Return the entries as a DataFrame of raw ids.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns user, item, rating (or value for implicit data), timestamp if any.
+        """
         u, i, v = self.to_coo()
         df = pd.DataFrame({"user": self.user_ids.to_raw(u), "item": self.item_ids.to_raw(i),
                            "rating" if self.is_explicit else "value": v})
@@ -199,16 +321,44 @@ class Interactions:
         return df
 
     def user_items(self, user_index: int) -> np.ndarray:
-        """Item indices of one user (dense index)."""
+        """Return the item indices of one user.
+
+        Parameters
+        ----------
+        user_index : int
+            The user's dense index.
+
+        Returns
+        -------
+        numpy.ndarray of int32
+            Sorted item indices (a view of the CSR matrix).
+        """
         m = self.matrix
         return m.indices[m.indptr[user_index]:m.indptr[user_index + 1]]
 
     def item_counts(self) -> np.ndarray:
-        """Number of interactions of each item."""
+        """Return the number of interactions of each item.
+
+        Returns
+        -------
+        numpy.ndarray of int
+            One count per item index.
+        """
         return np.bincount(self.matrix.indices, minlength=self.n_items)
 
     def item_titles(self, item_indices) -> list:
-        """Display labels of items: 'Title (year)' from metadata when known, else the raw id."""
+        """Return display labels of items: 'Title (year)' from metadata when known, else the raw id.
+
+        Parameters
+        ----------
+        item_indices : array-like of int
+            Dense item indices.
+
+        Returns
+        -------
+        list of str
+            One label per index.
+        """
         raw = self.item_ids.to_raw(np.asarray(item_indices))
         meta = self.item_metadata
         if meta is None or "title" not in meta.columns:
@@ -231,7 +381,18 @@ class Interactions:
                             kind=kind or self.kind, rating_scale=self.rating_scale)
 
     def select(self, mask) -> Interactions:
-        """The entries where ``mask`` (aligned with CSR entries) is true; same id maps."""
+        """Return the entries where ``mask`` is true, with the same id maps.
+
+        Parameters
+        ----------
+        mask : array-like of bool
+            Aligned with the CSR entries.
+
+        Returns
+        -------
+        Interactions
+            The selected entries (and their timestamps).
+        """
         mask = np.asarray(mask, dtype=bool)
         m = self.matrix
         users = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
@@ -244,11 +405,33 @@ class Interactions:
 
     def to_implicit(self, threshold: Optional[float] = 4.0, *, confidence: Optional[str] = None,
                     alpha: float = 1.0) -> Interactions:
-        """Implicit feedback from explicit ratings: keep entries with rating >= threshold.
+        """Turn explicit ratings into implicit feedback: keep entries with rating >= threshold.
 
         Values become 1, or a confidence weight: confidence="linear" gives 1 + alpha * rating,
         confidence="log" gives 1 + alpha * log(1 + rating) (Hu, Koren, Volinsky 2008, eq. 6).
-        threshold=None keeps every entry. The id maps are unchanged (rows/columns may be empty).
+        The id maps are unchanged (rows/columns may be empty).
+
+        Parameters
+        ----------
+        threshold : float or None, default 4.0
+            The lowest rating kept; None keeps every entry.
+        confidence : {None, "linear", "log"}, default None
+            None makes every value 1.
+        alpha : float, default 1.0
+            The confidence scale.
+
+        Returns
+        -------
+        Interactions
+            Implicit interactions (no rating scale), timestamps kept.
+
+        Raises
+        ------
+        DataError
+            When the data are already implicit, no rating reaches the threshold, ``confidence``
+            is unknown, or a confidence leaves the float32 range.
+        InvalidParameterError
+            When ``threshold`` or ``alpha`` is not a finite number.
         """
         if not self.is_explicit:
             raise DataError("to_implicit() needs explicit ratings; these interactions are already implicit")
@@ -277,7 +460,13 @@ class Interactions:
                             item_metadata=self.item_metadata, kind="implicit", rating_scale=None)
 
     def compact(self) -> Interactions:
-        """Drop users and items without any interaction (ids are renumbered)."""
+        """Drop users and items without any interaction (ids are renumbered).
+
+        Returns
+        -------
+        Interactions
+            ``self`` when nothing is dropped, else the compacted interactions.
+        """
         m = self.matrix
         keep_u = np.flatnonzero(np.diff(m.indptr) > 0)
         keep_i = np.flatnonzero(np.bincount(m.indices, minlength=m.shape[1]) > 0)
@@ -297,7 +486,19 @@ class Interactions:
         """Re-express these entries in the id maps of ``reference`` (e.g. a training set).
 
         Entries whose user or item is unknown to ``reference`` are dropped, never mapped to a wrong
-        index. Returns the aligned interactions and the number of dropped entries.
+        index.
+
+        Parameters
+        ----------
+        reference : Interactions
+            The interactions whose id maps to use.
+
+        Returns
+        -------
+        aligned : Interactions
+            The entries known to ``reference``, in its id maps.
+        n_dropped : int
+            The number of dropped entries.
         """
         u, i, v = self.to_coo()
         new_u = reference.user_ids.indices(self.user_ids.raw, missing="ignore")[u]
@@ -317,10 +518,20 @@ class Interactions:
 
     # ------------------------------------------------------------------ model files
     def to_file_arrays(self) -> tuple[dict, dict]:
-        """(arrays, info): these interactions as plain NumPy arrays and JSON values, the form a
-        model file stores (:mod:`mfrec.persistence`); :meth:`from_file_arrays` reverses it.
-        Stored: the CSR matrix ("train:*"), the raw ids ("ids:*") and the item metadata columns
-        ("meta:*", numbers as they are, anything else as strings); not the timestamps."""
+        """Return these interactions as plain NumPy arrays and JSON values.
+
+        That is the form a model file stores (:mod:`mfrec.persistence`); :meth:`from_file_arrays`
+        reverses it. Stored: the CSR matrix ("train:*"), the raw ids ("ids:*") and the item
+        metadata columns ("meta:*", numbers as they are, anything else as strings); not the
+        timestamps.
+
+        Returns
+        -------
+        arrays : dict of str to numpy.ndarray
+            The arrays, by name.
+        info : dict
+            JSON values (shape, kind, rating scale, metadata columns).
+        """
         arrays = {"train:indptr": self.matrix.indptr, "train:indices": self.matrix.indices,
                   "train:data": self.matrix.data, "ids:user": self.user_ids.raw, "ids:item": self.item_ids.raw}
         meta_cols = []
@@ -342,9 +553,28 @@ class Interactions:
 
     @classmethod
     def from_file_arrays(cls, arrays: dict, info) -> Interactions:
-        """The interactions :meth:`to_file_arrays` stored, after checking every array (dtype,
-        shape, a valid CSR structure, finite values in the float32 range) and the info; anything
-        wrong raises ModelFileError, so a damaged or crafted file fails here."""
+        """Rebuild the interactions :meth:`to_file_arrays` stored.
+
+        Every array (dtype, shape, a valid CSR structure, finite values in the float32 range) and
+        the info are checked first, so a damaged or crafted file fails here.
+
+        Parameters
+        ----------
+        arrays : dict of str to numpy.ndarray
+            The stored arrays.
+        info : dict
+            The stored JSON values.
+
+        Returns
+        -------
+        Interactions
+            The stored interactions.
+
+        Raises
+        ------
+        ModelFileError
+            When anything is wrong.
+        """
         if not isinstance(info, dict):
             raise ModelFileError("the header has no interactions section")
         user_ids = IdMap(_stored_array(arrays, "ids:user", kinds="iuU", ndim=1), kind="user")
@@ -444,7 +674,7 @@ def _is_finite_number(value) -> bool:
 
 def _stored_array(arrays: dict, key: str, *, kinds: str, ndim: Optional[int] = None, shape=None,
                   finite: bool = True) -> np.ndarray:
-    """A stored array of one of the dtype kinds, with the given ndim/shape (and finite values)."""
+    """Return a stored array after checking its dtype kind, ndim/shape (and finite values)."""
     if key not in arrays:
         raise ModelFileError(f"array {key!r} is missing")
     value = arrays[key]
@@ -458,7 +688,7 @@ def _stored_array(arrays: dict, key: str, *, kinds: str, ndim: Optional[int] = N
 
 
 def _stored_csr(arrays: dict, n_users: int, n_items: int) -> sp.csr_matrix:
-    """The training matrix, after checking that indptr/indices/data form a valid CSR matrix."""
+    """Return the training matrix, after checking that indptr/indices/data form a valid CSR matrix."""
     indptr = _stored_array(arrays, "train:indptr", kinds="iu", shape=(n_users + 1,))
     indices = _stored_array(arrays, "train:indices", kinds="iu", ndim=1)
     data = _stored_array(arrays, "train:data", kinds="f", shape=indices.shape)

@@ -1,5 +1,6 @@
-"""Where data sets live on this machine: the one resolution every reader, the NCF protocol, the
-CLI and the benchmarks use.
+"""Where data sets live on this machine.
+
+This is the one resolution every reader, the NCF protocol, the CLI and the benchmarks use.
 
 Search order: the ``data_dir`` argument (``--data-dir``), then ``$MFREC_DATA_DIR``, then the user
 cache folder (``$XDG_CACHE_HOME/mfrec``, else ``~/.cache/mfrec``). Downloads go to the first of
@@ -16,7 +17,13 @@ ENV_VAR = "MFREC_DATA_DIR"
 
 
 def cache_dir() -> Path:
-    """The user cache directory: ``$XDG_CACHE_HOME/mfrec``, else ``~/.cache/mfrec``."""
+    """Return the user cache directory: ``$XDG_CACHE_HOME/mfrec``, else ``~/.cache/mfrec``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created here).
+    """
     base = os.environ.get("XDG_CACHE_HOME")
     return (Path(base) if base else Path.home() / ".cache") / "mfrec"
 
@@ -28,7 +35,7 @@ def env_data_dir() -> Optional[Path]:
 
 
 def search_dirs(data_dir=None) -> list:
-    """The folders searched for a data set, in order, without repeats."""
+    """Return the folders searched for a data set, in order, without repeats."""
     dirs = [] if data_dir is None else [Path(data_dir).expanduser()]
     env = env_data_dir()
     if env is not None:

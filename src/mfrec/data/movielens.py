@@ -164,14 +164,46 @@ def load_movielens(variant: str = "1m", data_dir=None, *, download: bool = True,
 
 
 def fetch_movielens(variant: str = "1m", data_dir=None, *, show_progress: bool = True) -> Path:
-    """Make sure a data set is on disk (download, verify, unpack if needed); return its folder."""
+    """Make sure a data set is on disk (download, verify, unpack if needed); return its folder.
+
+    Parameters
+    ----------
+    variant : str, default "1m"
+        A MovieLens variant, spelled as for :func:`load_movielens`.
+    data_dir : str or Path, optional
+        Searched first, and where a download goes (else ``$MFREC_DATA_DIR``, else the cache).
+    show_progress : bool, default True
+        Show a progress bar while downloading.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder holding the extracted files.
+
+    Raises
+    ------
+    DatasetNotAvailableError
+        The files are not on disk and cannot be downloaded.
+    InvalidParameterError
+        ``variant`` is unknown.
+    """
     return _obtain(_variant(variant), data_dir, download=True, show_progress=show_progress)
 
 
 def list_datasets(data_dir=None) -> list:
-    """The MovieLens variants known to mfrec, as dicts with keys name, title, description,
-    n_ratings, rating_scale, url, md5 (None if not pinned) and path (the local folder where the
-    data set was found, or None)."""
+    """List the MovieLens variants known to mfrec.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Searched first for the local copies.
+
+    Returns
+    -------
+    list of dict
+        One dict per variant with keys name, title, description, n_ratings, rating_scale, url,
+        md5 (None if not pinned) and path (the local folder where the data set was found, or None).
+    """
     rows = []
     for spec in VARIANTS.values():
         found = _find_local(spec, data_dir)
@@ -236,14 +268,17 @@ def _where_message(spec: Variant, data_dir, reason: str) -> str:
 
 # ---------------------------------------------------------------------------- download + unpack
 def _open_url(url: str, timeout: float):
-    """urllib's urlopen (a separate function so tests can serve archives without network)."""
+    """Urllib's urlopen (a separate function so tests can serve archives without network)."""
     return urllib.request.urlopen(url, timeout=timeout)
 
 
 def _install(spec: Variant, root: Path, *, local_archive: Optional[Path], show_progress: bool,
              data_dir=None) -> Path:
-    """Get the archive (local or downloaded), verify it, extract it beside ``root/spec.folder``
-    and move it into place atomically. Nothing is left behind on any failure."""
+    """Get the archive (local or downloaded), verify it, extract it and move it into place.
+
+    Extraction happens beside ``root/spec.folder``, the move is atomic, and nothing is left behind
+    on any failure.
+    """
     try:
         root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{spec.folder}-", suffix=".partial", dir=root))
@@ -314,7 +349,7 @@ def _download(spec: Variant, dest: Path, show_progress: bool, data_dir) -> str:
 
 
 def _official_md5(spec: Variant) -> Optional[str]:
-    """The MD5 GroupLens publishes beside the archive (<url>.md5), or None with a warning."""
+    """Return the MD5 GroupLens publishes beside the archive (<url>.md5), or None with a warning."""
     try:
         with _open_url(spec.url + ".md5", DOWNLOAD_TIMEOUT_S) as response:
             text = response.read(4096).decode("ascii", "replace")

@@ -1,11 +1,13 @@
-"""NCF's ML-1M evaluation files (He et al. 2017, "Neural Collaborative Filtering", WWW): readers
-for the ``.rating`` / ``.negative`` formats and a builder of the training file from ``ratings.dat``.
+r"""NCF's ML-1M evaluation files (He et al. 2017, "Neural Collaborative Filtering", WWW).
+
+Readers for the ``.rating`` / ``.negative`` formats and a builder of the training file from
+``ratings.dat``.
 
 Formats (tab-separated, as in github.com/hexiangnan/neural_collaborative_filtering, ``Data/``):
 
-* ``ml-1m.test.rating`` / ``ml-1m.train.rating``: ``user \\t item \\t rating \\t timestamp``, one
+* ``ml-1m.test.rating`` / ``ml-1m.train.rating``: ``user \t item \t rating \t timestamp``, one
   rating per line, ids are NCF's dense ids (0-based).
-* ``ml-1m.test.negative``: ``(user,item) \\t neg_1 \\t ... \\t neg_99``: the test pair of the same
+* ``ml-1m.test.negative``: ``(user,item) \t neg_1 \t ... \t neg_99``: the test pair of the same
   line of ``.test.rating`` and its sampled negatives.
 
 NCF's ids for ML-1M: user = MovieLens UserID - 1; item = the order in which each MovieID first
@@ -38,8 +40,11 @@ N_NEGATIVES = 99
 
 @dataclass(frozen=True)
 class NcfRatings:
-    """Parallel arrays of one ``.rating`` file (or of ratings.dat in NCF ids). ``timestamps`` is
-    float64 with NaN where the field is empty (ML-1M's shared copy lacks 86,287 timestamps)."""
+    """Parallel arrays of one ``.rating`` file (or of ratings.dat in NCF ids).
+
+    ``timestamps`` is float64 with NaN where the field is empty (ML-1M's shared copy lacks 86,287
+    timestamps).
+    """
 
     users: np.ndarray      # int64
     items: np.ndarray      # int64
@@ -86,9 +91,11 @@ def _float_field(text: str, path, number: int, field: str, *, allow_empty: bool 
 
 
 def _fast_read(path, sep: str) -> Optional[NcfRatings]:
-    """The 4-field file parsed by pandas' C reader (about 20x faster than the line loop), or None
-    when anything looks off; the caller then runs the exact line-by-line reader, which names the
-    bad line."""
+    """Parse the 4-field file with pandas' C reader (about 20x faster than the line loop).
+
+    Returns None when anything looks off; the caller then runs the exact line-by-line reader,
+    which names the bad line.
+    """
     import io
 
     import pandas as pd
@@ -112,14 +119,18 @@ def _fast_read(path, sep: str) -> Optional[NcfRatings]:
 
 
 def read_ncf_ratings(path) -> NcfRatings:
-    """Read a ``.rating`` file: ``user \t item \t rating \t timestamp`` per line (an empty
-    timestamp field is read as missing). Raises DataError (file, line, field) on a bad line."""
+    r"""Read a ``.rating`` file: ``user \t item \t rating \t timestamp`` per line.
+
+    An empty timestamp field is read as missing. Raises DataError (file, line, field) on a bad line.
+    """
     return _read_four_fields(path, "\t", "tab-separated", ("user", "item", "rating", "timestamp"))
 
 
 def _read_four_fields(path, sep: str, sep_name: str, names: tuple) -> NcfRatings:
-    """``user sep item sep rating sep timestamp`` lines (field ``names`` for messages); the fast
-    pandas path when the file is clean, else line by line to name the bad line and field."""
+    """Read ``user sep item sep rating sep timestamp`` lines (field ``names`` for messages).
+
+    The fast pandas path when the file is clean, else line by line to name the bad line and field.
+    """
     fast = _fast_read(path, sep) if Path(path).is_file() else None
     if fast is not None:
         return fast
@@ -141,8 +152,8 @@ def _read_four_fields(path, sep: str, sep_name: str, names: tuple) -> NcfRatings
                       np.array(ratings, dtype=np.float64), np.array(stamps, dtype=np.float64))
 
 
-def read_ncf_negatives(path, *, n_negatives: Optional[int] = N_NEGATIVES):
-    """Read a ``.negative`` file: ``(user,item) \\t neg ...`` per line.
+def read_ncf_negatives(path, *, n_negatives: Optional[int] = N_NEGATIVES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Read a ``.negative`` file: ``(user,item) \t neg ...`` per line.
 
     Returns ``(users, items, negatives)``: int64 arrays of the test pairs and an int64 array
     (lines x n_negatives). With ``n_negatives=None`` any count is accepted but every line must
@@ -173,8 +184,11 @@ def read_ncf_negatives(path, *, n_negatives: Optional[int] = N_NEGATIVES):
 
 
 def read_movielens_dat(path) -> NcfRatings:
-    """``UserID::MovieID::Rating::Timestamp`` lines of ML-1M's ratings.dat, raw MovieLens ids, in
-    file order; an empty timestamp is read as missing. Raises DataError (file, line, field)."""
+    """Read the ``UserID::MovieID::Rating::Timestamp`` lines of ML-1M's ratings.dat.
+
+    Raw MovieLens ids, in file order; an empty timestamp is read as missing. Raises DataError
+    (file, line, field).
+    """
     return _read_four_fields(path, "::", "'::'-separated", ("UserID", "MovieID", "Rating", "Timestamp"))
 
 
@@ -233,8 +247,10 @@ def build_ncf_training(ratings_dat, test_rating) -> tuple[NcfRatings, np.ndarray
 
 
 def write_ncf_ratings(ratings: NcfRatings, path) -> Path:
-    """Write a ``.rating`` file (missing timestamps as an empty field), atomically: a temporary
-    file in the same folder renamed into place, so no half-written file is ever left."""
+    """Write a ``.rating`` file (missing timestamps as an empty field), atomically.
+
+    A temporary file in the same folder is renamed into place, so no half-written file is ever left.
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():

@@ -56,7 +56,7 @@ def read_ratings(path, *, sep: Optional[str] = None, header: Union[str, bool] = 
                  timestamp_col: ColumnSpec = None, rating_scale: Optional[tuple] = None,
                  duplicates: str = "last", encoding: str = "utf-8",
                  item_metadata: Optional[pd.DataFrame] = None) -> Interactions:
-    """Read a ratings file (or DataFrame) into :class:`Interactions`.
+    r"""Read a ratings file (or DataFrame) into :class:`Interactions`.
 
     Parameters
     ----------
@@ -65,7 +65,7 @@ def read_ratings(path, *, sep: Optional[str] = None, header: Union[str, bool] = 
         line, a ``.parquet`` file (needs pyarrow), or a DataFrame with named columns. Errors in
         a DataFrame or parquet file name the 0-based row instead of the line.
     sep : str, optional
-        Field separator, any literal string (``"::"``, ``"\\t"``, ``","``, ...). ``None`` detects
+        Field separator, any literal string (``"::"``, ``"\t"``, ``","``, ...). ``None`` detects
         it from the first line, trying ``"::"``, tab, comma, semicolon and ``"|"`` in that order.
     header : "infer", True or False
         Whether the first line holds column names. ``"infer"`` says yes when a field of the first
@@ -128,7 +128,7 @@ def read_ratings(path, *, sep: Optional[str] = None, header: Union[str, bool] = 
 
 # ---------------------------------------------------------------------------- file -> frame
 def _read_parquet(path: Path) -> pd.DataFrame:
-    """A parquet file as a DataFrame (needs pyarrow or fastparquet, optional dependencies)."""
+    """Read a parquet file as a DataFrame (needs pyarrow or fastparquet, optional dependencies)."""
     if not path.is_file():
         raise DataError(f"ratings file not found: {path}")
     try:
@@ -230,8 +230,11 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _next_line(data: bytes, start: int):
-    """((line bytes without EOL, 1-based line number), offset after it) of the next non-blank
-    line at or after ``start``; (None, len) when there is none."""
+    """Find the next non-blank line at or after ``start``.
+
+    Returns ((line bytes without EOL, 1-based line number), offset after it); (None, len) when
+    there is none.
+    """
     line_no = data.count(b"\n", 0, start) + 1
     pos = start
     while pos < len(data):
@@ -302,8 +305,11 @@ def _offset_of_line(data: bytes, line_no: int) -> int:
 
 
 def _single_byte_separator(data: bytes, sep: str, source: str) -> tuple:
-    """Return (data, one-byte separator); a multi-byte separator is replaced in the bytes by a
-    byte absent from the file so pandas' C engine can parse it."""
+    """Return (data, one-byte separator).
+
+    A multi-byte separator is replaced in the bytes by a byte absent from the file so pandas'
+    C engine can parse it.
+    """
     raw = sep.encode("utf-8")
     if len(raw) == 1:
         return data, raw
@@ -315,8 +321,9 @@ def _single_byte_separator(data: bytes, sep: str, source: str) -> tuple:
 
 def _field_counts_fast(body: bytes, offset: int, sep: bytes, n_fields: int, first_line: int,
                        source: str, sep_text: str) -> np.ndarray:
-    """Check that every non-blank line has ``n_fields`` fields; return the 1-based file line
-    number of each data row (blank lines skipped, as pandas does).
+    """Check that every non-blank line has ``n_fields`` fields; return each data row's file line.
+
+    The line numbers are 1-based, blank lines skipped, as pandas does.
 
     Works on line-aligned chunks of the bytes (bounded temporary memory). In a chunk whose
     separator count is right, the separator positions reshaped to (lines, n_fields - 1) must
@@ -368,7 +375,7 @@ def _check_chunk(body, arr, a, b, sep, n_fields, first_line, source, sep_text):
 
 def _field_counts_quoted(body: bytes, sep: bytes, n_fields: int, first_line: int, source: str,
                          encoding: str, sep_text: str) -> np.ndarray:
-    """The same check for files with quoted fields, with the csv module (slower, exact)."""
+    """Run the same check for files with quoted fields, with the csv module (slower, exact)."""
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -554,8 +561,10 @@ def _check_finite_ratings(values: np.ndarray, col: pd.Series, name, where: _Loca
 
 
 def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
-    """Seconds since the epoch (float64), NaN where the field is empty. Numbers are taken as
-    Unix seconds; text such as '2001-02-03 04:05:06' is parsed as a date (UTC)."""
+    """Return seconds since the epoch (float64), NaN where the field is empty.
+
+    Numbers are taken as Unix seconds; text such as '2001-02-03 04:05:06' is parsed as a date (UTC).
+    """
     if col.dtype.kind in "iuf":
         values = col.to_numpy(dtype=np.float64)
     else:
@@ -582,8 +591,11 @@ def _timestamp_column(col: pd.Series, name, where: _Locator) -> np.ndarray:
 
 
 def _epoch_seconds(dates: pd.Series) -> np.ndarray:
-    """UTC dates as seconds since 1970 (NaN for NaT), also for dates outside pandas' nanosecond
-    range (years before 1677 or after 2262), which the subtraction would overflow."""
+    """Return UTC dates as seconds since 1970 (NaN for NaT).
+
+    This works also for dates outside pandas' nanosecond range (years before 1677 or after 2262),
+    which the subtraction would overflow.
+    """
     try:
         return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
@@ -602,7 +614,7 @@ def _check_no_duplicates(users: np.ndarray, items: np.ndarray, where: _Locator) 
 
 
 def _show(value) -> str:
-    """repr of a raw id without NumPy's type wrapper (42, 'u1')."""
+    """Repr of a raw id without NumPy's type wrapper (42, 'u1')."""
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 

@@ -48,7 +48,9 @@ __all__ = ["Split", "random_split", "per_user_split", "leave_one_out", "leave_on
 class Split:
     """A train/test pair whose test set uses the training set's id maps.
 
-    Attributes
+    ``train, test = split`` unpacks the two sets.
+
+    Parameters
     ----------
     train : Interactions
         Compacted: every user and item in it has at least one training entry.
@@ -61,8 +63,6 @@ class Split:
         Entries without a timestamp that a time-based rule placed in train (0 for other splits).
     description : str
         How the split was made, e.g. ``"per_user_split(test_fraction=0.2, seed=0)"``.
-
-    ``train, test = split`` unpacks the two sets.
     """
 
     train: Interactions
@@ -92,6 +92,27 @@ def random_split(inter: Interactions, test_fraction: float = 0.1, seed=0) -> Spl
 
     Users or items whose every entry lands in test disappear from train; their test entries are
     dropped and counted.
+
+    Parameters
+    ----------
+    inter : Interactions
+        The interactions to split (at least 2 entries).
+    test_fraction : float, default 0.1
+        The share of entries held out, in (0, 1).
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds ``numpy.random.default_rng``; None draws fresh entropy (not reproducible).
+
+    Returns
+    -------
+    Split
+        The train set and the test set in its id maps.
+
+    Raises
+    ------
+    DataError
+        When train or test would be empty.
+    InvalidParameterError
+        When ``test_fraction`` or ``seed`` is out of range.
     """
     _check_inter(inter)
     _check_fraction("test_fraction", test_fraction)
@@ -115,6 +136,31 @@ def per_user_split(inter: Interactions, test_fraction: float = 0.2, *, test_coun
     number is ``min(wanted, n_u - min_train)``, at least 0. So users with ``n_u <= min_train``
     entries keep everything in train, and a user with ``fraction * n_u < 0.5`` holds out nothing
     (round half up: 0.2 * 3 = 0.6 -> 1; 0.2 * 2 = 0.4 -> 0). Items can still vanish from train.
+
+    Parameters
+    ----------
+    inter : Interactions
+        The interactions to split (at least 2 entries).
+    test_fraction : float, default 0.2
+        The share of each user's entries held out, in (0, 1).
+    test_count : int, optional
+        Entries held out per user (at least 1) instead of a fraction.
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds ``numpy.random.default_rng``; None draws fresh entropy (not reproducible).
+    min_train : int, default 1
+        Entries each user keeps in train.
+
+    Returns
+    -------
+    Split
+        The train set and the test set in its id maps.
+
+    Raises
+    ------
+    DataError
+        When train or test would be empty.
+    InvalidParameterError
+        When an argument is out of range.
     """
     _check_inter(inter)
     if test_count is None:
@@ -144,7 +190,30 @@ def leave_one_out(inter: Interactions, *, by: str = "time", seed=0, min_train: i
     common in MovieLens) are broken by a seeded random choice, so the result is reproducible for
     a given seed and not biased towards any item order (e.g. higher MovieLens ids = newer films).
     Entries without a timestamp count as earlier than any timed entry and are never held out; a
-    user with no timed entry keeps everything in train. Raises DataError without timestamps.
+    user with no timed entry keeps everything in train.
+
+    Parameters
+    ----------
+    inter : Interactions
+        The interactions to split (at least 2 entries).
+    by : {"time", "random"}, default "time"
+        Which entry each user holds out.
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds ``numpy.random.default_rng``; None draws fresh entropy (not reproducible).
+    min_train : int, default 1
+        Only users with more entries than this hold one out.
+
+    Returns
+    -------
+    Split
+        The train set and the test set in its id maps.
+
+    Raises
+    ------
+    DataError
+        With ``by="time"`` on interactions without timestamps, or when train or test would be empty.
+    InvalidParameterError
+        When an argument is out of range.
     """
     mask, untimed = leave_one_out_mask(inter, by=by, seed=seed, min_train=min_train)
     return _make_split(inter, mask, f"leave_one_out(by={by!r}, min_train={min_train}, seed={seed!r})",
@@ -152,9 +221,10 @@ def leave_one_out(inter: Interactions, *, by: str = "time", seed=0, min_train: i
 
 
 def leave_one_out_mask(inter: Interactions, *, by: str = "time", seed=0, min_train: int = 1) -> tuple:
-    """The held-out entries of :func:`leave_one_out` as a boolean mask over the CSR entries, with
-    nothing compacted or dropped: ``(mask, untimed)``, where ``untimed`` counts the entries without
-    a timestamp (always 0 for ``by="random"``).
+    """Return the held-out entries of :func:`leave_one_out` as a boolean mask over the CSR entries.
+
+    Nothing is compacted or dropped: ``(mask, untimed)``, where ``untimed`` counts the entries
+    without a timestamp (always 0 for ``by="random"``).
 
     Same rules as :func:`leave_one_out` (leave-latest-out for ``by="time"``): the latest timed entry
     per user, ties broken by the seed; entries without a timestamp count as earlier than every
@@ -188,8 +258,24 @@ def temporal_split(inter: Interactions, cutoff) -> Split:
 
     ``cutoff`` is seconds since the Unix epoch (int/float), or a ``datetime``/``pandas.Timestamp``/
     ``numpy.datetime64``/ISO-8601 string (naive ones are read as UTC). Entries without a timestamp
-    go to train and are counted in ``Split.untimed``. Raises DataError without timestamps, or when
-    either side would be empty. No randomness is involved.
+    go to train and are counted in ``Split.untimed``. No randomness is involved.
+
+    Parameters
+    ----------
+    inter : Interactions
+        The interactions to split (at least 2 entries).
+    cutoff : int, float, str, datetime.datetime, numpy.datetime64 or pandas.Timestamp
+        The first time of the test set.
+
+    Returns
+    -------
+    Split
+        The train set and the test set in its id maps.
+
+    Raises
+    ------
+    DataError
+        Without timestamps, or when either side would be empty.
     """
     _check_inter(inter)
     seconds = _cutoff_seconds(cutoff)
@@ -212,6 +298,25 @@ def kfold(inter: Interactions, k: int = 5, seed=0) -> Iterator[Split]:
     Fold ``f`` is the test set of the ``f``-th split and the other folds its train set; every entry
     is in exactly one test fold; fold sizes differ by at most one. Parameters are checked at the
     call, before the first split is built; the splits are built lazily, one per iteration.
+
+    Parameters
+    ----------
+    inter : Interactions
+        The interactions to split (at least 2 entries).
+    k : int, default 5
+        The number of folds (at least 2, at most the number of entries).
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds ``numpy.random.default_rng``; None draws fresh entropy (not reproducible).
+
+    Returns
+    -------
+    iterator of Split
+        The ``k`` splits, fold 1 first.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``k`` or ``seed`` is out of range.
     """
     _check_inter(inter)
     _check_int("k", k, 2)
@@ -254,14 +359,18 @@ def _shuffle_within_users(inter: Interactions, rng: np.random.Generator) -> np.n
     """Entry positions grouped by user (as in CSR) in a uniformly random order within each user.
 
     One integer sort: key = user * 2**32 + a random 32-bit integer (exact, unlike a float
-    ``user + U(0,1)`` key, which can round into the next user's block)."""
+    ``user + U(0,1)`` key, which can round into the next user's block).
+    """
     key = (_entry_users(inter) << 32) | rng.integers(0, 2**32, size=inter.nnz, dtype=np.int64)
     return np.argsort(key)
 
 
 def _argmax_per_user(inter: Interactions, key: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mask with exactly one entry per non-empty user: the one with the largest ``key``, ties broken
-    uniformly at random (by a random priority that is a permutation, hence tie-free). O(nnz), no sort."""
+    """Mask one entry per non-empty user: the one with the largest ``key``, ties broken at random.
+
+    Ties are broken uniformly at random (by a random priority that is a permutation, hence
+    tie-free). O(nnz), no sort.
+    """
     indptr = inter.matrix.indptr
     counts = np.diff(indptr)
     starts = indptr[:-1][counts > 0]
@@ -291,8 +400,10 @@ def _require_timestamps(inter: Interactions, what: str) -> np.ndarray:
 
 
 def _round_half_up(x):
-    """floor(x + 0.5), with a small tolerance so that e.g. 0.1 * 25 = 2.5000000000000004 rounds
-    like 2.5; returns int (or an int64 array)."""
+    """Return floor(x + 0.5) as an int (or an int64 array), with a small tolerance.
+
+    The tolerance makes e.g. 0.1 * 25 = 2.5000000000000004 round like 2.5.
+    """
     out = np.floor(np.asarray(x, dtype=np.float64) + 0.5 + 1e-9).astype(np.int64)
     return int(out) if out.ndim == 0 else out
 
@@ -319,8 +430,11 @@ def _check_int(name: str, value, minimum: int) -> None:
 
 
 def _rng(seed) -> np.random.Generator:
-    """``default_rng(seed)``; seed is a non-negative int, None (fresh entropy: not reproducible)
-    or a ``numpy.random.Generator`` (used as is)."""
+    """Return ``default_rng(seed)``.
+
+    ``seed`` is a non-negative int, None (fresh entropy: not reproducible) or a
+    ``numpy.random.Generator`` (used as is).
+    """
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     check("seed", seed, SEED)

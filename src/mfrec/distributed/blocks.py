@@ -14,7 +14,7 @@ worker and get the same bytes back.
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,9 +64,12 @@ def _raw_ids(column, kind: str, where: str) -> np.ndarray:
 # ---------------------------------------------------------------------- shuffle into blocks
 def split_partition(frame, user_ids, item_ids, user_col: str, item_col: str, value_col, n_user_blocks: int,
                     n_item_blocks: int, where: str) -> tuple:
-    """One partition's interactions as dense indices, cut into pieces per user block and per item
+    """Cut one partition's interactions into pieces per user block and per item block.
+
+    One partition's interactions as dense indices, cut into pieces per user block and per item
     block: ``(user_pieces, item_pieces)``, piece = (row index, column index, value) with rows being
-    users in user pieces and items in item pieces."""
+    users in user pieces and items in item pieces.
+    """
     users = np.searchsorted(user_ids, _raw_ids(frame[user_col], "user", where)).astype(np.int64)
     items = np.searchsorted(item_ids, _raw_ids(frame[item_col], "item", where)).astype(np.int64)
     if value_col is None:
@@ -92,7 +95,7 @@ def _cut(rows, cols, values, n_blocks: int) -> list:
     return [(rows[order[a:b]], cols[order[a:b]], values[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def pick(obj, *path):
+def pick(obj, *path) -> Any:
     """obj[path[0]][path[1]]...: one piece of a task's tuple result."""
     for key in path:
         obj = obj[key]
@@ -108,16 +111,18 @@ class InBlock:
     values: the summed raw interaction values aligned with the CSR entries (for interactions_).
     """
 
-    def __init__(self, block, n_blocks, n_rows, side, needed, other_global, values):
+    def __init__(self, block, n_blocks, n_rows, side, needed, other_global, values) -> None:
         self.block, self.n_blocks, self.n_rows = block, n_blocks, n_rows
         self.side, self.needed, self.other_global, self.values = side, needed, other_global, values
 
     @property
     def rows_global(self) -> np.ndarray:
+        """Global row index of each of the block's rows (block b holds rows b, b + n_blocks, ...)."""
         return self.block + self.n_blocks * np.arange(self.n_rows, dtype=np.int64)
 
     @property
     def nbytes(self) -> int:
+        """Bytes held by the block's arrays."""
         s = self.side
         return int(sum(a.nbytes for a in (s.indptr, s.indices, s.conf, s.conf32, s.reg, s.reg32, self.other_global,
                                           self.values)) + sum(a.nbytes for a in self.needed))
@@ -133,7 +138,7 @@ def n_block_rows(block: int, n_blocks: int, n_total: int) -> int:
 
 def build_in_block(block: int, n_blocks: int, n_total: int, n_other: int, n_other_blocks: int, params: dict,
                    *pieces) -> InBlock:
-    """The in-block of ``block`` from its pieces of every partition (see :func:`split_partition`).
+    """Assemble the in-block of ``block`` from its pieces of every partition (see :func:`split_partition`).
 
     Repeated (row, column) pairs add up their values. Entries of a row are ordered by the global
     column index, as in the single-machine CSR, so each row's sums run in the same order.
@@ -174,26 +179,33 @@ def block_entries(in_block: InBlock) -> tuple:
 
 
 def needed_rows(in_block: InBlock, other_block: int) -> np.ndarray:
-    """The out-block request of ``in_block`` toward one block of the other side."""
+    """Return the out-block request of ``in_block`` toward one block of the other side."""
     return in_block.needed[other_block]
 
 
 def n_rows_of(in_block: InBlock) -> int:
+    """Return the number of rows of an in-block."""
     return in_block.n_rows
 
 
 # ---------------------------------------------------------------------- factors
 def initial_factors(params: dict, seed, n_users: int, n_items: int, n_user_blocks: int, n_item_blocks: int) -> tuple:
-    """The single-machine ALS's initial factors (same generator, same global order), cut into
-    blocks: (list of user blocks, list of item blocks). Holds n_users x k + n_items x k floats once."""
+    """Return the single-machine ALS's initial factors cut into blocks.
+
+    The single-machine ALS's initial factors (same generator, same global order), cut into
+    blocks: (list of user blocks, list of item blocks). Holds n_users x k + n_items x k floats once.
+    """
     X, Y = ALS(**params)._initial_factors(n_users, n_items, seed)
     return ([np.ascontiguousarray(X[b::n_user_blocks]) for b in range(n_user_blocks)],
             [np.ascontiguousarray(Y[b::n_item_blocks]) for b in range(n_item_blocks)])
 
 
 def initial_block_factors(params: dict, seed, side: int, block: int, n_rows: int) -> np.ndarray:
-    """init="blocks": Normal(0, init_std^2) factors of one block from its own generator, seeded with
-    (seed, side, block) as Spark seeds each block; no task holds a whole side (not the local draws)."""
+    """Draw the initial factors of one block from its own generator (init="blocks").
+
+    init="blocks": Normal(0, init_std^2) factors of one block from its own generator, seeded with
+    (seed, side, block) as Spark seeds each block; no task holds a whole side (not the local draws).
+    """
     rng = np.random.default_rng([int(seed), side, block])
     k = int(params["factors"])
     return draw_factors(rng, n_rows, k, params["init_std"])
@@ -205,7 +217,7 @@ def block_gram(factors: np.ndarray) -> np.ndarray:
 
 
 def sum_grams(scale: float, *grams) -> np.ndarray:
-    """scale * (sum of block Grams) = alpha0 Y^T Y of the whole side, summed in block order."""
+    """Scale * (sum of block Grams) = alpha0 Y^T Y of the whole side, summed in block order."""
     total = grams[0].copy()
     for g in grams[1:]:
         total += g
@@ -213,12 +225,14 @@ def sum_grams(scale: float, *grams) -> np.ndarray:
 
 
 def take_rows(factors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The rows one block sends to one block of the other side (Spark's out-block send)."""
+    """Return the rows one block sends to one block of the other side (Spark's out-block send)."""
     return np.ascontiguousarray(factors[rows])
 
 
 def solve_block(params: dict, threads: int, n_grams: int, in_block: InBlock, factors: np.ndarray, *rest) -> np.ndarray:
-    """New factors of one block: the single-machine ALS's row solves (``ALS._solve_rows``) against
+    """Solve the new factors of one block.
+
+    New factors of one block: the single-machine ALS's row solves (``ALS._solve_rows``) against
     the received rows of the other side and its Gram term.
 
     rest = n_grams partial Grams of the other side (summed here, times alpha0: the whole side's
@@ -238,7 +252,7 @@ def solve_block(params: dict, threads: int, n_grams: int, in_block: InBlock, fac
 
 
 def _worker_threads(threads: int) -> int:
-    """numba threads for one solve: ``threads``, or 0 = this worker's thread count."""
+    """Numba threads for one solve: ``threads``, or 0 = this worker's thread count."""
     if threads > 0:
         return threads
     try:

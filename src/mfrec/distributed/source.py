@@ -7,13 +7,14 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
+from typing import Any
 
 from .._optional import require
 from ..errors import DataError
 
 
-def as_dask_frame(source, columns: list):
-    """A dask.dataframe with just ``columns`` (user, item[, value]) of ``source``."""
+def as_dask_frame(source, columns: list) -> Any:
+    """Return a dask.dataframe with just ``columns`` (user, item[, value]) of ``source``."""
     dd = require("dask.dataframe", "distributed", "mfrec.distributed")
 
     if isinstance(source, (str, Path)):

@@ -137,7 +137,7 @@ class _Job:
         self.k = int(params["factors"])
 
     def submit(self, func, *args, hint: Optional[int] = None):
-        """A task; ``hint`` = block number, a soft wish to run on worker hint % n_workers."""
+        """Submit a task; ``hint`` = block number, a soft wish to run on worker hint % n_workers."""
         if hint is None:
             return self.client.submit(func, *args)
         return self.client.submit(func, *args, workers=[self.workers[hint % len(self.workers)]],
@@ -201,8 +201,11 @@ class _Job:
         return new
 
     def train(self, monitor):
-        """Submit every iteration at once (the scheduler runs them as soon as their inputs exist,
-        with no round trip to the client in between), then report them in order."""
+        """Submit every iteration at once, then report them in order.
+
+        Submit every iteration at once (the scheduler runs them as soon as their inputs exist,
+        with no round trip to the client in between), then report them in order.
+        """
         from distributed import wait
         epochs = []
         X, Y = self.X, self.Y
@@ -223,7 +226,7 @@ class _Job:
                 break
 
     def factors(self) -> tuple:
-        """The factor blocks gathered and interleaved back into global row order."""
+        """Gather the factor blocks and interleaved back into global row order."""
         nb = self.n_blocks
         xs, ys = self.client.gather([self.X, self.Y])
         X = np.empty((self.n_users, self.k), dtype=np.float32)

@@ -1,4 +1,6 @@
-"""Evaluation: rating metrics (RMSE, MAE) and ranking metrics (Precision/Recall/nDCG/MAP/HitRate@K,
+"""Evaluation: rating metrics, ranking metrics, sampled (NCF) metrics.
+
+Evaluation: rating metrics (RMSE, MAE) and ranking metrics (Precision/Recall/nDCG/MAP/HitRate@K,
 MRR, AUC, catalogue coverage) with exact definitions in :mod:`mfrec.evaluation.metrics`.
 
 Use :func:`evaluate_ranking` / :func:`evaluate_ratings` for a fitted model and

@@ -1,4 +1,6 @@
-"""Similar-items coherence: does a model put items of the same genre next to each other?
+"""Similar-items coherence: whether a model puts items of the same genre next to each other.
+
+Similar-items coherence: does a model put items of the same genre next to each other?
 
 Definition (documented for reports): for every query item q with at least ``min_count``
 training interactions and at least one genre, take the model's top-K similar items N_K(q)
@@ -42,9 +44,12 @@ def genre_matrix(interactions) -> Optional[sp.csr_matrix]:
 
 
 def genre_coherence(model, k: int = 10, min_count: int = 50, *, neighbours=None) -> Optional[dict]:
-    """coherence@k, its chance level and the number of query items (see the module docstring),
+    """Measure coherence@k of a model's similar items.
+
+    coherence@k, its chance level and the number of query items (see the module docstring),
     or None when the model's data carry no genres. ``neighbours(item_indices, k)`` replaces the
-    model's ``similar_items`` (see :mod:`mfrec.evaluation.similar_items`)."""
+    model's ``similar_items`` (see :mod:`mfrec.evaluation.similar_items`).
+    """
     from .similar_items import model_neighbours
     inter = model.interactions_
     genres = genre_matrix(inter)

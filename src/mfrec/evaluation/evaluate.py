@@ -48,30 +48,47 @@ def _metric_names(k: int) -> list:
 def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *,
                     batch_size: Optional[int] = None, users=None, per_user: bool = False,
                     threads: int = 0) -> dict:
-    """Ranking metrics of any scorer, averaged over the users with at least one test item.
+    """Compute ranking metrics of any scorer, averaged over the users with at least one test item.
+
+    Definitions: :mod:`mfrec.evaluation.metrics`.
 
     Parameters
     ----------
-    score_fn : callable(user_index int64 array) -> (len(user_index), n_items) float scores,
+    score_fn : callable
+        ``score_fn(user_index int64 array) -> (len(user_index), n_items) float scores``,
         e.g. ``lambda idx: user_vectors[idx] @ item_vectors.T``. Scores are used as float32
         (float64 input is cast, which can create ties); NaN scores raise ValueError.
-    train_matrix, test_matrix : scipy sparse, users x items, same shape. Stored entries are the
-        interactions (values are ignored). Training items are excluded from each user's ranking
-        (as if scored -inf); test items that are also training items are ignored.
-    k : positive int; clipped to the number of items (key names use the clipped K).
-    batch_size : users scored per call of score_fn (default: about 16M scores per batch).
-    users : optional user indices to restrict the evaluation to (those without a test item are
-        still skipped).
-    per_user : also return ``"per_user"``: a dict of arrays aligned with ``"per_user"]["user"]``
+    train_matrix, test_matrix : scipy sparse matrix, users x items
+        Same shape. Stored entries are the interactions (values are ignored). Training items are
+        excluded from each user's ranking (as if scored -inf); test items that are also training
+        items are ignored.
+    k : int, default 10
+        Positive; clipped to the number of items (key names use the clipped K).
+    batch_size : int, optional
+        Users scored per call of score_fn (default: about 16M scores per batch).
+    users : array-like of int, optional
+        User indices to restrict the evaluation to (those without a test item are still skipped).
+    per_user : bool, default False
+        Also return ``"per_user"``: a dict of arrays aligned with ``["per_user"]["user"]``
         (the evaluated user indices), for significance tests. AUC is NaN for a user without any
         negative candidate.
-    threads : numba threads (0 = all cores).
+    threads : int, default 0
+        Numba threads (0 = all cores).
 
-    Returns a dict with "precision@K", "recall@K", "ndcg@K", "map@K", "hit_rate@K", "mrr" (full
-    ranking, not cut at K), "auc" (ties count 1/2; mean over users where it is defined),
-    "coverage@K", "users" (number evaluated), "k" (the clipped K) and "test_pairs_in_train"
-    (test entries of evaluated users ignored because they are training items). Definitions:
-    :mod:`mfrec.evaluation.metrics`.
+    Returns
+    -------
+    dict
+        "precision@K", "recall@K", "ndcg@K", "map@K", "hit_rate@K", "mrr" (full ranking, not cut
+        at K), "auc" (ties count 1/2; mean over users where it is defined), "coverage@K", "users"
+        (number evaluated), "k" (the clipped K) and "test_pairs_in_train" (test entries of
+        evaluated users ignored because they are training items).
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``score_fn`` is not callable, ``k`` is not a positive int, or scores are NaN.
+    DataError
+        When the matrices' shapes differ or the catalogue is empty.
     """
     k = _check_k(k)
     if not callable(score_fn):
@@ -122,8 +139,11 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
 
 
 def _users_to_evaluate(train: sp.csr_matrix, test: sp.csr_matrix, users) -> tuple[np.ndarray, int]:
-    """Users (int64 indices) with at least one test item that is not a training item, and the
-    number of test entries of those users that are training items."""
+    """Find the users to evaluate.
+
+    Users (int64 indices) with at least one test item that is not a training item, and the
+    number of test entries of those users that are training items.
+    """
     n_users = test.shape[0]
     n_test = np.diff(test.indptr)
     in_train = _structural_overlap(train, test)
@@ -169,7 +189,7 @@ def _batch_scores(score_fn: ScoreFn, idx: np.ndarray, n_items: int) -> np.ndarra
 
 # ---------------------------------------------------------------------- model evaluation
 def _aligned_test(model, test) -> tuple[Interactions, int, int]:
-    """The test set in the model's id maps, with the number of dropped entries and users."""
+    """Return the test set in the model's id maps, with the number of dropped entries and users."""
     model.require_fitted()
     if not isinstance(test, Interactions):
         raise DataError(f"test must be an mfrec Interactions object, got {type(test).__name__}")
@@ -188,17 +208,45 @@ def _aligned_test(model, test) -> tuple[Interactions, int, int]:
 
 def evaluate_ranking(model, test: Interactions, k: int = 10, *, exclude: Optional[Interactions] = None,
                      batch_size: Optional[int] = None, per_user: bool = False, threads: int = 0) -> dict:
-    """Ranking metrics of a fitted model on held-out interactions (see :func:`ranking_metrics`).
+    """Compute ranking metrics of a fitted model on held-out interactions (see :func:`ranking_metrics`).
 
     Every item is scored for every user with a test item; the model's training interactions
     (``model.interactions_``) are excluded from the ranking. ``test`` is an Interactions; when its
     id maps are not the model's it is aligned to them, and test pairs whose user or item the model
     does not know are dropped and counted in "dropped_test_pairs" (and "dropped_test_users": test
     users unknown to the model). Any stored test entry counts as relevant: convert ratings first
-    (e.g. ``test.to_implicit(4)``) to count only liked items. An empty test set raises DataError.
-    ``exclude`` replaces the training interactions as the items removed from each user's ranking
-    (e.g. all rated training items, when the model trained only on the liked ones); it is aligned
-    to the model's id maps like ``test``.
+    (e.g. ``test.to_implicit(4)``) to count only liked items.
+
+    Parameters
+    ----------
+    model : Recommender
+        A fitted model.
+    test : Interactions
+        The held-out interactions.
+    k : int, default 10
+        The cut-off.
+    exclude : Interactions, optional
+        Replaces the training interactions as the items removed from each user's ranking (e.g.
+        all rated training items, when the model trained only on the liked ones); it is aligned
+        to the model's id maps like ``test``.
+    batch_size : int, optional
+        Users scored at once (see :func:`ranking_metrics`).
+    per_user : bool, default False
+        Also return the per-user metrics (see :func:`ranking_metrics`).
+    threads : int, default 0
+        Numba threads (0 = all cores).
+
+    Returns
+    -------
+    dict
+        The metrics of :func:`ranking_metrics`, plus "dropped_test_pairs" and "dropped_test_users".
+
+    Raises
+    ------
+    DataError
+        When the test set is empty (after alignment).
+    NotFittedError
+        When the model is not fitted.
     """
     k = _check_k(k)
     aligned, dropped, dropped_users = _aligned_test(model, test)
@@ -213,11 +261,29 @@ def evaluate_ranking(model, test: Interactions, k: int = 10, *, exclude: Optiona
 
 
 def evaluate_ratings(model, test: Interactions, *, clip: bool = False) -> dict:
-    """RMSE and MAE of a fitted model's predictions on explicit test ratings.
+    """Compute RMSE and MAE of a fitted model's predictions on explicit test ratings.
 
-    Returns dict(rmse, mae, n, dropped_test_pairs): n is the number of test ratings scored,
-    after dropping pairs whose user or item the model does not know. ``clip=True`` clips the
-    predictions to the training rating scale (when declared) before scoring.
+    Parameters
+    ----------
+    model : Recommender
+        A fitted rating model (``feedback == "explicit"``).
+    test : Interactions
+        Explicit test ratings.
+    clip : bool, default False
+        Clip the predictions to the training rating scale (when declared) before scoring.
+
+    Returns
+    -------
+    dict
+        rmse, mae, n, dropped_test_pairs: n is the number of test ratings scored, after dropping
+        pairs whose user or item the model does not know.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the model is a ranking model, or predicts a non-finite value.
+    DataError
+        When ``test`` is not explicit Interactions, or empty after alignment.
     """
     if getattr(model, "feedback", None) != "explicit":
         raise InvalidParameterError(

@@ -1,4 +1,6 @@
-"""Franchise check of similar items: does an item's top-K hold its sequels and companions?
+"""Franchise check of similar items: whether an item's top-K holds its sequels and companions.
+
+Franchise check of similar items: does an item's top-K hold its sequels and companions?
 
 A film's neighbours should be the films its fans also love, and the clearest case is the rest
 of its franchise (sequels, prequels, the other parts of a trilogy). This module finds such groups
@@ -73,7 +75,7 @@ def _clean(text: str) -> str:
 
 
 def _strip_markers(text: str) -> str:
-    """Steps 3-4 of the rule on an already cleaned title part."""
+    """Apply steps 3-4 of the rule on an already cleaned title part."""
     changed = True
     while changed:
         changed = False
@@ -91,7 +93,7 @@ def _valid_stem(stem: str) -> bool:
 
 
 def normalized_title(title: str) -> str:
-    """The title after step 1 (parentheses and articles dropped, lower case, no punctuation)."""
+    """Return the title after step 1 (parentheses and articles dropped, lower case, no punctuation)."""
     text = _PARENS.sub("", str(title))
     text = _ARTICLE_TRAILING.sub("", text.strip())
     text = _clean(text.replace(":", " : "))
@@ -99,7 +101,7 @@ def normalized_title(title: str) -> str:
 
 
 def franchise_keys(title: str) -> list:
-    """The keys (stem, and the subtitle's stem when it has two words or more) of one title."""
+    """Return the keys (stem, and the subtitle's stem when it has two words or more) of one title."""
     text = normalized_title(title)
     main, _, subtitle = text.partition(":")
     keys = []
@@ -113,9 +115,12 @@ def franchise_keys(title: str) -> list:
 
 
 def franchise_groups(titles: Sequence[str]) -> list:
-    """Groups (lists of positions in ``titles``, sorted) of titles that share a franchise key,
+    """Group the titles that share a franchise key.
+
+    Groups (lists of positions in ``titles``, sorted) of titles that share a franchise key,
     largest first; groups whose normalised titles are all equal are dropped (see the module
-    docstring)."""
+    docstring).
+    """
     by_stem: dict = {}
     subtitle_links = []
     for pos, title in enumerate(titles):
@@ -168,8 +173,11 @@ def _titles(interactions) -> Optional[list]:
 
 
 def item_franchise_groups(interactions, min_count: int = DEFAULT_MIN_COUNT) -> Optional[list]:
-    """Franchise groups of item indices among the items with >= ``min_count`` interactions in
-    ``interactions``, or None without titles."""
+    """Return the franchise groups of item indices.
+
+    Franchise groups of item indices among the items with >= ``min_count`` interactions in
+    ``interactions``, or None without titles.
+    """
     titles = _titles(interactions)
     if titles is None:
         return None
@@ -181,12 +189,15 @@ def item_franchise_groups(interactions, min_count: int = DEFAULT_MIN_COUNT) -> O
 
 def franchise_check(model, k: int = DEFAULT_K, min_count: int = DEFAULT_MIN_COUNT, *,
                     neighbours=None) -> Optional[dict]:
-    """Franchise hit rate@k and companion recall@k of a fitted model's ``similar_items`` (see the
+    """Measure the franchise hit rate@k and companion recall@k of a model.
+
+    Franchise hit rate@k and companion recall@k of a fitted model's ``similar_items`` (see the
     module docstring), with the number of groups, within-group pairs and queries; None when the
     training data carry no titles or no group is found.
 
     ``neighbours(item_indices, k) -> (n, k) int array of item indices`` replaces the model's own
-    lookup (for vectors from another library; :mod:`mfrec.evaluation.similar_items`)."""
+    lookup (for vectors from another library; :mod:`mfrec.evaluation.similar_items`).
+    """
     from .similar_items import model_neighbours
     inter = model.interactions_
     groups = item_franchise_groups(inter, min_count)

@@ -1,4 +1,4 @@
-"""Exact definitions of mfrec's evaluation metrics.
+r"""Exact definitions of mfrec's evaluation metrics.
 
 Rating metrics (explicit data), over n test ratings r_j with predictions p_j:
 
@@ -27,7 +27,7 @@ For one user u:
     RR          = 1 / (rank of the best-ranked test item in the FULL candidate ranking); not cut
                   at K, so it is never 0. MRR = mean of RR.
     AUC         = (1 / (|T| |N|)) * sum_{t in T} sum_{n in N} ( [s_t > s_n] + 1/2 [s_t = s_n] )
-                  where N = candidates \\ T (the user's non-test, non-training items); tied scores
+                  where N = candidates \ T (the user's non-test, non-training items); tied scores
                   count 1/2. Undefined (and left out of the AUC mean) when N is empty.
     Coverage@K  = |union over evaluated users of their top-K lists| / n_items   (catalogue
                   coverage; one number for the whole evaluation, not a per-user mean)
@@ -64,22 +64,69 @@ def _rating_arrays(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rmse(y_true, y_pred) -> float:
-    """Root mean squared error: sqrt(mean((y_pred - y_true)^2)). Raises DataError on unequal
-    lengths, empty input or NaN/inf values."""
+    """Compute the root mean squared error: sqrt(mean((y_pred - y_true)^2)).
+
+    Parameters
+    ----------
+    y_true : array-like of float
+        The test ratings.
+    y_pred : array-like of float
+        The predictions, same length.
+
+    Returns
+    -------
+    float
+        The error.
+
+    Raises
+    ------
+    DataError
+        On unequal lengths, empty input or NaN/inf values.
+    """
     t, p = _rating_arrays(y_true, y_pred)
     return float(np.sqrt(np.mean((p - t) ** 2)))
 
 
 def mae(y_true, y_pred) -> float:
-    """Mean absolute error: mean(|y_pred - y_true|). Same checks as :func:`rmse`."""
+    """Compute the mean absolute error: mean(|y_pred - y_true|). Same checks as :func:`rmse`.
+
+    Parameters
+    ----------
+    y_true : array-like of float
+        The test ratings.
+    y_pred : array-like of float
+        The predictions, same length.
+
+    Returns
+    -------
+    float
+        The error.
+
+    Raises
+    ------
+    DataError
+        On unequal lengths, empty input or NaN/inf values.
+    """
     t, p = _rating_arrays(y_true, y_pred)
     return float(np.mean(np.abs(p - t)))
 
 
 # ---------------------------------------------------------------------- ranking references
 def rank_candidates(scores, exclude: Iterable[int] = ()) -> np.ndarray:
-    """The full ranking of one user's candidates: item indices by decreasing score, ties broken
-    by the lower index, with ``exclude`` (the training items) removed."""
+    """Rank one user's candidates: item indices by decreasing score, ties broken by the lower index.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        One score per item index.
+    exclude : iterable of int, default ()
+        Items removed from the ranking (the training items).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The full ranking, best first.
+    """
     scores = np.asarray(scores)
     items = np.arange(len(scores))
     order = np.lexsort((items, -scores.astype(np.float64)))
@@ -100,26 +147,108 @@ def _check_relevant(relevant) -> set:
 
 
 def precision_at_k(ranked: Sequence[int], relevant, k: int) -> float:
-    """Precision@K = (number of the first K ranked items that are relevant) / K."""
+    """Compute Precision@K = (number of the first K ranked items that are relevant) / K.
+
+    Parameters
+    ----------
+    ranked : sequence of int
+        Item indices, best first.
+    relevant : iterable of int
+        The user's test items (not empty).
+    k : int
+        The cut-off.
+
+    Returns
+    -------
+    float
+        The metric of this user.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``relevant`` is empty.
+    """
     _check_relevant(relevant)
     return sum(_hits(ranked, relevant, k)) / k
 
 
 def recall_at_k(ranked: Sequence[int], relevant, k: int) -> float:
-    """Recall@K = (number of the first K ranked items that are relevant) / |relevant|."""
+    """Compute Recall@K = (number of the first K ranked items that are relevant) / |relevant|.
+
+    Parameters
+    ----------
+    ranked : sequence of int
+        Item indices, best first.
+    relevant : iterable of int
+        The user's test items (not empty).
+    k : int
+        The cut-off.
+
+    Returns
+    -------
+    float
+        The metric of this user.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``relevant`` is empty.
+    """
     rel = _check_relevant(relevant)
     return sum(_hits(ranked, relevant, k)) / len(rel)
 
 
 def hit_rate_at_k(ranked: Sequence[int], relevant, k: int) -> float:
-    """HitRate@K = 1 if any of the first K ranked items is relevant, else 0."""
+    """Compute HitRate@K = 1 if any of the first K ranked items is relevant, else 0.
+
+    Parameters
+    ----------
+    ranked : sequence of int
+        Item indices, best first.
+    relevant : iterable of int
+        The user's test items (not empty).
+    k : int
+        The cut-off.
+
+    Returns
+    -------
+    float
+        The metric of this user.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``relevant`` is empty.
+    """
     _check_relevant(relevant)
     return 1.0 if sum(_hits(ranked, relevant, k)) > 0 else 0.0
 
 
 def ndcg_at_k(ranked: Sequence[int], relevant, k: int) -> float:
-    """nDCG@K with binary gains: DCG = sum_{i=1..K} rel_i / log2(i + 1) divided by the ideal
-    IDCG = sum_{i=1..min(|relevant|, K)} 1 / log2(i + 1)."""
+    """Compute nDCG@K with binary gains.
+
+    DCG = sum_{i=1..K} rel_i / log2(i + 1) divided by the ideal
+    IDCG = sum_{i=1..min(|relevant|, K)} 1 / log2(i + 1).
+
+    Parameters
+    ----------
+    ranked : sequence of int
+        Item indices, best first.
+    relevant : iterable of int
+        The user's test items (not empty).
+    k : int
+        The cut-off.
+
+    Returns
+    -------
+    float
+        The metric of this user.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``relevant`` is empty.
+    """
     rel = _check_relevant(relevant)
     dcg = sum(h / math.log2(i + 1) for i, h in enumerate(_hits(ranked, relevant, k), start=1))
     idcg = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(rel), k) + 1))
@@ -127,8 +256,29 @@ def ndcg_at_k(ranked: Sequence[int], relevant, k: int) -> float:
 
 
 def map_at_k(ranked: Sequence[int], relevant, k: int) -> float:
-    """Average precision at K of one user (its mean over users is MAP@K):
-    AP@K = (1 / min(|relevant|, K)) * sum_{i=1..K} rel_i * Precision@i."""
+    """Compute the average precision at K of one user (its mean over users is MAP@K).
+
+    AP@K = (1 / min(|relevant|, K)) * sum_{i=1..K} rel_i * Precision@i.
+
+    Parameters
+    ----------
+    ranked : sequence of int
+        Item indices, best first.
+    relevant : iterable of int
+        The user's test items (not empty).
+    k : int
+        The cut-off.
+
+    Returns
+    -------
+    float
+        The metric of this user.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``relevant`` is empty.
+    """
     rel = _check_relevant(relevant)
     total, hits = 0.0, 0
     for i, h in enumerate(_hits(ranked, relevant, k), start=1):
@@ -139,8 +289,27 @@ def map_at_k(ranked: Sequence[int], relevant, k: int) -> float:
 
 
 def reciprocal_rank(ranked: Sequence[int], relevant) -> float:
-    """1 / (1-based rank of the first relevant item) in ``ranked``, the FULL candidate ranking
-    (not cut at K); 0 if no relevant item is ranked. Its mean over users is MRR."""
+    """Compute 1 / (1-based rank of the first relevant item) in ``ranked``.
+
+    ``ranked`` is the FULL candidate ranking (not cut at K). Its mean over users is MRR.
+
+    Parameters
+    ----------
+    ranked : sequence of int
+        Item indices, best first.
+    relevant : iterable of int
+        The user's test items (not empty).
+
+    Returns
+    -------
+    float
+        The reciprocal rank; 0 if no relevant item is ranked.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``relevant`` is empty.
+    """
     rel = _check_relevant(relevant)
     for i, item in enumerate(ranked, start=1):
         if int(item) in rel:
@@ -149,10 +318,31 @@ def reciprocal_rank(ranked: Sequence[int], relevant) -> float:
 
 
 def auc(scores, relevant, exclude: Iterable[int] = ()) -> float:
-    """Per-user AUC: the share of (test item t, negative item n) pairs with s_t > s_n, a tie
-    counting 1/2. Candidates are all items except ``exclude`` (the training items); relevant
+    """Compute the per-user AUC: the share of (test item t, negative item n) pairs with s_t > s_n.
+
+    A tie counts 1/2. Candidates are all items except ``exclude`` (the training items); relevant
     items that are excluded are ignored; negatives are the candidates that are not relevant.
-    Returns NaN when there is no negative candidate. O(|T| * n_items): a reference only."""
+    O(|T| * n_items): a reference only.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        One score per item index.
+    relevant : iterable of int
+        The user's test items (not empty).
+    exclude : iterable of int, default ()
+        Items that are not candidates.
+
+    Returns
+    -------
+    float
+        The AUC; NaN when there is no negative candidate.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``relevant`` is empty or all excluded.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     banned = set(int(i) for i in exclude)
     pos = [i for i in _check_relevant(relevant) if i not in banned]
@@ -170,8 +360,20 @@ def auc(scores, relevant, exclude: Iterable[int] = ()) -> float:
 
 
 def coverage_at_k(top_lists: Iterable[Sequence[int]], n_items: int) -> float:
-    """Catalogue coverage: the share of the n_items catalogue items that appear in at least one
-    of the given top-K lists (negative entries, i.e. padding, are ignored)."""
+    """Compute catalogue coverage: the share of the catalogue items found in the top-K lists.
+
+    Parameters
+    ----------
+    top_lists : iterable of sequence of int
+        Top-K item lists; negative entries (padding) are ignored.
+    n_items : int
+        The catalogue size.
+
+    Returns
+    -------
+    float
+        The share of the ``n_items`` items that appear in at least one list.
+    """
     seen: set[int] = set()
     for lst in top_lists:
         seen.update(int(i) for i in lst if int(i) >= 0)

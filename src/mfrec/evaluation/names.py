@@ -1,4 +1,6 @@
-"""The names of the evaluation metrics: the keys of every result dict, table and benchmark row
+"""The names of the evaluation metrics.
+
+The names of the evaluation metrics: the keys of every result dict, table and benchmark row
 come from here.
 
 Full-catalogue ranking metrics (:func:`mfrec.evaluation.ranking_metrics`) are spelled
@@ -16,15 +18,15 @@ _SAMPLED = ("hr@{k}", "ndcg@{k}", "mrr")
 
 
 def per_user_metric_names(k: int) -> list:
-    """The per-user ranking metrics averaged by ranking_metrics, in the kernel's column order."""
+    """Return the per-user ranking metrics averaged by ranking_metrics, in the kernel's column order."""
     return [name.format(k=k) for name in _PER_USER]
 
 
 def table_metric_names(k: int) -> list:
-    """The ranking metrics of a comparison table or benchmark row, headline first."""
+    """Return the ranking metrics of a comparison table or benchmark row, headline first."""
     return [name.format(k=k) for name in _TABLE]
 
 
 def sampled_metric_names(k: int) -> list:
-    """The metrics of the sampled (NCF) protocol."""
+    """Return the metrics of the sampled (NCF) protocol."""
     return [name.format(k=k) for name in _SAMPLED]

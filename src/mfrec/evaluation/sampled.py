@@ -1,6 +1,8 @@
-"""Sampled-candidates evaluation: each held-out (user, item) pair is ranked among its own list of
-negative items only, not among the whole catalogue (the protocol of He et al. 2017, "Neural
-Collaborative Filtering", for ML-1M and Pinterest: 1 positive + 99 sampled negatives).
+"""Sampled-candidates evaluation: each held-out (user, item) pair is ranked among its own negatives.
+
+The pair is ranked among its own list of negative items only, not among the whole catalogue (the
+protocol of He et al. 2017, "Neural Collaborative Filtering", for ML-1M and Pinterest: 1 positive
++ 99 sampled negatives).
 
 For a test pair with score s of the positive, its 0-based rank r among the candidates is
 
@@ -59,11 +61,33 @@ def _check_choice(name: str, value, options) -> None:
 
 def sampled_ranks(positive_scores, negative_scores, positive_items=None, negative_items=None, *,
                   duplicates: str = "collapse", ties: str = "ncf") -> np.ndarray:
-    """0-based rank of each positive among its candidates (see the module docstring).
+    """Return the 0-based rank of each positive among its candidates (see the module docstring).
 
-    ``positive_scores``: (n,) scores of the positives; ``negative_scores``: (n, m) scores of their
-    listed negatives. ``positive_items``/``negative_items`` (ids, same shapes) are needed to
-    collapse duplicates (``duplicates="collapse"``); with ``"keep"`` they may be omitted.
+    Parameters
+    ----------
+    positive_scores : array-like of float, shape (n,)
+        Scores of the positives.
+    negative_scores : array-like of float, shape (n, m)
+        Scores of their listed negatives.
+    positive_items, negative_items : array-like, shapes (n,) and (n, m), optional
+        Item ids of the same; needed to collapse duplicates (``duplicates="collapse"``); with
+        ``"keep"`` they may be omitted.
+    duplicates : {"collapse", "keep"}, default "collapse"
+        How a candidate listed more than once counts (see the module docstring).
+    ties : {"ncf", "pessimistic", "optimistic"}, default "ncf"
+        How candidates scored like the positive count (see the module docstring).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+        The rank of each positive.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the shapes do not match, an option is unknown, or ``"collapse"`` lacks the item ids.
+    DataError
+        When a score is NaN.
     """
     _check_choice("duplicates", duplicates, DUPLICATES)
     _check_choice("ties", ties, TIES)
@@ -106,7 +130,25 @@ def sampled_ranks(positive_scores, negative_scores, positive_items=None, negativ
 
 
 def sampled_metrics(ranks, k: int = 10) -> dict:
-    """HR@k, NDCG@k and MRR (means over pairs) of 0-based ranks."""
+    """Compute HR@k, NDCG@k and MRR (means over pairs) of 0-based ranks.
+
+    Parameters
+    ----------
+    ranks : array-like of int
+        0-based ranks, as :func:`sampled_ranks` returns.
+    k : int, default 10
+        The cut-off of HR and NDCG.
+
+    Returns
+    -------
+    dict
+        The metrics by name (``hr@k``, ``ndcg@k``, ``mrr``) and ``n_pairs``.
+
+    Raises
+    ------
+    DataError
+        When there are no ranks.
+    """
     check("k", k, Integer(1))
     r = np.asarray(ranks, dtype=np.float64)
     if r.size == 0:
@@ -122,9 +164,35 @@ def evaluate_sampled(model, users, items, negatives, k: int = 10, *, duplicates:
                      ties: str = "ncf", batch_size: int = 1024) -> dict:
     """Score each (user, item) test pair against its row of ``negatives`` with a fitted model.
 
-    ``users``, ``items``: raw ids (as in the model's id maps) of the n test pairs; ``negatives``:
-    (n, m) raw item ids. Unknown ids raise UnknownIdError. Returns ``sampled_metrics`` plus
-    ``mean_candidates`` (candidates per pair after the duplicate rule, positive included).
+    Parameters
+    ----------
+    model : Recommender
+        A fitted model.
+    users, items : array-like, shape (n,)
+        Raw ids (as in the model's id maps) of the n test pairs.
+    negatives : array-like, shape (n, m)
+        Raw item ids.
+    k : int, default 10
+        The cut-off of HR and NDCG.
+    duplicates : {"collapse", "keep"}, default "collapse"
+        How a candidate listed more than once counts (see the module docstring).
+    ties : {"ncf", "pessimistic", "optimistic"}, default "ncf"
+        How candidates scored like the positive count (see the module docstring).
+    batch_size : int, default 1024
+        Users scored at once.
+
+    Returns
+    -------
+    dict
+        :func:`sampled_metrics` plus ``mean_candidates`` (candidates per pair after the duplicate
+        rule, positive included).
+
+    Raises
+    ------
+    UnknownIdError
+        When an id is unknown to the model.
+    InvalidParameterError
+        When the shapes do not match.
     """
     model.require_fitted()
     negatives = np.asarray(negatives)

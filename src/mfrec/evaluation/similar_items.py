@@ -30,8 +30,11 @@ Neighbours = Callable[[np.ndarray, int], np.ndarray]
 
 
 def model_neighbours(model, similarity: Optional[str] = None) -> Neighbours:
-    """``neighbours(item_indices, k)`` from a fitted model's ``similar_items`` (with its default
-    similarity, or the one named)."""
+    """Make a neighbours function from a fitted model's ``similar_items``.
+
+    ``neighbours(item_indices, k)`` from a fitted model's ``similar_items`` (with its default
+    similarity, or the one named).
+    """
     options = {} if similarity is None else {"similarity": similarity}
 
     def neighbours(item_index: np.ndarray, k: int) -> np.ndarray:
@@ -45,8 +48,11 @@ def model_neighbours(model, similarity: Optional[str] = None) -> Neighbours:
 
 
 def cosine_neighbours(item_vectors: np.ndarray) -> Neighbours:
-    """``neighbours(item_indices, k)``: the k items of highest cosine similarity of
-    ``item_vectors`` rows (the query excluded), e.g. another library's item factors."""
+    """Make a neighbours function of plain cosine similarity.
+
+    ``neighbours(item_indices, k)``: the k items of highest cosine similarity of
+    ``item_vectors`` rows (the query excluded), e.g. another library's item factors.
+    """
     unit = normalize_rows(np.asarray(item_vectors, dtype=np.float32))
 
     def neighbours(item_index: np.ndarray, k: int) -> np.ndarray:
@@ -57,7 +63,9 @@ def cosine_neighbours(item_vectors: np.ndarray) -> Neighbours:
 
 def obscure_share(model, k: int = 10, *, rare: int = RARE_COUNT, min_count: int = QUERY_MIN_COUNT,
                   neighbours: Optional[Neighbours] = None) -> Optional[dict]:
-    """Obscure-neighbour share@k: for every query item with >= ``min_count`` training
+    """Measure the obscure-neighbour share@k of a model's similar items.
+
+    Obscure-neighbour share@k: for every query item with >= ``min_count`` training
     interactions, the fraction of its k nearest items that have fewer than ``rare`` training
     interactions; averaged over the queries. None when no item qualifies as a query.
 
@@ -75,9 +83,12 @@ def obscure_share(model, k: int = 10, *, rare: int = RARE_COUNT, min_count: int 
 
 
 def similar_items_quality(model, k: int = 10, *, neighbours: Optional[Neighbours] = None) -> dict:
-    """All three measures of one model (keys ``coherence@K``, ``franchise_hit_rate@K``,
+    """Measure the similar-items quality of one model.
+
+    All three measures of one model (keys ``coherence@K``, ``franchise_hit_rate@K``,
     ``franchise_recall@K``, ``obscure@K``; a measure whose data are missing, e.g. no genres or
-    titles, is left out), plus ``franchise_groups`` / ``franchise_pairs``."""
+    titles, is left out), plus ``franchise_groups`` / ``franchise_pairs``.
+    """
     from .coherence import genre_coherence
     from .franchise import franchise_check
     neighbours = neighbours or model_neighbours(model)

@@ -44,13 +44,17 @@ def _static_files() -> dict:
 
 
 def error(status: int, message: str) -> JSONResponse:
+    """Return a JSON error response ``{"error": message}`` with the status code."""
     return JSONResponse({"error": message}, status_code=status)
 
 
 def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body: int = DEFAULT_MAX_BODY,
                cors_origins: Optional[list] = None) -> FastAPI:
-    """The app serving ``models``: model file paths (or a ready :class:`ModelRegistry`). The
-    reload thread runs while the app runs (its lifespan)."""
+    """Build the FastAPI app serving ``models``.
+
+    The app serving ``models``: model file paths (or a ready :class:`ModelRegistry`). The
+    reload thread runs while the app runs (its lifespan).
+    """
     registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models, poll_interval=poll_interval)
     files = _static_files()
 
@@ -199,7 +203,7 @@ def _fold_in(entry: LoadedModel, body: dict) -> dict:
 
 
 def _history(entry: LoadedModel, user, n: int) -> dict:
-    """The user's training items, highest rating/confidence first, then the most popular."""
+    """Return the user's training items, highest rating/confidence first, then the most popular."""
     model = entry.model
     row = _user_index(entry, user)
     matrix = model.interactions_.matrix
@@ -215,8 +219,11 @@ def _history(entry: LoadedModel, user, n: int) -> dict:
 
 
 def _search(entries: list, query: str, n: int, *, titles: bool = True) -> list:
-    """Items of every model whose title contains the query (unless titles=False) or whose id is
-    the query, merged by raw id, most interacted-with first; each lists the models that know it."""
+    """Search the items of every model by title or id.
+
+    Items of every model whose title contains the query (unless titles=False) or whose id is
+    the query, merged by raw id, most interacted-with first; each lists the models that know it.
+    """
     merged: dict = {}
     for entry in entries:
         raw = params.raw_id_from_query(query, entry.model.item_ids_.raw.dtype.kind)

@@ -1,5 +1,8 @@
-"""What the server shows about a model's items: raw ids as JSON values, titles (from the item
-metadata stored in the model file, when there is any), training counts, and title search."""
+"""What the server shows about a model's items.
+
+What the server shows about a model's items: raw ids as JSON values, titles (from the item
+metadata stored in the model file, when there is any), training counts, and title search.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +11,7 @@ import numpy as np
 class Catalog:
     """Items of one loaded model, ready for JSON: lists indexed by the model's dense item index."""
 
-    def __init__(self, model):
+    def __init__(self, model) -> None:
         inter = model.interactions_
         self.ids = model.item_ids_.raw.tolist()          # numpy ints/str -> Python ints/str
         meta = inter.item_metadata
@@ -33,9 +36,12 @@ class Catalog:
         return [{"id": ids[i], "title": titles[i]} for i in np.asarray(index).tolist()]
 
     def search(self, query: str, exact_index=None) -> list:
-        """Dense indices of the items whose title contains ``query`` (case-insensitive), plus the
+        """Search items by title, plus the item whose raw id is the query.
+
+        Dense indices of the items whose title contains ``query`` (case-insensitive), plus the
         item of dense index ``exact_index`` (the item whose raw id is the query, if any); most
-        interacted-with first."""
+        interacted-with first.
+        """
         needle = query.strip().casefold()
         hits = [i for i, title in enumerate(self._folded) if needle and needle in title]
         if exact_index is not None and exact_index not in hits:

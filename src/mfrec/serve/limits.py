@@ -1,21 +1,29 @@
-"""Request body size limit, as pure ASGI middleware: a declared Content-Length over the limit is
+"""Request body size limit, as pure ASGI middleware.
+
+Request body size limit, as pure ASGI middleware: a declared Content-Length over the limit is
 refused before the body is read, and a body sent without one (chunked) is cut off as soon as
-the bytes received pass the limit. Either way the answer is 413 with a JSON error."""
+the bytes received pass the limit. Either way the answer is 413 with a JSON error.
+"""
 from __future__ import annotations
 
 import json
 
 
 class BodyTooLarge(Exception):
+    """Raised inside the app when a body without Content-Length passes the limit."""
+
     pass
 
 
 class BodySizeLimit:
-    def __init__(self, app, max_bytes: int):
+    """ASGI middleware answering 413 to a request body of more than ``max_bytes``."""
+
+    def __init__(self, app, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
 
     async def __call__(self, scope, receive, send):
+        """Serve one ASGI call, refusing or cutting off a body over the limit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

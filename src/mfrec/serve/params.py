@@ -1,4 +1,6 @@
-"""Validation of request parameters: query strings and JSON bodies -> typed values, or a
+"""Validation of request parameters.
+
+Validation of request parameters: query strings and JSON bodies -> typed values, or a
 :class:`RequestError` carrying the HTTP status and a message that names the parameter.
 
 Status codes: 400 for a request that is malformed as a whole (missing or repeated parameter,
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Set as AbstractSet
 import math
+from typing import Any, Optional, Union
 
 #: largest n a client may ask for
 MAX_N = 1000
@@ -20,14 +23,14 @@ MAX_ITEMS = 10_000
 class RequestError(Exception):
     """A bad request; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
 
 
 def query_params(request_query, allowed: AbstractSet[str], required: AbstractSet[str] = frozenset()) -> dict:
-    """The query parameters as a dict of strings; unknown, repeated or missing ones are 400s."""
+    """Return the query parameters as a dict of strings; unknown, repeated or missing ones are 400s."""
     values = {}
     for key, value in request_query.multi_items():
         if key not in allowed:
@@ -42,7 +45,7 @@ def query_params(request_query, allowed: AbstractSet[str], required: AbstractSet
 
 
 def parse_n(text, default: int = 10, *, name: str = "n") -> int:
-    """A count 1..MAX_N from a query string (or a JSON integer)."""
+    """Parse a count 1..MAX_N from a query string (or a JSON integer)."""
     if text is None:
         return default
     if isinstance(text, str):
@@ -60,7 +63,7 @@ def parse_n(text, default: int = 10, *, name: str = "n") -> int:
 
 
 def parse_count(text, default: int, *, name: str) -> int:
-    """A non-negative integer from a query string."""
+    """Parse a non-negative integer from a query string."""
     if text is None:
         return default
     stripped = text.strip()
@@ -69,7 +72,7 @@ def parse_count(text, default: int, *, name: str) -> int:
     return int(stripped)
 
 
-def parse_choice(text, choices, *, name: str):
+def parse_choice(text, choices, *, name: str) -> Optional[str]:
     """One of ``choices`` (None when not given: the library's default applies)."""
     if text is None or text in choices:
         return text
@@ -77,6 +80,7 @@ def parse_choice(text, choices, *, name: str):
 
 
 def parse_bool(text, default: bool, *, name: str) -> bool:
+    """Parse a true/false query value (true/1/yes, false/0/no), ``default`` when absent; else a 422."""
     if text is None:
         return default
     if isinstance(text, bool):
@@ -88,9 +92,12 @@ def parse_bool(text, default: bool, *, name: str) -> bool:
     raise RequestError(422, f"{name} must be true or false, got {text!r}")
 
 
-def raw_id_from_query(text: str, id_kind: str):
-    """A raw id typed in a query string, as the model's id map stores it: an int when the map
-    holds ints and the text is an integer, else the text (which will then not be found)."""
+def raw_id_from_query(text: str, id_kind: str) -> Union[int, str]:
+    """Parse a raw id typed in a query string.
+
+    A raw id typed in a query string, as the model's id map stores it: an int when the map
+    holds ints and the text is an integer, else the text (which will then not be found).
+    """
     if id_kind in "iu":
         stripped = text.strip()
         if stripped.lstrip("-").isdigit():
@@ -98,7 +105,8 @@ def raw_id_from_query(text: str, id_kind: str):
     return text
 
 
-def parse_json_body(body: bytes):
+def parse_json_body(body: bytes) -> Any:
+    """Parse a JSON request body; an empty or invalid body is a 400."""
     if not body:
         raise RequestError(400, "the request body is empty; send a JSON object")
     try:
@@ -108,8 +116,11 @@ def parse_json_body(body: bytes):
 
 
 def fold_in_request(payload) -> dict:
-    """Check a POST /recommend body: {"items": [...], "ratings": [...] (optional), "n": 10,
-    "exclude_seen": true (optional)}; returns the typed fields."""
+    """Check a POST /recommend body.
+
+    Check a POST /recommend body: {"items": [...], "ratings": [...] (optional), "n": 10,
+    "exclude_seen": true (optional)}; returns the typed fields.
+    """
     if not isinstance(payload, dict):
         raise RequestError(422, f"the request body must be a JSON object, got {_json_type(payload)}")
     allowed = {"items", "ratings", "n", "exclude_seen"}

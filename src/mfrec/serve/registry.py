@@ -33,8 +33,11 @@ def _now() -> str:
 
 
 def file_signature(path: Path) -> Optional[tuple]:
-    """(mtime_ns, size, inode) of a file, or None when it cannot be stat'ed. An atomic rename
-    always changes the inode, so a replacement is seen even with equal size and mtime."""
+    """Return the (mtime_ns, size, inode) of a file, or None.
+
+    (mtime_ns, size, inode) of a file, or None when it cannot be stat'ed. An atomic rename
+    always changes the inode, so a replacement is seen even with equal size and mtime.
+    """
     try:
         st = os.stat(path)
     except OSError:
@@ -45,6 +48,7 @@ def file_signature(path: Path) -> Optional[tuple]:
 @dataclass(frozen=True)
 class LoadedModel:
     """One loaded version of a model file; never mutated (a reload makes a new one)."""
+
     name: str
     path: Path
     model: Recommender
@@ -55,7 +59,7 @@ class LoadedModel:
 
 
 def model_info(name: str, path: Path, model: Recommender, signature: tuple, loaded_at: str) -> dict:
-    """What GET /models shows: class, parameters, sizes, training date."""
+    """Describe what GET /models shows: class, parameters, sizes, training date."""
     inter = model.interactions_
     modified = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc).isoformat(timespec="seconds")
     fit_time = getattr(model, "fit_time_", None)
@@ -109,7 +113,8 @@ def names_for(paths) -> dict:
 class ModelRegistry:
     """Named models with polling hot reload; see the module docstring."""
 
-    def __init__(self, paths, *, poll_interval: float = DEFAULT_POLL_INTERVAL, loader: Callable = Recommender.load):
+    def __init__(self, paths, *, poll_interval: float = DEFAULT_POLL_INTERVAL,
+                 loader: Callable = Recommender.load) -> None:
         self.paths = names_for(paths)
         self.poll_interval = float(poll_interval)
         self._loader = loader
@@ -128,15 +133,19 @@ class ModelRegistry:
     # ------------------------------------------------------------------ queries
     @property
     def names(self) -> list:
+        """Names of the served models, in order."""
         return list(self.paths)
 
     def get(self, name: str) -> Optional[LoadedModel]:
+        """Return the loaded model called ``name``, or None."""
         return self._models.get(name)
 
     def all(self) -> list:
+        """Return every loaded model, in order."""
         return [self._models[name] for name in self.paths]
 
     def health(self) -> dict:
+        """Describe the service for GET /health: status ok or degraded, and each model's reload state."""
         models = []
         for name in self.paths:
             entry = self._models[name]
@@ -150,8 +159,11 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ reload
     def check(self) -> list:
-        """Look at every file once; (re)load the ones that changed and stayed stable since the
-        previous check. Returns the names that were swapped in."""
+        """Reload the model files that changed.
+
+        Look at every file once; (re)load the ones that changed and stayed stable since the
+        previous check. Returns the names that were swapped in.
+        """
         swapped = []
         with self._lock:
             for name, path in self.paths.items():
@@ -204,6 +216,7 @@ class ModelRegistry:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the reload thread (waits up to 5 s)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -21,7 +21,7 @@ DEFAULT_PORT = 8000
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket, or an MfrecError naming the address (port taken, bad host)."""
+    """Open a listening TCP socket, or an MfrecError naming the address (port taken, bad host)."""
     if not 0 <= port <= 65535:
         raise MfrecError(f"port must be between 0 and 65535, got {port}")
     try:
@@ -42,17 +42,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app, sock: socket.socket, *, log_level: str = "info", access_log: bool = False):
-    """A uvicorn server for ``app`` on an already bound socket (serve with ``server.run(sockets=[sock])``)."""
+def make_server(app, sock: socket.socket, *, log_level: str = "info", access_log: bool = False) -> uvicorn.Server:
+    """Build a uvicorn server for ``app`` on an already bound socket (serve with ``server.run(sockets=[sock])``)."""
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on",
                             timeout_keep_alive=30, server_header=False)
     return uvicorn.Server(config)
 
 
 def freeze_startup_objects() -> None:
-    """Move everything allocated so far (modules, models) out of the garbage collector's sight:
+    """Freeze the objects allocated so far out of the garbage collector's sight.
+
+    Move everything allocated so far (modules, models) out of the garbage collector's sight:
     a full collection over them took ~130 ms on the 2-core test machine, a latency spike for
-    every request in flight; requests' own short-lived objects are still collected as usual."""
+    every request in flight; requests' own short-lived objects are still collected as usual.
+    """
     gc.collect()
     gc.freeze()
 
