@@ -1,9 +1,8 @@
 """The public API's docstrings are numpydoc and agree with the signatures (numpydoc.validate).
 
-Checked: every name in ``mfrec.__all__`` (classes with their public methods and properties) and the
-public functions and classes of the modules users call directly. The models package's classes
-(``Recommender``, ``ALS``...) are checked too when they already pass; the list below names the
-ones that do not yet, so a regression elsewhere still fails.
+Checked: every name in ``mfrec.__all__`` (classes with their public methods and properties, the
+models' ``Recommender``, ``SVD``, ``ALS``... included) and the public functions and classes of the
+modules users call directly.
 """
 import importlib
 import inspect
@@ -58,10 +57,6 @@ def public_names() -> list:
     return sorted(names)
 
 
-def _in_models(qualname: str) -> bool:
-    return qualname.startswith("mfrec.models.")
-
-
 def _errors(qualname: str) -> list:
     result = numpydoc_validate.validate(qualname)
     return [f"{code} {message}" for code, message in result["errors"] if code in CHECKED_CODES]
@@ -71,47 +66,14 @@ def test_the_walk_finds_the_public_api():
     names = public_names()
     for expected in ("mfrec.data.interactions.Interactions.from_arrays", "mfrec.ids.IdMap.index",
                      "mfrec.evaluation.evaluate.evaluate_ranking", "mfrec.data.split.kfold",
-                     "mfrec.retrieval.top_k", "mfrec.persistence.load_model", "mfrec.ncf.SampledProtocol.evaluate"):
+                     "mfrec.retrieval.top_k", "mfrec.persistence.load_model", "mfrec.ncf.SampledProtocol.evaluate",
+                     "mfrec.models.base.Recommender.recommend", "mfrec.models.svd.SVD"):
         assert expected in names
     # an imported helper is not counted as the importing module's API
     assert "mfrec.kernels.csr.csr_structure" not in names
 
 
-@pytest.mark.parametrize("qualname", [n for n in public_names() if not _in_models(n)])
+@pytest.mark.parametrize("qualname", public_names())
 def test_public_docstring_matches_signature(qualname):
     errors = _errors(qualname)
     assert not errors, f"{qualname}:\n  " + "\n  ".join(errors)
-
-
-def test_models_docstrings_that_pass_keep_passing():
-    """The models package's docstrings belong to another change; every one that passes now must keep passing."""
-    failing = {n for n in public_names() if _in_models(n) and _errors(n)}
-    checked = [n for n in public_names() if _in_models(n)]
-    assert checked, "the walk found no model class"
-    regressed = failing - MODELS_NOT_YET_NUMPYDOC
-    assert not regressed, f"model docstrings that stopped passing: {sorted(regressed)}"
-
-
-# Model methods without numpydoc sections yet (the models/kernels docstring change fills them in and
-# empties this set; a name that starts passing may be removed from it).
-MODELS_NOT_YET_NUMPYDOC = {
-    "mfrec.models.als.ALS",
-    "mfrec.models.base.Recommender.fit",
-    "mfrec.models.base.Recommender.fitted_arrays",
-    "mfrec.models.base.Recommender.from_preset",
-    "mfrec.models.base.Recommender.get_params",
-    "mfrec.models.base.Recommender.load",
-    "mfrec.models.base.Recommender.n_epochs",
-    "mfrec.models.base.Recommender.predict",
-    "mfrec.models.base.Recommender.predict_indices",
-    "mfrec.models.base.Recommender.preset",
-    "mfrec.models.base.Recommender.recommend",
-    "mfrec.models.base.Recommender.recommend_new_user",
-    "mfrec.models.base.Recommender.save",
-    "mfrec.models.base.Recommender.score_users",
-    "mfrec.models.base.Recommender.similar_items",
-    "mfrec.models.base.Recommender.similar_users",
-    "mfrec.models.base.Recommender.validation_metrics",
-    "mfrec.models.svd.SVD",
-    "mfrec.models.svd.SVD.validation_metrics",
-}

@@ -35,8 +35,14 @@ class Popularity(Recommender):
         self.user_factors_ = np.zeros((interactions.n_users, 0), dtype=np.float32)
         monitor.report(1)
 
-    def n_epochs(self):
-        """Return 1: the fit is one pass over the data."""
+    def n_epochs(self) -> int:
+        """Return the number of passes of a fit, for progress bars.
+
+        Returns
+        -------
+        int
+            1: the fit is one pass over the data.
+        """
         return 1
 
     def _similarity_vectors(self, which):
