@@ -26,8 +26,9 @@ def _numpy_top_k(queries, items, k, exclude=None, exclude_rows=None, allowed=Non
     return top_k_from_scores(scores, k)
 
 
+@pytest.mark.parametrize("batch_size", [16, None])   # None: float32 vectors scored inside top_k_dot
 @pytest.mark.parametrize("seed,tied", [(0, False), (1, True), (2, True), (3, False)])
-def test_batch_top_k_equals_numpy_path(seed, tied):
+def test_batch_top_k_equals_numpy_path(seed, tied, batch_size):
     rng = np.random.default_rng(seed)
     n_users, n_items, d = 70, 300, 4
     if tied:   # small integers: many ties, broken by the lower index
@@ -49,7 +50,7 @@ def test_batch_top_k_equals_numpy_path(seed, tied):
             expected = _numpy_top_k(users, items, k, **case)
             got = top_k(users, items, k, exclude=case.get("exclude"), exclude_rows=case.get("exclude_rows"),
                         allowed_items=case.get("allowed"), banned_items=case.get("banned"),
-                        self_items=case.get("selves"), batch_size=16)
+                        self_items=case.get("selves"), batch_size=batch_size)
             np.testing.assert_array_equal(got[0], expected[0], err_msg=str((list(case), k)))
             np.testing.assert_array_equal(got[1], expected[1], err_msg=str((list(case), k)))
 
@@ -125,3 +126,65 @@ def test_bucketed_and_direct_paths_agree_exactly():
         outs.append((metrics, top))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_finite_range_equals_numpy(seed):
+    """The integer-key min/max of a score row: NumPy's min and max, and finite only without NaN/inf."""
+    from mfrec.kernels.ranking_metrics import _finite_range
+    rng = np.random.default_rng(seed)
+    for trial in range(200):
+        row = (rng.standard_normal(int(rng.integers(1, 70))) * 10.0 ** rng.integers(-30, 30)).astype(np.float32)
+        if trial % 4 == 0:
+            row[rng.integers(len(row))] = rng.choice([np.nan, np.inf, -np.inf])
+        if trial % 9 == 0:
+            row[:] = rng.choice([0.0, -0.0], size=len(row))
+        lo, hi, finite = _finite_range(row)
+        assert finite == bool(np.isfinite(row).all())
+        if finite:
+            assert lo == row.min() and hi == row.max()
+
+
+@pytest.mark.parametrize("seed,tied", [(0, False), (1, True), (2, True)])
+def test_dot_product_metrics_equal_the_score_path(seed, tied):
+    """ranking_metrics_dot (blocks scored inside the kernel) gives exactly the metrics and top lists of
+    the score-row path on the same dot products: integer vectors make both products exact, and
+    with few distinct values, ties everywhere. 150 users: two full 64-user blocks and a short one."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items, d = 150, 500, 5
+    low, high = (-1, 2) if tied else (-50, 50)
+    users = rng.integers(low, high, (n_users, d)).astype(np.float32)
+    items = rng.integers(low, high, (n_items, d)).astype(np.float32)
+    train = sp.csr_matrix((rng.random((n_users, n_items)) < 0.2).astype(np.float32))
+    test = sp.csr_matrix((rng.random((n_users, n_items)) < 0.05).astype(np.float32))
+    by_scores = ranking_metrics(lambda idx: users[idx] @ items.T, train, test, k=10, per_user=True)
+    by_dots = ranking_metrics((users, items), train, test, k=10, per_user=True)
+    assert by_dots["users"] == by_scores["users"] > 100
+    for name, value in by_scores.items():
+        if name == "per_user":
+            for column, values in value.items():
+                np.testing.assert_array_equal(by_dots["per_user"][column], values, err_msg=column)
+        else:
+            assert by_dots[name] == value, name
+
+
+def test_dot_product_metrics_name_the_user_with_nan_scores():
+    from mfrec.errors import InvalidParameterError
+    users = np.ones((5, 2), np.float32)
+    users[3, 0] = np.nan
+    items = np.ones((8, 2), np.float32)
+    train = sp.csr_matrix(np.eye(5, 8, dtype=np.float32))
+    test = sp.csr_matrix(np.eye(5, 8, k=1, dtype=np.float32))
+    with pytest.raises(InvalidParameterError, match="NaN scores for user index 3"):
+        ranking_metrics((users, items), train, test, k=3)
+
+
+def test_single_threaded_blas_restores_the_thread_count():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from mfrec._threads import single_threaded_blas
+    before = [(p["prefix"], p["num_threads"]) for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    with single_threaded_blas():
+        inside = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    after = [(p["prefix"], p["num_threads"]) for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    assert inside and set(inside) == {1}
+    assert after == before

@@ -12,13 +12,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from .kernels.csr import csr_structure
-from .kernels.top_k import top_k_rows
+from ._threads import single_threaded_blas
+from .kernels.top_k import top_k_dot, top_k_rows
 
-#: scores held in memory at once (floats) by a batch of queries when no batch size is given:
-#: 16M floats = 64 MB (620 queries x 27k items). Blocks this large keep the switches between
-#: BLAS's threads and the top-k kernel's few: in a side-by-side probe (20k x 27k random factors,
-#: loaded 2-core machine) 256-query blocks cost 1.6-1.9x the bare BLAS time, 620-query blocks
-#: 1.2-1.6x; the recorded run is benchmarks/results/evaluation_scale.md.
+#: scores held in memory at once (floats) by a batch of queries scored by NumPy before a kernel
+#: (a user's score_fn in evaluation, non-float32 vectors in top_k): 16M floats = 64 MB (620
+#: queries x 27k items). Blocks this large keep the switches between BLAS's threads and the
+#: kernel's few (see benchmarks/results/evaluation_scale.md). float32 vectors take the fused path
+#: instead (kernels.top_k.top_k_dot, kernels.ranking_metrics.ranking_metrics_dot).
 SCORE_BLOCK_FLOATS = 1 << 24
 
 
@@ -175,7 +176,10 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         For each query an item index removed from its own list (the query item in similar-items
         search).
     batch_size : int, optional
-        Queries per block of scores (default :func:`default_batch`).
+        Queries per block of scores, each scored by one NumPy product before the top-k kernel.
+        By default float32 vectors are scored inside the kernel, 64 queries per BLAS call
+        (:func:`mfrec.kernels.top_k.top_k_dot`), and other dtypes in blocks of
+        :func:`default_batch` queries.
 
     Returns
     -------
@@ -224,6 +228,13 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         excl_indptr, excl_indices = _EMPTY_INT64, _EMPTY_INT32
         rows = np.zeros(n, dtype=np.int64)
     selves = _EMPTY_INT64 if self_items is None else np.ascontiguousarray(self_items, dtype=np.int64)
+    if batch_size is None and query_vectors.dtype == np.float32 and item_vectors.dtype == np.float32:
+        # scored block by block inside the kernel's threads (one sgemm per 64 queries), so no
+        # score matrix of the whole batch is written and BLAS threads do not compete with the kernel
+        with single_threaded_blas():
+            top_k_dot(np.ascontiguousarray(query_vectors), np.ascontiguousarray(item_vectors.T), rows,
+                      excl_indptr, excl_indices, blocked, selves, k, out_idx, out_scores)
+        return out_idx, out_scores
     for start, scores in score_blocks(query_vectors, item_vectors, batch_size):
         stop = start + len(scores)
         top_k_rows(scores, rows[start:stop], excl_indptr, excl_indices, blocked,

@@ -1,22 +1,26 @@
 """Evaluation of fitted models: the fast ranking path and the rating metrics.
 
-:func:`ranking_metrics` scores every item for every test user in batches (``score_fn``, typically a
-matrix product of user and item vectors), then a parallel numba kernel
-(:mod:`mfrec.kernels.ranking_metrics`) ranks each user's candidates (training items excluded)
-and computes the per-user metrics. The metric definitions are in :mod:`mfrec.evaluation.metrics`.
+:func:`ranking_metrics` scores every item for every test user in batches (``score_fn``), then a
+parallel numba kernel (:mod:`mfrec.kernels.ranking_metrics`) ranks each user's candidates
+(training items excluded) and computes the per-user metrics. For a model
+(:func:`evaluate_ranking`, :func:`model_ranking_metrics`) whose scores are dot products of its
+ranking vectors, the kernel scores blocks of 64 users itself, with a single-threaded BLAS in each
+of its threads: no batch of scores goes through memory and no BLAS thread pool competes with the
+kernel (issue 14: 1.67x the bare BLAS scoring at 44M interactions, against 3.1x before). The
+metric definitions are in :mod:`mfrec.evaluation.metrics`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import numba_threads
+from .._threads import numba_threads, single_threaded_blas
 from ..data.interactions import Interactions
 from ..errors import DataError, InvalidParameterError
 from ..kernels.csr import csr_structure
-from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch
+from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch, ranking_metrics_dot
 from ..params import Integer, check
 from ..retrieval import default_batch
 from .names import per_user_metric_names
@@ -45,7 +49,7 @@ def _metric_names(k: int) -> list:
     return per_user_metric_names(k)
 
 
-def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *,
+def ranking_metrics(score_fn: Union[ScoreFn, tuple[np.ndarray, np.ndarray]], train_matrix, test_matrix, k: int = 10, *,
                     batch_size: Optional[int] = None, users=None, per_user: bool = False,
                     threads: int = 0) -> dict:
     """Compute ranking metrics of any scorer, averaged over the users with at least one test item.
@@ -54,10 +58,12 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
 
     Parameters
     ----------
-    score_fn : callable
-        ``score_fn(user_index int64 array) -> (len(user_index), n_items) float scores``,
-        e.g. ``lambda idx: user_vectors[idx] @ item_vectors.T``. Scores are used as float32
-        (float64 input is cast, which can create ties); NaN scores raise ValueError.
+    score_fn : callable or tuple of two ndarrays
+        ``score_fn(user_index int64 array) -> (len(user_index), n_items) float scores``; or
+        ``(user_vectors, item_vectors)`` of shapes (n_users, d) and (n_items, d), whose dot
+        products are the scores, computed inside the kernel in float32 blocks of 64 users (faster:
+        no batch of scores goes through memory). Scores are used as float32 (float64 input is
+        cast, which can create ties); NaN scores raise ValueError.
     train_matrix, test_matrix : scipy sparse matrix, users x items
         Same shape. Stored entries are the interactions (values are ignored). Training items are
         excluded from each user's ranking (as if scored -inf); test items that are also training
@@ -65,7 +71,7 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
     k : int, default 10
         Positive; clipped to the number of items (key names use the clipped K).
     batch_size : int, optional
-        Users scored per call of score_fn (default: about 16M scores per batch).
+        Users scored per call of score_fn (default: about 16M scores per batch); not used with vectors.
     users : array-like of int, optional
         User indices to restrict the evaluation to (those without a test item are still skipped).
     per_user : bool, default False
@@ -86,13 +92,30 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
     Raises
     ------
     InvalidParameterError
-        When ``score_fn`` is not callable, ``k`` is not a positive int, or scores are NaN.
+        When ``score_fn`` is neither callable nor a pair of vectors, ``k`` is not a positive int, or
+        scores are NaN.
     DataError
         When the matrices' shapes differ or the catalogue is empty.
     """
+    _check_k(k)
+    vectors = None
+    if isinstance(score_fn, tuple) and len(score_fn) == 2:
+        vectors, score_fn = score_fn, None
+    elif not callable(score_fn):
+        raise InvalidParameterError("score_fn must be callable or a (user_vectors, item_vectors) tuple, "
+                                    f"got {type(score_fn).__name__}")
+    return _ranking_metrics(score_fn, vectors, train_matrix, test_matrix, k, batch_size=batch_size, users=users,
+                            per_user=per_user, threads=threads)
+
+
+def _ranking_metrics(score_fn: Optional[ScoreFn], vectors: Optional[tuple], train_matrix, test_matrix, k: int, *,
+                     batch_size: Optional[int], users, per_user: bool, threads: int) -> dict:
+    """Compute :func:`ranking_metrics` from ``score_fn``, or from ``vectors`` = (user vectors, item vectors).
+
+    With vectors, the scores are their dot products, computed block by block inside the kernel
+    (:func:`mfrec.kernels.ranking_metrics.ranking_metrics_dot`); ``batch_size`` is not used.
+    """
     k = _check_k(k)
-    if not callable(score_fn):
-        raise InvalidParameterError(f"score_fn must be callable, got {type(score_fn).__name__}")
     train = _as_csr(train_matrix, "train_matrix")
     test = _as_csr(test_matrix, "test_matrix")
     if train.shape != test.shape:
@@ -110,16 +133,31 @@ def ranking_metrics(score_fn: ScoreFn, train_matrix, test_matrix, k: int = 10, *
     metrics = np.empty((len(evaluated), len(METRIC_COLUMNS)), dtype=np.float64)
     top = np.empty((len(evaluated), k), dtype=np.int32)
     args = (*csr_structure(train.indptr, train.indices), *csr_structure(test.indptr, test.indices))
+    bad = np.zeros(len(evaluated), dtype=np.uint8)
     with numba_threads(threads):
-        for start in range(0, len(evaluated), batch_size):
-            idx = evaluated[start:start + batch_size]
-            scores = _batch_scores(score_fn, idx, n_items)
-            bad = np.zeros(len(idx), dtype=np.uint8)
-            ranking_metrics_batch(scores, idx, *args, k, metrics[start:start + len(idx)],
-                                  top[start:start + len(idx)], bad)
-            if bad.any():
-                user = int(idx[np.flatnonzero(bad)[0]])
-                raise InvalidParameterError(f"score_fn returned NaN scores for user index {user}")
+        if vectors is not None:
+            user_vectors, item_vectors = (np.ascontiguousarray(v, dtype=np.float32) for v in vectors)
+            if user_vectors.shape[0] != n_users or item_vectors.shape[0] != n_items \
+                    or user_vectors.shape[1] != item_vectors.shape[1]:
+                raise DataError(f"ranking vectors of shapes {user_vectors.shape} and {item_vectors.shape} do not "
+                                f"match a {n_users} x {n_items} matrix")
+            with single_threaded_blas():
+                ranking_metrics_dot(user_vectors, np.ascontiguousarray(item_vectors.T), evaluated, *args, k,
+                                    metrics, top, bad)
+            source = "the model's scores are"
+        else:
+            assert score_fn is not None
+            for start in range(0, len(evaluated), batch_size):
+                idx = evaluated[start:start + batch_size]
+                scores = _batch_scores(score_fn, idx, n_items)
+                ranking_metrics_batch(scores, idx, *args, k, metrics[start:start + len(idx)],
+                                      top[start:start + len(idx)], bad[start:start + len(idx)])
+                if bad[start:start + len(idx)].any():
+                    break
+            source = "score_fn returned"
+    if bad.any():
+        user = int(evaluated[np.flatnonzero(bad)[0]])
+        raise InvalidParameterError(f"{source} NaN scores for user index {user}")
 
     names = _metric_names(k)
     result: dict[str, Any] = {name: float(metrics[:, c].mean()) for c, name in enumerate(names[:-1])}
@@ -206,6 +244,38 @@ def _aligned_test(model, test) -> tuple[Interactions, int, int]:
     return aligned, dropped, dropped_users
 
 
+def model_ranking_metrics(model, train_matrix, test_matrix, k: int = 10, *, batch_size: Optional[int] = None,
+                          per_user: bool = False, threads: int = 0) -> dict:
+    """Compute :func:`ranking_metrics` of a fitted model over index-space matrices.
+
+    Models whose scores are dot products (``model.ranking_vectors()`` is not None) are scored
+    inside the ranking kernel; others through ``model.score_users``.
+
+    Parameters
+    ----------
+    model : Recommender
+        A fitted model.
+    train_matrix, test_matrix : scipy sparse matrix, users x items
+        In the model's index space: the items excluded from each ranking, and the relevant ones.
+    k : int, default 10
+        The cut-off.
+    batch_size : int, optional
+        Users per call of ``score_users`` (not used with ranking vectors).
+    per_user : bool, default False
+        Also return the per-user metrics.
+    threads : int, default 0
+        Numba threads (0 = all cores).
+
+    Returns
+    -------
+    dict
+        The metrics of :func:`ranking_metrics`.
+    """
+    vectors = model.ranking_vectors()
+    return ranking_metrics(model.score_users if vectors is None else vectors, train_matrix, test_matrix, k,
+                           batch_size=batch_size, per_user=per_user, threads=threads)
+
+
 def evaluate_ranking(model, test: Interactions, k: int = 10, *, exclude: Optional[Interactions] = None,
                      batch_size: Optional[int] = None, per_user: bool = False, threads: int = 0) -> dict:
     """Compute ranking metrics of a fitted model on held-out interactions (see :func:`ranking_metrics`).
@@ -253,8 +323,8 @@ def evaluate_ranking(model, test: Interactions, k: int = 10, *, exclude: Optiona
     excluded = model.interactions_.matrix
     if exclude is not None:
         excluded = _aligned_test(model, exclude)[0].matrix
-    result = ranking_metrics(model.score_users, excluded, aligned.matrix, k,
-                             batch_size=batch_size, per_user=per_user, threads=threads)
+    result = model_ranking_metrics(model, excluded, aligned.matrix, k, batch_size=batch_size,
+                                   per_user=per_user, threads=threads)
     result["dropped_test_pairs"] = dropped
     result["dropped_test_users"] = dropped_users
     return result

@@ -1,4 +1,8 @@
-"""numba kernel: per-user ranking metrics from a batch of score rows.
+"""numba kernels: per-user ranking metrics from a batch of score rows, or from dot-product vectors.
+
+:func:`ranking_metrics_batch` ranks given score rows; :func:`ranking_metrics_dot` computes the
+rows itself, one BLAS product per block of users inside each parallel task. Both call the same
+per-row code (:func:`_row_metrics`).
 
 The plain-Python reference twins are the per-user functions in ``mfrec.evaluation.metrics``
 (precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate_at_k, reciprocal_rank, auc); the
@@ -23,6 +27,7 @@ _TRAIN = 1  # mark of a training item (not a candidate)
 _TEST = 2   # mark of a test item that is a candidate
 
 _ROWS_PER_TASK = 16      # rows per task of the parallel loop (scratch memory allocated per task)
+_DOT_ROWS = 64           # users scored per np.dot in ranking_metrics_dot (64 x n_items float32 scores)
 _ITEMS_PER_BUCKET = 16   # histogram buckets of the one-pass AUC: about one per 16 items ...
 _MAX_BUCKETS = 4096      # ... at most this many
 
@@ -53,69 +58,146 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
         Set to 1 where a candidate score is NaN.
     """
     n_rows, n_items = scores.shape
-    # ideal DCG prefix sums: idcg[m] = sum_{i=1..m} 1 / log2(i + 1)
+    idcg = _ideal_dcg(k)
+    n_tasks = (n_rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    for task in prange(n_tasks):
+        scratch = _row_scratch(n_items, k)
+        for r in range(task * _ROWS_PER_TASK, min(n_rows, (task + 1) * _ROWS_PER_TASK)):
+            out_bad[r] = _row_metrics(scores[r], users[r], scratch, train_indptr, train_indices, test_indptr,
+                                      test_indices, k, idcg, out_top[r], out_metrics[r])
+
+
+@kernel(parallel=True, exact=True)
+def ranking_metrics_dot(user_vectors, item_vectors_t, users, train_indptr, train_indices, test_indptr,
+                        test_indices, k, out_metrics, out_top, out_bad):
+    """Fill per-user metrics of dot-product scores, each block scored where it is ranked.
+
+    Like :func:`ranking_metrics_batch` with ``scores = user_vectors[users] @ item_vectors_t``,
+    but every parallel task scores its own block of users (one ``np.dot``, a BLAS sgemm, per
+    _DOT_ROWS users) and ranks the rows while they are in cache. No score matrix of the whole
+    batch is written, and the BLAS runs inside the kernel's threads: call it with the BLAS
+    limited to one thread (``mfrec._threads.single_threaded_blas``), or BLAS threads and
+    kernel threads compete for the cores.
+
+    Parameters
+    ----------
+    user_vectors : ndarray of float32, shape (n_users, d)
+        The users' ranking vectors (rows indexed by ``users``).
+    item_vectors_t : ndarray of float32, shape (d, n_items), C-contiguous
+        The items' ranking vectors, transposed.
+    users, train_indptr, train_indices, test_indptr, test_indices, k, out_metrics, out_top, out_bad
+        As in :func:`ranking_metrics_batch` (one output row per entry of ``users``).
+    """
+    n_rows = users.shape[0]
+    d, n_items = item_vectors_t.shape
+    idcg = _ideal_dcg(k)
+    n_tasks = (n_rows + _DOT_ROWS - 1) // _DOT_ROWS
+    for task in prange(n_tasks):
+        scratch = _row_scratch(n_items, k)
+        first_row = task * _DOT_ROWS
+        n_block = min(n_rows, first_row + _DOT_ROWS) - first_row
+        block = np.empty((n_block, d), dtype=np.float32)
+        for r in range(n_block):
+            block[r] = user_vectors[users[first_row + r]]
+        scores = np.empty((n_block, n_items), dtype=np.float32)
+        np.dot(block, item_vectors_t, scores)
+        for r in range(n_block):
+            row = first_row + r
+            out_bad[row] = _row_metrics(scores[r], users[row], scratch, train_indptr, train_indices,
+                                        test_indptr, test_indices, k, idcg, out_top[row], out_metrics[row])
+
+
+@kernel(exact=True)
+def _ideal_dcg(k):
+    """Return the ideal DCG prefix sums: idcg[m] = sum_{i=1..m} 1 / log2(i + 1)."""
     idcg = np.zeros(k + 1)
     for i in range(1, k + 1):
         idcg[i] = idcg[i - 1] + 1.0 / np.log2(i + 1.0)
+    return idcg
+
+
+@kernel(exact=True)
+def _row_scratch(n_items, k):
+    """Allocate the scratch memory of one task, reused by its rows (marks are reset after each row)."""
     n_buckets = max(1, min(n_items // _ITEMS_PER_BUCKET, _MAX_BUCKETS))
-    n_tasks = (n_rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
-    for task in prange(n_tasks):
-        # scratch memory of this task, reused by its rows (marks are reset after each row)
-        mark = np.zeros(n_items, dtype=np.uint8)
-        bucket = np.empty(n_items, dtype=np.int32)
-        hist = np.empty(n_buckets + 1, dtype=np.int64)   # + the training items' bucket
-        first = np.empty(n_buckets + 1, dtype=np.int64)
-        last = np.empty(n_buckets + 1, dtype=np.int64)
-        top_s = np.empty(k, dtype=np.float64)
-        for r in range(task * _ROWS_PER_TASK, min(n_rows, (task + 1) * _ROWS_PER_TASK)):
-            u = users[r]
-            row = scores[r]
-            n_train = 0
-            for p in range(train_indptr[u], train_indptr[u + 1]):
-                j = train_indices[p]
-                if mark[j] != _TRAIN:
-                    mark[j] = _TRAIN
-                    n_train += 1
-            n_test = 0
-            for p in range(test_indptr[u], test_indptr[u + 1]):
-                j = test_indices[p]
-                if mark[j] == 0:
-                    mark[j] = _TEST
-                    n_test += 1
-            lo, hi, finite = _finite_range(row)
-            # scale in float64 first: a span too wide (overflow of hi - lo in float32) or too
-            # narrow (an infinite scale) for float32 bucketing takes the direct path
-            scale = n_buckets / (np.float64(hi) - np.float64(lo)) if finite and lo < hi else 0.0
-            if 1e-30 < scale < 1e30 and np.float64(hi) - np.float64(lo) < 1e38 \
-                    and 0 < n_test < n_items - n_train:
-                _row_bucketed(row, u, mark, n_test, n_items - n_train, train_indptr, train_indices,
-                              test_indptr, test_indices, k, idcg, lo, np.float32(scale), bucket, hist,
-                              first, last, top_s, out_top[r], out_metrics[r])
-                out_bad[r] = 0
-            else:  # NaN/inf scores, all equal, no test item or no negative: the direct counts
-                out_bad[r] = _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg,
-                                         top_s, out_top[r], out_metrics[r])
-            for p in range(train_indptr[u], train_indptr[u + 1]):
-                mark[train_indices[p]] = 0
-            for p in range(test_indptr[u], test_indptr[u + 1]):
-                mark[test_indices[p]] = 0
+    mark = np.zeros(n_items, dtype=np.uint8)
+    bucket = np.empty(n_items, dtype=np.int32)
+    hist = np.empty(n_buckets + 1, dtype=np.int64)   # + the training items' bucket
+    first = np.empty(n_buckets + 1, dtype=np.int64)
+    last = np.empty(n_buckets + 1, dtype=np.int64)
+    top_s = np.empty(k, dtype=np.float64)
+    return mark, bucket, hist, first, last, top_s
+
+
+@kernel(exact=True)
+def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test_indices, k, idcg,
+                 top_i, out):
+    """Compute the metrics and the top-K of user u from its score row; return 1 if a candidate score is NaN, else 0."""
+    mark, bucket, hist, first, last, top_s = scratch
+    n_items = row.shape[0]
+    n_buckets = hist.shape[0] - 1
+    n_train = 0
+    for p in range(train_indptr[u], train_indptr[u + 1]):
+        j = train_indices[p]
+        if mark[j] != _TRAIN:
+            mark[j] = _TRAIN
+            n_train += 1
+    n_test = 0
+    for p in range(test_indptr[u], test_indptr[u + 1]):
+        j = test_indices[p]
+        if mark[j] == 0:
+            mark[j] = _TEST
+            n_test += 1
+    lo, hi, finite = _finite_range(row)
+    # scale in float64 first: a span too wide (overflow of hi - lo in float32) or too
+    # narrow (an infinite scale) for float32 bucketing takes the direct path
+    scale = n_buckets / (np.float64(hi) - np.float64(lo)) if finite and lo < hi else 0.0
+    bad = 0
+    if 1e-30 < scale < 1e30 and np.float64(hi) - np.float64(lo) < 1e38 \
+            and 0 < n_test < n_items - n_train:
+        _row_bucketed(row, u, mark, n_test, n_items - n_train, train_indptr, train_indices,
+                      test_indptr, test_indices, k, idcg, lo, np.float32(scale), bucket, hist,
+                      first, last, top_s, top_i, out)
+    else:  # NaN/inf scores, all equal, no test item or no negative: the direct counts
+        bad = _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, top_i, out)
+    for p in range(train_indptr[u], train_indptr[u + 1]):
+        mark[train_indices[p]] = 0
+    for p in range(test_indptr[u], test_indptr[u + 1]):
+        mark[test_indices[p]] = 0
+    return bad
+
+
+@kernel(exact=True)
+def _order_key(bits):
+    """Map the bits of a float32 to an int32 with the same order (-0.0 just below +0.0).
+
+    Negative floats (sign bit set) have their other bits flipped, so that a larger magnitude
+    gives a smaller key; the map is its own inverse. NaNs map beyond +-inf (the caller counts them).
+    """
+    return bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
 
 
 @kernel(exact=True)
 def _finite_range(row):
-    """Return (min, max, all finite) of a score row, in one branch-free pass.
+    """Return (min, max, all finite) of a float32 score row, in one branch-free pass.
 
-    NaN compares false, so it is counted, not taken as a bound.
+    The min and max are taken over the rows' order keys (integers): LLVM vectorizes an integer
+    min/max reduction, but not a float one without fast-math (about 4x faster here). NaN
+    (``v != v``) is counted; with any NaN the bounds are not used (all finite is False).
     """
-    lo = np.float32(np.inf)
-    hi = np.float32(-np.inf)
+    bits = row.view(np.int32)
+    lo = np.int32(0x7FFFFFFF)
+    hi = np.int32(-0x80000000)
     n_nan = 0
     for j in range(len(row)):
+        key = _order_key(bits[j])
+        lo = min(lo, key)
+        hi = max(hi, key)
         v = row[j]
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
         n_nan += v != v
-    return lo, hi, n_nan == 0 and lo > -np.inf and hi < np.inf
+    bounds = np.array([_order_key(lo), _order_key(hi)], dtype=np.int32).view(np.float32)
+    lo_s, hi_s = bounds[0], bounds[1]
+    return lo_s, hi_s, n_nan == 0 and lo_s > -np.inf and hi_s < np.inf
 
 
 @kernel(exact=True)

@@ -17,6 +17,9 @@ from ._jit import kernel
 
 #: rows handled by one task of the parallel loop (scratch memory is allocated once per task)
 ROWS_PER_TASK = 16
+#: queries scored per np.dot by top_k_dot (64 x n_items float32 scores: cache-sized, and enough rows
+#: for the sgemm to be efficient)
+DOT_ROWS = 64
 
 _FREE = 0
 _EXCLUDED = 1
@@ -69,47 +72,88 @@ def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, 
     out_scores : ndarray of float32, shape (b, k)
         Filled: their scores, -inf in the padded slots.
     """
-    n_rows, n_items = scores.shape
-    has_excl = len(excl_indptr) > 0
-    has_self = len(self_items) > 0
+    n_rows = scores.shape[0]
     n_tasks = (n_rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
     for task in prange(n_tasks):
         mark = blocked.copy()
         top_s = np.empty(k, dtype=np.float32)
         for r in range(task * ROWS_PER_TASK, min(n_rows, (task + 1) * ROWS_PER_TASK)):
-            u = 0
-            if has_excl:
-                u = rows[r]
-                for p in range(excl_indptr[u], excl_indptr[u + 1]):
-                    mark[excl_indices[p]] = _EXCLUDED
-            if has_self:
-                mark[self_items[r]] = _EXCLUDED
-            row = scores[r]
-            top_i = out_idx[r]
-            count = 0
-            thresh = np.float32(-np.inf)  # the k-th score once the list is full; -inf never enters
-            for j in range(n_items):
-                s = row[j]
-                if s > thresh and mark[j] == _FREE:  # the cheap test first: most items fail it
-                    count = insert_top(top_i, top_s, count, k, j, s)
-                    if count == k:
-                        thresh = top_s[k - 1]
-            if count < k:  # NaN-scored items (never > thresh) fill the free slots, in index order
-                for j in range(n_items):
-                    if count == k:
-                        break
-                    if mark[j] == _FREE and row[j] != row[j]:
-                        top_i[count] = j
-                        top_s[count] = row[j]
-                        count += 1
-            for pos in range(count):
-                out_scores[r, pos] = top_s[pos]
-            for pos in range(count, k):
-                top_i[pos] = -1
-                out_scores[r, pos] = -np.inf
-            # restore the shared marks for the next row of this task
-            if has_excl:
-                for p in range(excl_indptr[u], excl_indptr[u + 1]):
-                    mark[excl_indices[p]] = blocked[excl_indices[p]]
-            if has_self:
-                mark[self_items[r]] = blocked[self_items[r]]
+            _row_top_k(scores[r], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,
+                       out_idx[r], out_scores[r])
+
+
+@kernel(parallel=True, exact=True)
+def top_k_dot(query_vectors, item_vectors_t, rows, excl_indptr, excl_indices, blocked, self_items, k,
+              out_idx, out_scores):
+    """Fill out_idx / out_scores with the top-k items of each query, scoring each block where it is ranked.
+
+    Like :func:`top_k_rows` with ``scores = query_vectors @ item_vectors_t``, but every parallel
+    task scores its own block of DOT_ROWS queries (one ``np.dot``, a BLAS sgemm) and ranks the
+    rows while they are in cache. Call it with the BLAS limited to one thread
+    (``mfrec._threads.single_threaded_blas``): the BLAS runs inside the kernel's threads.
+
+    Parameters
+    ----------
+    query_vectors : ndarray of float32, shape (b, d), C-contiguous
+        The queries.
+    item_vectors_t : ndarray of float32, shape (d, n_items), C-contiguous
+        The items' vectors, transposed.
+    rows, excl_indptr, excl_indices, blocked, self_items, k, out_idx, out_scores
+        As in :func:`top_k_rows`.
+    """
+    n_rows, d = query_vectors.shape
+    n_items = item_vectors_t.shape[1]
+    n_tasks = (n_rows + DOT_ROWS - 1) // DOT_ROWS
+    for task in prange(n_tasks):
+        mark = blocked.copy()
+        top_s = np.empty(k, dtype=np.float32)
+        first_row = task * DOT_ROWS
+        n_block = min(n_rows, first_row + DOT_ROWS) - first_row
+        scores = np.empty((n_block, n_items), dtype=np.float32)
+        np.dot(query_vectors[first_row:first_row + n_block], item_vectors_t, scores)
+        for b in range(n_block):
+            r = first_row + b
+            _row_top_k(scores[b], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,
+                       out_idx[r], out_scores[r])
+
+
+@kernel(exact=True)
+def _row_top_k(row, r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s, top_i, out_s):
+    """Fill top_i / out_s with the top-k of score row ``row`` (query r); ``mark`` is the task's copy of blocked."""
+    n_items = row.shape[0]
+    has_excl = len(excl_indptr) > 0
+    has_self = len(self_items) > 0
+    u = 0
+    if has_excl:
+        u = rows[r]
+        for p in range(excl_indptr[u], excl_indptr[u + 1]):
+            mark[excl_indices[p]] = _EXCLUDED
+    if has_self:
+        mark[self_items[r]] = _EXCLUDED
+    count = 0
+    thresh = np.float32(-np.inf)  # the k-th score once the list is full; -inf never enters
+    for j in range(n_items):
+        s = row[j]
+        if s > thresh and mark[j] == _FREE:  # the cheap test first: most items fail it
+            count = insert_top(top_i, top_s, count, k, j, s)
+            if count == k:
+                thresh = top_s[k - 1]
+    if count < k:  # NaN-scored items (never > thresh) fill the free slots, in index order
+        for j in range(n_items):
+            if count == k:
+                break
+            if mark[j] == _FREE and row[j] != row[j]:
+                top_i[count] = j
+                top_s[count] = row[j]
+                count += 1
+    for pos in range(count):
+        out_s[pos] = top_s[pos]
+    for pos in range(count, k):
+        top_i[pos] = -1
+        out_s[pos] = -np.inf
+    # restore the shared marks for the next row of this task
+    if has_excl:
+        for p in range(excl_indptr[u], excl_indptr[u + 1]):
+            mark[excl_indices[p]] = blocked[excl_indices[p]]
+    if has_self:
+        mark[self_items[r]] = blocked[self_items[r]]

@@ -12,6 +12,8 @@ The protocol other modules use (evaluation, export, the CLI, mfrec.distributed) 
 - ``param_names()``, ``get_params(deep=True)``, ``set_params(**p)``, ``check_params()``;
 - ``fit(...)``, ``is_fitted``, ``require_fitted()``, ``n_epochs()``;
 - ``score_users(user_index)``: all item scores of the given user indices (what ranking uses);
+- ``ranking_vectors()``: the (user, item) vectors whose dot products those scores are, for the
+  kernels that score blocks themselves (evaluation); None for a model scored otherwise;
 - ``predict_indices(user_index, item_index)``: the scores of (user, item) index pairs;
 - ``validation_metrics(validation)``: the per-epoch figures reported with ``fit(validation=)``;
 - ``recommend``, ``recommend_new_user``, ``similar_items``, ``similar_users``, ``predict``
@@ -300,10 +302,10 @@ class Recommender(abc.ABC):
         dict
             ``val_ndcg@10`` and ``val_recall@10`` (all-item ranking, training items excluded).
         """
-        from ..evaluation import ranking_metrics
+        from ..evaluation.evaluate import model_ranking_metrics
         threads = getattr(self, "threads", 0)
-        scores = ranking_metrics(self.score_users, self.interactions_.matrix, validation.matrix, VALIDATION_K,
-                                 threads=int(threads) if isinstance(threads, (int, np.integer)) else 0)
+        scores = model_ranking_metrics(self, self.interactions_.matrix, validation.matrix, VALIDATION_K,
+                                       threads=int(threads) if isinstance(threads, (int, np.integer)) else 0)
         return {f"val_ndcg@{VALIDATION_K}": scores[f"ndcg@{VALIDATION_K}"],
                 f"val_recall@{VALIDATION_K}": scores[f"recall@{VALIDATION_K}"]}
 
@@ -440,6 +442,19 @@ class Recommender(abc.ABC):
         if not getattr(self, "_training", False):  # factors change in place while training
             self._item_vectors_cache = vectors
         return vectors
+
+    def ranking_vectors(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """Return the vectors whose dot products are the ranking scores, for kernels that score by themselves.
+
+        ``score_users(idx)`` equals ``user_vectors[idx] @ item_vectors.T``. A subclass whose
+        scores are not such dot products overrides :meth:`score_users` and returns None here.
+
+        Returns
+        -------
+        tuple of ndarray or None
+            (user_vectors (n_users, d), item_vectors (n_items, d)), float32, biases folded in.
+        """
+        return self._user_vectors(), self._item_vectors()
 
     def score_users(self, user_index: np.ndarray) -> np.ndarray:
         """Score all items for the given user indices (what ranking and evaluation use).
