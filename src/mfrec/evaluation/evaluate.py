@@ -98,13 +98,16 @@ def ranking_metrics(score_fn: Union[ScoreFn, tuple[np.ndarray, np.ndarray]], tra
         When the matrices' shapes differ or the catalogue is empty.
     """
     _check_k(k)
-    vectors = None
+    vectors: Optional[tuple] = None
+    scorer: Optional[ScoreFn] = None
     if isinstance(score_fn, tuple) and len(score_fn) == 2:
-        vectors, score_fn = score_fn, None
-    elif not callable(score_fn):
+        vectors = score_fn
+    elif callable(score_fn):
+        scorer = score_fn
+    else:
         raise InvalidParameterError("score_fn must be callable or a (user_vectors, item_vectors) tuple, "
                                     f"got {type(score_fn).__name__}")
-    return _ranking_metrics(score_fn, vectors, train_matrix, test_matrix, k, batch_size=batch_size, users=users,
+    return _ranking_metrics(scorer, vectors, train_matrix, test_matrix, k, batch_size=batch_size, users=users,
                             per_user=per_user, threads=threads)
 
 
