@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .kernels.csr import csr_structure
 from ._threads import single_threaded_blas
-from .kernels.top_k import top_k_dot, top_k_rows
+from .kernels.top_k import row_top_k, top_k_dot, top_k_rows
 
 #: scores held in memory at once (floats) by a batch of queries scored by NumPy before a kernel
 #: (a user's score_fn in evaluation, non-float32 vectors in top_k): 16M floats = 64 MB (620
@@ -39,6 +39,7 @@ def default_batch(n_items: int) -> int:
     return max(1, SCORE_BLOCK_FLOATS // max(1, int(n_items)))
 
 _EMPTY_INT64 = np.zeros(0, dtype=np.int64)
+_ZERO_ROW = np.zeros(1, dtype=np.int64)   # a single query reads row 0 of its one-row exclusion CSR
 _EMPTY_INT32 = np.zeros(0, dtype=np.int32)
 
 
@@ -198,21 +199,9 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
     n_items = item_vectors.shape[0]
     k = min(int(k), n_items)
     n = query_vectors.shape[0]
-    if n == 1:  # one query (a server request): the same steps on one row, fewer NumPy calls
-        row = (query_vectors @ item_vectors.T)[0].astype(np.float32, copy=False)
-        if allowed_items is not None:
-            keep = row[allowed_items]
-            row = np.full(n_items, -np.inf, dtype=np.float32)
-            row[allowed_items] = keep
-        if banned_items is not None:
-            row[banned_items] = -np.inf
-        if exclude is not None and exclude_rows is not None:
-            r = int(exclude_rows[0])
-            row[exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]]] = -np.inf
-        if self_items is not None:
-            row[self_items[0]] = -np.inf
-        idx, top = _top_k_row(row, k)
-        return idx[None, :], top[None, :]
+    if n == 1:  # one query (a server request): the per-row kernel on its row, no thread launch
+        return _top_k_one(query_vectors, item_vectors, k, exclude, exclude_rows, allowed_items, banned_items,
+                          self_items)
     out_idx = np.empty((n, k), dtype=np.int32)
     out_scores = np.empty((n, k), dtype=np.float32)
     blocked = np.zeros(n_items, dtype=np.uint8)
@@ -239,6 +228,29 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         stop = start + len(scores)
         top_k_rows(scores, rows[start:stop], excl_indptr, excl_indices, blocked,
                    selves[start:stop] if len(selves) else selves, k, out_idx[start:stop], out_scores[start:stop])
+    return out_idx, out_scores
+
+
+def _top_k_one(query_vectors, item_vectors, k, exclude, exclude_rows, allowed_items, banned_items, self_items):
+    """Run :func:`top_k` for one query: its score row, then one call of the kernels' per-row top-k."""
+    n_items = item_vectors.shape[0]
+    row = np.ascontiguousarray(item_vectors @ query_vectors[0], dtype=np.float32)  # a gemv: B is not packed
+    blocked = np.zeros(n_items, dtype=np.uint8)
+    if allowed_items is not None:
+        blocked[:] = 1
+        blocked[allowed_items] = 0
+    if banned_items is not None:
+        blocked[banned_items] = 1
+    excl_indptr, excl_indices = _EMPTY_INT64, _EMPTY_INT32
+    if exclude is not None and exclude_rows is not None:  # only this query's row of the exclusion CSR
+        r = int(exclude_rows[0])
+        excl_indices = np.ascontiguousarray(exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]], dtype=np.int32)
+        excl_indptr = np.array([0, len(excl_indices)], dtype=np.int64)
+    selves = _EMPTY_INT64 if self_items is None else np.ascontiguousarray(self_items, dtype=np.int64)
+    out_idx = np.empty((1, k), dtype=np.int32)
+    out_scores = np.empty((1, k), dtype=np.float32)
+    row_top_k(row, 0, _ZERO_ROW, excl_indptr, excl_indices, blocked, selves, k, blocked.copy(),
+              np.empty(k, dtype=np.float32), out_idx[0], out_scores[0])
     return out_idx, out_scores
 
 

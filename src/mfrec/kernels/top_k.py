@@ -78,7 +78,7 @@ def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, 
         mark = blocked.copy()
         top_s = np.empty(k, dtype=np.float32)
         for r in range(task * ROWS_PER_TASK, min(n_rows, (task + 1) * ROWS_PER_TASK)):
-            _row_top_k(scores[r], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,
+            row_top_k(scores[r], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,
                        out_idx[r], out_scores[r])
 
 
@@ -113,13 +113,17 @@ def top_k_dot(query_vectors, item_vectors_t, rows, excl_indptr, excl_indices, bl
         np.dot(query_vectors[first_row:first_row + n_block], item_vectors_t, scores)
         for b in range(n_block):
             r = first_row + b
-            _row_top_k(scores[b], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,
+            row_top_k(scores[b], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,
                        out_idx[r], out_scores[r])
 
 
 @kernel(exact=True)
-def _row_top_k(row, r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s, top_i, out_s):
-    """Fill top_i / out_s with the top-k of score row ``row`` (query r); ``mark`` is the task's copy of blocked."""
+def row_top_k(row, r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s, top_i, out_s):
+    """Fill top_i / out_s with the top-k of score row ``row`` (query r); ``mark`` is the task's copy of blocked.
+
+    The per-row step of :func:`top_k_rows` and :func:`top_k_dot`, also called alone for a single
+    query (``mfrec.retrieval.top_k``). ``mark`` is restored to ``blocked`` on return.
+    """
     n_items = row.shape[0]
     has_excl = len(excl_indptr) > 0
     has_self = len(self_items) > 0

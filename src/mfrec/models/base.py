@@ -417,6 +417,8 @@ class Recommender(abc.ABC):
             parts.append((bias + (self.global_mean_ if has_mean else 0.0))[:, None])
         if getattr(self, "item_biases_", None) is not None:
             parts.append(np.ones((len(factors), 1), dtype=np.float32))
+        if not parts:  # no bias to fold in: the factors themselves (callers only read them)
+            return factors.astype(np.float32, copy=False)
         parts.append(factors)
         return np.hstack(parts).astype(np.float32, copy=False)
 

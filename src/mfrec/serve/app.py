@@ -8,6 +8,7 @@ No path is ever taken from a request: the page's files are read once from the pa
 from __future__ import annotations
 
 import contextlib
+import json
 from importlib import resources
 from typing import Optional
 
@@ -107,7 +108,7 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
         n = params.parse_n(q.get("n"))
         exclude_seen = params.parse_bool(q.get("exclude_seen"), True, name="exclude_seen")
         user = params.raw_id_from_query(q["user"], entry.model.user_ids_.raw.dtype.kind)
-        return JSONResponse(_recommend_user(entry, user, n, exclude_seen))
+        return _recommend_user(entry, user, n, exclude_seen)
 
     @app.post("/models/{name}/recommend")
     async def recommend_new_user(request: Request):  # name from path_params: no dependency solving
@@ -115,7 +116,7 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
         entry = model(request.path_params["name"])
         body = params.fold_in_request(params.parse_json_body(await request.body()))
         # fold-in runs a solve or a few SGD epochs: off the event loop
-        return JSONResponse(await run_in_threadpool(_fold_in, entry, body))
+        return await run_in_threadpool(_fold_in, entry, body)
 
     @app.get("/models/{name}/similar")
     async def similar(request: Request):  # name from path_params: no dependency solving
@@ -127,7 +128,7 @@ def create_app(models, *, poll_interval: float = DEFAULT_POLL_INTERVAL, max_body
         item = params.raw_id_from_query(q["item"], entry.model.item_ids_.raw.dtype.kind)
         ids, scores = entry.model.similar_items(item, n=n, min_interactions=min_inter,
                                                 **({} if similarity is None else {"similarity": similarity}))
-        return JSONResponse({"model": entry.name, "item": item, "items": entry.catalog.ranked(ids, scores)})
+        return ranked_response({"model": entry.name, "item": item}, entry.catalog.ranked_json(ids, scores))
 
     @app.get("/models/{name}/history")
     async def history(request: Request):  # name from path_params: no dependency solving
@@ -180,13 +181,19 @@ def _user_index(entry: LoadedModel, user) -> int:
     return entry.model.user_ids_.index(user)
 
 
-def _recommend_user(entry: LoadedModel, user, n: int, exclude_seen: bool) -> dict:
+def _recommend_user(entry: LoadedModel, user, n: int, exclude_seen: bool) -> Response:
     model = entry.model
     ids, scores = model.recommend(user, n=n, exclude_seen=exclude_seen)
-    return {"model": entry.name, "user": user, "items": entry.catalog.ranked(ids, scores)}
+    return ranked_response({"model": entry.name, "user": user}, entry.catalog.ranked_json(ids, scores))
 
 
-def _fold_in(entry: LoadedModel, body: dict) -> dict:
+def ranked_response(head: dict, items_json: str) -> Response:
+    """Build the JSON answer ``{**head, "items": [...]}`` around items already encoded (Catalog.ranked_json)."""
+    head_json = json.dumps(head, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(head_json[:-1] + ',"items":' + items_json + "}", media_type="application/json")
+
+
+def _fold_in(entry: LoadedModel, body: dict) -> Response:
     model = entry.model
     ratings = body["ratings"]
     if ratings is None and model.feedback == "explicit":
@@ -199,7 +206,7 @@ def _fold_in(entry: LoadedModel, body: dict) -> dict:
                                                exclude_seen=body["exclude_seen"])
     except NotImplementedError as exc:
         raise params.RequestError(422, str(exc)) from None
-    return {"model": entry.name, "items": entry.catalog.ranked(ids, scores)}
+    return ranked_response({"model": entry.name}, entry.catalog.ranked_json(ids, scores))
 
 
 def _history(entry: LoadedModel, user, n: int) -> dict:

@@ -5,6 +5,9 @@ metadata stored in the model file, when there is any), training counts, and titl
 """
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 
 
@@ -24,11 +27,42 @@ class Catalog:
         self.counts = inter.item_counts().tolist()
         self._folded = [t.casefold() if t else "" for t in self.titles]
         self._title_of = dict(zip(self.ids, self.titles))
+        self._fragments: dict = {}   # raw id -> '{"id":..,"title":..,"score":' (filled on first use)
 
-    def ranked(self, raw_ids: np.ndarray, scores: np.ndarray) -> list:
-        """[{"id", "score", "title"}, ...] for the raw ids and scores a model query returned."""
-        title_of = self._title_of
-        return [{"id": i, "score": s, "title": title_of[i]} for i, s in zip(raw_ids.tolist(), scores.tolist())]
+    def ranked_json(self, raw_ids: np.ndarray, scores: np.ndarray) -> str:
+        """Return the JSON text ``[{"id", "title", "score"}, ...]`` of a model query's raw ids and scores.
+
+        Each item's fragment is encoded once, then reused: json.dumps of a list of dicts per
+        request cost more than the recommendation it carried (a hot path of the server).
+
+        Parameters
+        ----------
+        raw_ids : ndarray
+            The items' raw ids, as the model returned them.
+        scores : ndarray
+            Their scores.
+
+        Returns
+        -------
+        str
+            A JSON array.
+
+        Raises
+        ------
+        ValueError
+            For a score that is not a finite number (not valid JSON).
+        """
+        fragments = self._fragments
+        parts = []
+        for raw, score in zip(raw_ids.tolist(), scores.tolist()):
+            if not math.isfinite(score):
+                raise ValueError(f"score {score} of item {raw!r} is not a finite number")
+            fragment = fragments.get(raw)
+            if fragment is None:
+                fragment = fragments[raw] = ('{"id":' + json.dumps(raw) + ',"title":'
+                                             + json.dumps(self._title_of[raw], ensure_ascii=False) + ',"score":')
+            parts.append(fragment + repr(score) + "}")
+        return "[" + ",".join(parts) + "]"
 
     def entries(self, index) -> list:
         """[{"id", "title"}, ...] for dense item indices."""
