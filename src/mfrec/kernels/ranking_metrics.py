@@ -126,14 +126,15 @@ def _row_scratch(n_items, k):
     first = np.empty(n_buckets + 1, dtype=np.int64)
     last = np.empty(n_buckets + 1, dtype=np.int64)
     top_s = np.empty(k, dtype=np.float64)
-    return mark, bucket, hist, first, last, top_s
+    shared = np.empty(n_items, dtype=np.int32)      # items sharing a bucket with a test score
+    return mark, bucket, hist, first, last, top_s, shared
 
 
 @kernel(exact=True)
 def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test_indices, k, idcg,
                  top_i, out):
     """Compute the metrics and the top-K of user u from its score row; return 1 if a candidate score is NaN, else 0."""
-    mark, bucket, hist, first, last, top_s = scratch
+    mark, bucket, hist, first, last, top_s, shared = scratch
     n_items = row.shape[0]
     n_buckets = hist.shape[0] - 1
     n_train = 0
@@ -157,7 +158,7 @@ def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test
             and 0 < n_test < n_items - n_train:
         _row_bucketed(row, u, mark, n_test, n_items - n_train, train_indptr, train_indices,
                       test_indptr, test_indices, k, idcg, lo, np.float32(scale), bucket, hist,
-                      first, last, top_s, top_i, out)
+                      first, last, top_s, shared, top_i, out)
     else:  # NaN/inf scores, all equal, no test item or no negative: the direct counts
         bad = _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, top_i, out)
     for p in range(train_indptr[u], train_indptr[u + 1]):
@@ -230,14 +231,14 @@ def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
 
 @kernel(exact=True)
 def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, test_indptr, test_indices, k,
-                  idcg, lo, scale, bucket, hist, first, last, top_s, top_i, out):
+                  idcg, lo, scale, bucket, hist, first, last, top_s, shared, top_i, out):
     """Compute the metrics of one row with finite scores, in a few cheap passes over the items.
 
-    Each pass is either vectorized or one load and one increment per item.
+    Each pass over all items is either vectorized or one load and one increment per item.
 
     The candidates' ranks are counted with a histogram of monotone score buckets: every
     candidate in a lower bucket than a test score v is below v, every one in a higher bucket is
-    above it, and only the candidates sharing v's bucket are compared with v one by one. The
+    above it, and only the candidates sharing v's bucket (listed in ``shared``) are compared with v one by one. The
     counts are exactly those of _row_direct (same ties), at the cost of one pass instead of one
     pass per distinct test score. hist has one bucket more than the scores use: the training
     items' (not candidates, never counted).
@@ -278,18 +279,24 @@ def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, tes
     twice_below = np.zeros(n_test, dtype=np.int64)
     above_best = 0    # same-bucket candidates scored above the best test item
     tied_before = 0   # same-bucket candidates tied with it at a lower index
+    # the histogram, and the items sharing a bucket with a test score listed without a branch
+    # (a branch taken for a few % of the items, at random, cost more than the whole pass)
+    n_shared = 0
     for j in range(n_items):
         b = bucket[j]
         hist[b] += 1
-        t0 = first[b]
-        if t0 >= 0:   # rare: a bucket holding a test score
-            s = row[j]
-            for t in range(t0, last[b]):
-                v = test_s[t]
-                twice_below[t] += 2 * (s < v) + (s == v)
-            if b == b_best:
-                above_best += s > best_s
-                tied_before += (s == best_s) and j < best
+        shared[n_shared] = j
+        n_shared += first[b] >= 0
+    for q in range(n_shared):
+        j = shared[q]
+        b = bucket[j]
+        s = row[j]
+        for t in range(first[b], last[b]):
+            v = test_s[t]
+            twice_below[t] += 2 * (s < v) + (s == v)
+        if b == b_best:
+            above_best += s > best_s
+            tied_before += (s == best_s) and j < best
     # top-K by insertion; the cheap score test first (scores are finite: -inf lets every
     # candidate in until the list is full)
     count = 0
