@@ -145,8 +145,9 @@ def test_finite_range_equals_numpy(seed):
             assert lo == row.min() and hi == row.max()
 
 
+@pytest.mark.parametrize("block_rows", [None, 7])   # None: dot_block_rows' choice (64 here)
 @pytest.mark.parametrize("seed,tied", [(0, False), (1, True), (2, True)])
-def test_dot_product_metrics_equal_the_score_path(seed, tied):
+def test_dot_product_metrics_equal_the_score_path(seed, tied, block_rows, monkeypatch):
     """ranking_metrics_dot (blocks scored inside the kernel) gives exactly the metrics and top lists of
     the score-row path on the same dot products: integer vectors make both products exact, and
     with few distinct values, ties everywhere. 150 users: two full 64-user blocks and a short one."""
@@ -158,6 +159,8 @@ def test_dot_product_metrics_equal_the_score_path(seed, tied):
     train = sp.csr_matrix((rng.random((n_users, n_items)) < 0.2).astype(np.float32))
     test = sp.csr_matrix((rng.random((n_users, n_items)) < 0.05).astype(np.float32))
     by_scores = ranking_metrics(lambda idx: users[idx] @ items.T, train, test, k=10, per_user=True)
+    if block_rows is not None:
+        monkeypatch.setattr("mfrec.evaluation.evaluate.dot_block_rows", lambda n_items: block_rows)
     by_dots = ranking_metrics((users, items), train, test, k=10, per_user=True)
     assert by_dots["users"] == by_scores["users"] > 100
     for name, value in by_scores.items():
@@ -188,3 +191,12 @@ def test_single_threaded_blas_restores_the_thread_count():
     after = [(p["prefix"], p["num_threads"]) for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     assert inside and set(inside) == {1}
     assert after == before
+
+
+def test_dot_blocks_hold_a_bounded_number_of_scores():
+    from mfrec.kernels.top_k import DOT_BLOCK_FLOATS, DOT_ROWS, dot_block_rows
+    assert dot_block_rows(3_706) == DOT_ROWS
+    assert dot_block_rows(5_000_000) == 1
+    for n_items in (1, 27_000, 100_000, 1_000_000):
+        rows = dot_block_rows(n_items)
+        assert 1 <= rows <= DOT_ROWS and (rows == 1 or rows * n_items <= DOT_BLOCK_FLOATS)

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .kernels.csr import csr_structure
 from ._threads import single_threaded_blas
-from .kernels.top_k import row_top_k, top_k_dot, top_k_rows
+from .kernels.top_k import dot_block_rows, row_top_k, top_k_dot, top_k_rows
 
 #: scores held in memory at once (floats) by a batch of queries scored by NumPy before a kernel
 #: (a user's score_fn in evaluation, non-float32 vectors in top_k): 16M floats = 64 MB (620
@@ -178,7 +178,7 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         search).
     batch_size : int, optional
         Queries per block of scores, each scored by one NumPy product before the top-k kernel.
-        By default float32 vectors are scored inside the kernel, 64 queries per BLAS call
+        By default float32 vectors are scored inside the kernel, up to 64 queries per BLAS call
         (:func:`mfrec.kernels.top_k.top_k_dot`), and other dtypes in blocks of
         :func:`default_batch` queries.
 
@@ -218,11 +218,11 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         rows = np.zeros(n, dtype=np.int64)
     selves = _EMPTY_INT64 if self_items is None else np.ascontiguousarray(self_items, dtype=np.int64)
     if batch_size is None and query_vectors.dtype == np.float32 and item_vectors.dtype == np.float32:
-        # scored block by block inside the kernel's threads (one sgemm per 64 queries), so no
+        # scored block by block inside the kernel's threads (one sgemm per block of up to 64 queries), so no
         # score matrix of the whole batch is written and BLAS threads do not compete with the kernel
         with single_threaded_blas():
             top_k_dot(np.ascontiguousarray(query_vectors), np.ascontiguousarray(item_vectors.T), rows,
-                      excl_indptr, excl_indices, blocked, selves, k, out_idx, out_scores)
+                      excl_indptr, excl_indices, blocked, selves, k, dot_block_rows(n_items), out_idx, out_scores)
         return out_idx, out_scores
     for start, scores in score_blocks(query_vectors, item_vectors, batch_size):
         stop = start + len(scores)

@@ -4,9 +4,9 @@
 parallel numba kernel (:mod:`mfrec.kernels.ranking_metrics`) ranks each user's candidates
 (training items excluded) and computes the per-user metrics. For a model
 (:func:`evaluate_ranking`, :func:`model_ranking_metrics`) whose scores are dot products of its
-ranking vectors, the kernel scores blocks of 64 users itself, with a single-threaded BLAS in each
+ranking vectors, the kernel scores blocks of up to 64 users itself, with a single-threaded BLAS in each
 of its threads: no batch of scores goes through memory and no BLAS thread pool competes with the
-kernel (issue 14: 1.67x the bare BLAS scoring at 44M interactions, against 3.1x before). The
+kernel (issue 14: 1.63x the bare BLAS scoring at 44M interactions, against 3.1x before). The
 metric definitions are in :mod:`mfrec.evaluation.metrics`.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..data.interactions import Interactions
 from ..errors import DataError, InvalidParameterError
 from ..kernels.csr import csr_structure
 from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch, ranking_metrics_dot
+from ..kernels.top_k import dot_block_rows
 from ..params import Integer, check
 from ..retrieval import default_batch
 from .names import per_user_metric_names
@@ -61,7 +62,7 @@ def ranking_metrics(score_fn: Union[ScoreFn, tuple[np.ndarray, np.ndarray]], tra
     score_fn : callable or tuple of two ndarrays
         ``score_fn(user_index int64 array) -> (len(user_index), n_items) float scores``; or
         ``(user_vectors, item_vectors)`` of shapes (n_users, d) and (n_items, d), whose dot
-        products are the scores, computed inside the kernel in float32 blocks of 64 users (faster:
+        products are the scores, computed inside the kernel in float32 blocks of up to 64 users (faster:
         no batch of scores goes through memory). Scores are used as float32 (float64 input is
         cast, which can create ties); NaN scores raise ValueError.
     train_matrix, test_matrix : scipy sparse matrix, users x items
@@ -146,7 +147,7 @@ def _ranking_metrics(score_fn: Optional[ScoreFn], vectors: Optional[tuple], trai
                                 f"match a {n_users} x {n_items} matrix")
             with single_threaded_blas():
                 ranking_metrics_dot(user_vectors, np.ascontiguousarray(item_vectors.T), evaluated, *args, k,
-                                    metrics, top, bad)
+                                    dot_block_rows(n_items), metrics, top, bad)
             source = "the model's scores are"
         else:
             assert score_fn is not None

@@ -27,7 +27,6 @@ _TRAIN = 1  # mark of a training item (not a candidate)
 _TEST = 2   # mark of a test item that is a candidate
 
 _ROWS_PER_TASK = 16      # rows per task of the parallel loop (scratch memory allocated per task)
-_DOT_ROWS = 64           # users scored per np.dot in ranking_metrics_dot (64 x n_items float32 scores)
 _ITEMS_PER_BUCKET = 16   # histogram buckets of the one-pass AUC: about one per 16 items ...
 _MAX_BUCKETS = 4096      # ... at most this many
 
@@ -69,12 +68,12 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
 
 @kernel(parallel=True, exact=True)
 def ranking_metrics_dot(user_vectors, item_vectors_t, users, train_indptr, train_indices, test_indptr,
-                        test_indices, k, out_metrics, out_top, out_bad):
+                        test_indices, k, block_rows, out_metrics, out_top, out_bad):
     """Fill per-user metrics of dot-product scores, each block scored where it is ranked.
 
     Like :func:`ranking_metrics_batch` with ``scores = user_vectors[users] @ item_vectors_t``,
     but every parallel task scores its own block of users (one ``np.dot``, a BLAS sgemm, per
-    _DOT_ROWS users) and ranks the rows while they are in cache. No score matrix of the whole
+    ``block_rows`` users) and ranks the rows while they are in cache. No score matrix of the whole
     batch is written, and the BLAS runs inside the kernel's threads: call it with the BLAS
     limited to one thread (``mfrec._threads.single_threaded_blas``), or BLAS threads and
     kernel threads compete for the cores.
@@ -85,17 +84,21 @@ def ranking_metrics_dot(user_vectors, item_vectors_t, users, train_indptr, train
         The users' ranking vectors (rows indexed by ``users``).
     item_vectors_t : ndarray of float32, shape (d, n_items), C-contiguous
         The items' ranking vectors, transposed.
-    users, train_indptr, train_indices, test_indptr, test_indices, k, out_metrics, out_top, out_bad
+    users, train_indptr, train_indices, test_indptr, test_indices, k
+        As in :func:`ranking_metrics_batch`.
+    block_rows : int
+        Users per np.dot (``mfrec.kernels.top_k.dot_block_rows``).
+    out_metrics, out_top, out_bad
         As in :func:`ranking_metrics_batch` (one output row per entry of ``users``).
     """
     n_rows = users.shape[0]
     d, n_items = item_vectors_t.shape
     idcg = _ideal_dcg(k)
-    n_tasks = (n_rows + _DOT_ROWS - 1) // _DOT_ROWS
+    n_tasks = (n_rows + block_rows - 1) // block_rows
     for task in prange(n_tasks):
         scratch = _row_scratch(n_items, k)
-        first_row = task * _DOT_ROWS
-        n_block = min(n_rows, first_row + _DOT_ROWS) - first_row
+        first_row = task * block_rows
+        n_block = min(n_rows, first_row + block_rows) - first_row
         block = np.empty((n_block, d), dtype=np.float32)
         for r in range(n_block):
             block[r] = user_vectors[users[first_row + r]]

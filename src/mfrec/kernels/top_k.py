@@ -17,9 +17,17 @@ from ._jit import kernel
 
 #: rows handled by one task of the parallel loop (scratch memory is allocated once per task)
 ROWS_PER_TASK = 16
-#: queries scored per np.dot by top_k_dot (64 x n_items float32 scores: cache-sized, and enough rows
-#: for the sgemm to be efficient)
+#: the most queries scored per np.dot by the fused kernels (top_k_dot, ranking_metrics_dot): enough
+#: rows for the sgemm to be efficient ...
 DOT_ROWS = 64
+#: ... and at most this many scores per task (8 MB of float32), so that a catalogue of millions of
+#: items does not make each thread hold 64 full rows
+DOT_BLOCK_FLOATS = 1 << 21
+
+
+def dot_block_rows(n_items: int) -> int:
+    """Return the queries per np.dot of the fused kernels for a catalogue of ``n_items``: 1 to DOT_ROWS."""
+    return max(1, min(DOT_ROWS, DOT_BLOCK_FLOATS // max(1, int(n_items))))
 
 _FREE = 0
 _EXCLUDED = 1
@@ -84,11 +92,11 @@ def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, 
 
 @kernel(parallel=True, exact=True)
 def top_k_dot(query_vectors, item_vectors_t, rows, excl_indptr, excl_indices, blocked, self_items, k,
-              out_idx, out_scores):
+              block_rows, out_idx, out_scores):
     """Fill out_idx / out_scores with the top-k items of each query, scoring each block where it is ranked.
 
     Like :func:`top_k_rows` with ``scores = query_vectors @ item_vectors_t``, but every parallel
-    task scores its own block of DOT_ROWS queries (one ``np.dot``, a BLAS sgemm) and ranks the
+    task scores its own block of ``block_rows`` queries (one ``np.dot``, a BLAS sgemm) and ranks the
     rows while they are in cache. Call it with the BLAS limited to one thread
     (``mfrec._threads.single_threaded_blas``): the BLAS runs inside the kernel's threads.
 
@@ -98,17 +106,21 @@ def top_k_dot(query_vectors, item_vectors_t, rows, excl_indptr, excl_indices, bl
         The queries.
     item_vectors_t : ndarray of float32, shape (d, n_items), C-contiguous
         The items' vectors, transposed.
-    rows, excl_indptr, excl_indices, blocked, self_items, k, out_idx, out_scores
+    rows, excl_indptr, excl_indices, blocked, self_items, k
+        As in :func:`top_k_rows`.
+    block_rows : int
+        Queries per np.dot (:func:`dot_block_rows`).
+    out_idx, out_scores
         As in :func:`top_k_rows`.
     """
     n_rows, d = query_vectors.shape
     n_items = item_vectors_t.shape[1]
-    n_tasks = (n_rows + DOT_ROWS - 1) // DOT_ROWS
+    n_tasks = (n_rows + block_rows - 1) // block_rows
     for task in prange(n_tasks):
         mark = blocked.copy()
         top_s = np.empty(k, dtype=np.float32)
-        first_row = task * DOT_ROWS
-        n_block = min(n_rows, first_row + DOT_ROWS) - first_row
+        first_row = task * block_rows
+        n_block = min(n_rows, first_row + block_rows) - first_row
         scores = np.empty((n_block, n_items), dtype=np.float32)
         np.dot(query_vectors[first_row:first_row + n_block], item_vectors_t, scores)
         for b in range(n_block):
