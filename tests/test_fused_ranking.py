@@ -200,3 +200,24 @@ def test_dot_blocks_hold_a_bounded_number_of_scores():
     for n_items in (1, 27_000, 100_000, 1_000_000):
         rows = dot_block_rows(n_items)
         assert 1 <= rows <= DOT_ROWS and (rows == 1 or rows * n_items <= DOT_BLOCK_FLOATS)
+
+
+def test_single_threaded_blas_in_another_thread_leaves_blas_as_it_is():
+    """OpenBLAS takes a thread count back up only from the main thread, so a worker thread's block
+    must not limit it (it would stay limited for the whole process)."""
+    import threading
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS too, the one numba's np.dot calls)
+    from mfrec._threads import single_threaded_blas
+
+    def counts():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    before, inside = counts(), []
+
+    def worker():
+        with single_threaded_blas():
+            inside.extend(counts())
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(10)
+    assert inside == before and counts() == before

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator
 
 import numba
@@ -31,7 +32,13 @@ def single_threaded_blas() -> Iterator[None]:
 
     An OpenBLAS with its own thread pool keeps its workers spinning for about 0.1 s after each
     call; a numba kernel run in that window shares the cores with them (measured: the ranking
-    metrics kernel ran 2x slower after each batch's matrix product).
+    metrics kernel ran 2x slower after each batch's matrix product). The limit is process-wide
+    and OpenBLAS raises a thread count again only when asked from the main thread (a limit set
+    in another thread would stay for the whole process), so the limit is set only in the main
+    thread; elsewhere the block runs as it is.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     with threadpool_limits(limits=1, user_api="blas"):
         yield
