@@ -156,3 +156,52 @@ def test_evaluate_ranking_exclude_replaces_training_items():
     excluded = evaluate_ranking(model, test, k=1, exclude=rated)
     assert plain["hit_rate@1"] == 0.0
     assert excluded["hit_rate@1"] == 1.0 and np.isclose(excluded["ndcg@1"], 1.0)
+
+
+class _ReversedPopularity(Popularity):
+    """Scores that are not the dot products of its vectors: the least popular item first."""
+
+    def score_users(self, user_index):
+        return -super().score_users(user_index)
+
+
+@pytest.fixture
+def counts_train():
+    # item counts x1: 4, x2: 2, x3: 1; u4 trained on x1 only, so its candidates are x2 and x3
+    return Interactions.from_arrays(["u1", "u1", "u1", "u2", "u2", "u3", "u4"],
+                                    ["x1", "x2", "x3", "x1", "x2", "x1", "x1"])
+
+
+def test_a_model_with_its_own_score_users_is_evaluated_on_those_scores(counts_train):
+    """A subclass overriding only score_users gets no ranking vectors, so evaluation ranks by its
+    own scores (the fused dot-product path would silently use the base class's vectors)."""
+    test = Interactions.from_arrays(["u4"], ["x3"])
+    plain, reversed_model = Popularity().fit(counts_train), _ReversedPopularity().fit(counts_train)
+    assert plain.ranking_vectors() is not None and reversed_model.ranking_vectors() is None
+    assert evaluate_ranking(plain, test, k=1)["hit_rate@1"] == 0.0            # x2 ranks first
+    assert evaluate_ranking(reversed_model, test, k=1)["hit_rate@1"] == 1.0   # x3 ranks first
+
+
+def test_ranking_vectors_are_read_only_views(model):
+    users, items = model.ranking_vectors()
+    with pytest.raises(ValueError):
+        users[0, 0] = 1.0
+    with pytest.raises(ValueError):
+        items[0, 0] = 1.0
+
+
+def test_model_ranking_metrics_accepts_a_duck_typed_scorer(counts_train):
+    """Anything with score_users (e.g. a benchmark's wrapper of another library) is evaluated
+    through it; ranking_vectors is optional."""
+    from mfrec.evaluation.evaluate import _aligned_test, model_ranking_metrics
+    model = Popularity().fit(counts_train)
+
+    class Scorer:
+        def score_users(self, user_index):
+            return -model.score_users(user_index)
+    test = _aligned_test(model, Interactions.from_arrays(["u4", "u3"], ["x3", "x3"]))[0].matrix
+    by_duck = model_ranking_metrics(Scorer(), model.interactions_.matrix, test, k=1)
+    by_model = model_ranking_metrics(model, model.interactions_.matrix, test, k=1)
+    assert by_duck["users"] == by_model["users"] == 2
+    # u3 and u4 were trained on x1 only: candidates x2 and x3, test x3
+    assert by_duck["hit_rate@1"] == 1.0 and by_model["hit_rate@1"] == 0.0

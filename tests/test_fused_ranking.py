@@ -221,3 +221,22 @@ def test_single_threaded_blas_in_another_thread_leaves_blas_as_it_is():
     thread.start()
     thread.join(10)
     assert inside == before and counts() == before
+
+
+@pytest.mark.parametrize("n_queries", [1, 3, 80])   # the single-row path, the score-block path, the fused path
+def test_top_k_refuses_what_its_kernels_would_read_out_of_bounds(n_queries):
+    rng = np.random.default_rng(0)
+    queries = rng.standard_normal((n_queries, 4)).astype(np.float32)
+    items = rng.standard_normal((30, 4)).astype(np.float32)
+    seen = sp.random(n_queries, 30, density=0.2, format="csr", random_state=0)
+    rows = np.arange(n_queries)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        top_k(queries, items, 0)
+    with pytest.raises(ValueError, match="self_items"):
+        top_k(queries, items, 5, self_items=np.full(n_queries, 30))
+    with pytest.raises(ValueError, match="exclude_rows"):
+        top_k(queries, items, 5, exclude=seen, exclude_rows=rows + 1)
+    with pytest.raises(ValueError, match="columns"):
+        top_k(queries, items[:20], 5, exclude=seen, exclude_rows=rows)
+    idx, _ = top_k(queries, items, 5, exclude=seen, exclude_rows=rows, self_items=np.zeros(n_queries, int))
+    assert idx.shape == (n_queries, 5) and not (idx == 0).any()

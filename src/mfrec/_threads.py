@@ -40,5 +40,8 @@ def single_threaded_blas() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # numba's np.dot calls SciPy's BLAS, which loads with scipy.linalg: load it now, or the limit
+    # (which applies to the libraries loaded when it is set) would miss it on the first call
+    import scipy.linalg.cython_blas  # noqa: F401
     with threadpool_limits(limits=1, user_api="blas"):
         yield

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .kernels.csr import csr_structure
 from ._threads import single_threaded_blas
-from .kernels.top_k import dot_block_rows, row_top_k, top_k_dot, top_k_rows
+from .kernels.top_k import DOT_ROWS, dot_block_rows, row_top_k, top_k_dot, top_k_rows
 
 #: scores held in memory at once (floats) by a batch of queries scored by NumPy before a kernel
 #: (a user's score_fn in evaluation, non-float32 vectors in top_k): 16M floats = 64 MB (620
@@ -178,9 +178,9 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         search).
     batch_size : int, optional
         Queries per block of scores, each scored by one NumPy product before the top-k kernel.
-        By default float32 vectors are scored inside the kernel, up to 64 queries per BLAS call
-        (:func:`mfrec.kernels.top_k.top_k_dot`), and other dtypes in blocks of
-        :func:`default_batch` queries.
+        By default a batch of at least 64 float32 queries is scored inside the kernel, up to 64
+        queries per BLAS call (:func:`mfrec.kernels.top_k.top_k_dot`), and smaller batches or
+        other dtypes in blocks of :func:`default_batch` queries.
 
     Returns
     -------
@@ -192,13 +192,13 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
     Raises
     ------
     ValueError
-        When ``exclude`` is given without ``exclude_rows``.
+        When ``k`` < 1, ``exclude`` is given without ``exclude_rows`` or does not match the items,
+        or an ``exclude_rows`` / ``self_items`` entry is out of range (the kernels do not check).
     """
-    if exclude is not None and exclude_rows is None:
-        raise ValueError("top_k: exclude needs exclude_rows (the row of each query)")
     n_items = item_vectors.shape[0]
-    k = min(int(k), n_items)
     n = query_vectors.shape[0]
+    _check_top_k_arguments(n, n_items, k, exclude, exclude_rows, self_items)
+    k = min(int(k), n_items)
     if n == 1:  # one query (a server request): the per-row kernel on its row, no thread launch
         return _top_k_one(query_vectors, item_vectors, k, exclude, exclude_rows, allowed_items, banned_items,
                           self_items)
@@ -217,11 +217,12 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         excl_indptr, excl_indices = _EMPTY_INT64, _EMPTY_INT32
         rows = np.zeros(n, dtype=np.int64)
     selves = _EMPTY_INT64 if self_items is None else np.ascontiguousarray(self_items, dtype=np.int64)
-    if batch_size is None and query_vectors.dtype == np.float32 and item_vectors.dtype == np.float32:
+    if batch_size is None and n >= DOT_ROWS and query_vectors.dtype == np.float32 \
+            and item_vectors.dtype == np.float32:
         # scored block by block inside the kernel's threads (one sgemm per block of up to 64 queries), so no
         # score matrix of the whole batch is written and BLAS threads do not compete with the kernel
         with single_threaded_blas():
-            top_k_dot(np.ascontiguousarray(query_vectors), np.ascontiguousarray(item_vectors.T), rows,
+            top_k_dot(np.ascontiguousarray(query_vectors), np.ascontiguousarray(item_vectors), rows,
                       excl_indptr, excl_indices, blocked, selves, k, dot_block_rows(n_items), out_idx, out_scores)
         return out_idx, out_scores
     for start, scores in score_blocks(query_vectors, item_vectors, batch_size):
@@ -229,6 +230,24 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         top_k_rows(scores, rows[start:stop], excl_indptr, excl_indices, blocked,
                    selves[start:stop] if len(selves) else selves, k, out_idx[start:stop], out_scores[start:stop])
     return out_idx, out_scores
+
+
+def _check_top_k_arguments(n, n_items, k, exclude, exclude_rows, self_items) -> None:
+    """Refuse what the kernels would read out of bounds (they run without bounds checks)."""
+    if int(k) < 1:
+        raise ValueError(f"top_k: k must be >= 1, got {k}")
+    if exclude is not None:
+        if exclude_rows is None:
+            raise ValueError("top_k: exclude needs exclude_rows (the row of each query)")
+        if exclude.shape[1] != n_items:
+            raise ValueError(f"top_k: exclude has {exclude.shape[1]} columns for {n_items} items")
+        rows = np.asarray(exclude_rows)
+        if len(rows) != n or (n and (rows.min() < 0 or rows.max() >= exclude.shape[0])):
+            raise ValueError(f"top_k: exclude_rows needs one row of exclude (0..{exclude.shape[0] - 1}) per query")
+    if self_items is not None:
+        selves = np.asarray(self_items)
+        if len(selves) != n or (n and (selves.min() < 0 or selves.max() >= n_items)):
+            raise ValueError(f"top_k: self_items needs one item index (0..{n_items - 1}) per query")
 
 
 def _top_k_one(query_vectors, item_vectors, k, exclude, exclude_rows, allowed_items, banned_items, self_items):

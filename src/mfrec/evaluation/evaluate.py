@@ -62,8 +62,9 @@ def ranking_metrics(score_fn: Union[ScoreFn, tuple[np.ndarray, np.ndarray]], tra
     score_fn : callable or tuple of two ndarrays
         ``score_fn(user_index int64 array) -> (len(user_index), n_items) float scores``; or
         ``(user_vectors, item_vectors)`` of shapes (n_users, d) and (n_items, d), whose dot
-        products are the scores, computed inside the kernel in float32 blocks of up to 64 users (faster:
-        no batch of scores goes through memory). Scores are used as float32 (float64 input is
+        products are the scores, computed inside the kernel in float32 blocks of up to 64 users
+        (faster: no batch of scores goes through memory; float64 vectors are cast to float32
+        before the product). Scores are used as float32 (float64 scores from ``score_fn`` are
         cast, which can create ties); NaN scores raise ValueError.
     train_matrix, test_matrix : scipy sparse matrix, users x items
         Same shape. Stored entries are the interactions (values are ignored). Training items are
@@ -252,8 +253,8 @@ def model_ranking_metrics(model, train_matrix, test_matrix, k: int = 10, *, batc
                           per_user: bool = False, threads: int = 0) -> dict:
     """Compute :func:`ranking_metrics` of a fitted model over index-space matrices.
 
-    Models whose scores are dot products (``model.ranking_vectors()`` is not None) are scored
-    inside the ranking kernel; others through ``model.score_users``.
+    Models whose scores are dot products (``model.ranking_vectors()`` exists and is not None) are
+    scored inside the ranking kernel; others through ``model.score_users``.
 
     Parameters
     ----------
@@ -275,7 +276,8 @@ def model_ranking_metrics(model, train_matrix, test_matrix, k: int = 10, *, batc
     dict
         The metrics of :func:`ranking_metrics`.
     """
-    vectors = model.ranking_vectors()
+    ranking_vectors = getattr(model, "ranking_vectors", None)
+    vectors = ranking_vectors() if ranking_vectors is not None else None
     return ranking_metrics(model.score_users if vectors is None else vectors, train_matrix, test_matrix, k,
                            batch_size=batch_size, per_user=per_user, threads=threads)
 

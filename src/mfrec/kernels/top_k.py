@@ -91,11 +91,11 @@ def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, 
 
 
 @kernel(parallel=True, exact=True)
-def top_k_dot(query_vectors, item_vectors_t, rows, excl_indptr, excl_indices, blocked, self_items, k,
+def top_k_dot(query_vectors, item_vectors, rows, excl_indptr, excl_indices, blocked, self_items, k,
               block_rows, out_idx, out_scores):
     """Fill out_idx / out_scores with the top-k items of each query, scoring each block where it is ranked.
 
-    Like :func:`top_k_rows` with ``scores = query_vectors @ item_vectors_t``, but every parallel
+    Like :func:`top_k_rows` with ``scores = query_vectors @ item_vectors.T``, but every parallel
     task scores its own block of ``block_rows`` queries (one ``np.dot``, a BLAS sgemm) and ranks the
     rows while they are in cache. Call it with the BLAS limited to one thread
     (``mfrec._threads.single_threaded_blas``): the BLAS runs inside the kernel's threads.
@@ -104,8 +104,9 @@ def top_k_dot(query_vectors, item_vectors_t, rows, excl_indptr, excl_indices, bl
     ----------
     query_vectors : ndarray of float32, shape (b, d), C-contiguous
         The queries.
-    item_vectors_t : ndarray of float32, shape (d, n_items), C-contiguous
-        The items' vectors, transposed.
+    item_vectors : ndarray of float32, shape (n_items, d), C-contiguous
+        The items' vectors (multiplied transposed, without a copy: a copy of a large catalogue
+        cost more than the product of a small batch).
     rows, excl_indptr, excl_indices, blocked, self_items, k
         As in :func:`top_k_rows`.
     block_rows : int
@@ -114,7 +115,7 @@ def top_k_dot(query_vectors, item_vectors_t, rows, excl_indptr, excl_indices, bl
         As in :func:`top_k_rows`.
     """
     n_rows, d = query_vectors.shape
-    n_items = item_vectors_t.shape[1]
+    n_items = item_vectors.shape[0]
     n_tasks = (n_rows + block_rows - 1) // block_rows
     for task in prange(n_tasks):
         mark = blocked.copy()
@@ -122,7 +123,7 @@ def top_k_dot(query_vectors, item_vectors_t, rows, excl_indptr, excl_indices, bl
         first_row = task * block_rows
         n_block = min(n_rows, first_row + block_rows) - first_row
         scores = np.empty((n_block, n_items), dtype=np.float32)
-        np.dot(query_vectors[first_row:first_row + n_block], item_vectors_t, scores)
+        np.dot(query_vectors[first_row:first_row + n_block], item_vectors.T, scores)
         for b in range(n_block):
             r = first_row + b
             row_top_k(scores[b], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,

@@ -417,7 +417,7 @@ class Recommender(abc.ABC):
             parts.append((bias + (self.global_mean_ if has_mean else 0.0))[:, None])
         if getattr(self, "item_biases_", None) is not None:
             parts.append(np.ones((len(factors), 1), dtype=np.float32))
-        if not parts:  # no bias to fold in: the factors themselves (callers only read them)
+        if not parts:  # no bias to fold in: the factors themselves (internal callers only read them)
             return factors.astype(np.float32, copy=False)
         parts.append(factors)
         return np.hstack(parts).astype(np.float32, copy=False)
@@ -448,15 +448,24 @@ class Recommender(abc.ABC):
     def ranking_vectors(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """Return the vectors whose dot products are the ranking scores, for kernels that score by themselves.
 
-        ``score_users(idx)`` equals ``user_vectors[idx] @ item_vectors.T``. A subclass whose
-        scores are not such dot products overrides :meth:`score_users` and returns None here.
+        ``score_users(idx)`` equals ``user_vectors[idx] @ item_vectors.T``. A subclass that
+        overrides :meth:`score_users` gets None here unless it overrides this method too, so its
+        own scores are the ones evaluated.
 
         Returns
         -------
         tuple of ndarray or None
-            (user_vectors (n_users, d), item_vectors (n_items, d)), float32, biases folded in.
+            (user_vectors (n_users, d), item_vectors (n_items, d)), float32, biases folded in;
+            read-only views (they may share memory with the model).
         """
-        return self._user_vectors(), self._item_vectors()
+        if type(self).score_users is not Recommender.score_users:
+            return None
+        vectors = []
+        for array in (self._user_vectors(), self._item_vectors()):
+            view = array.view()
+            view.flags.writeable = False
+            vectors.append(view)
+        return vectors[0], vectors[1]
 
     def score_users(self, user_index: np.ndarray) -> np.ndarray:
         """Score all items for the given user indices (what ranking and evaluation use).
