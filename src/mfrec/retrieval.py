@@ -242,12 +242,19 @@ def _check_top_k_arguments(n, n_items, k, exclude, exclude_rows, self_items) -> 
         if exclude.shape[1] != n_items:
             raise ValueError(f"top_k: exclude has {exclude.shape[1]} columns for {n_items} items")
         rows = np.asarray(exclude_rows)
-        if len(rows) != n or (n and (rows.min() < 0 or rows.max() >= exclude.shape[0])):
+        if len(rows) != n or _out_of_range(rows, exclude.shape[0]):
             raise ValueError(f"top_k: exclude_rows needs one row of exclude (0..{exclude.shape[0] - 1}) per query")
     if self_items is not None:
         selves = np.asarray(self_items)
-        if len(selves) != n or (n and (selves.min() < 0 or selves.max() >= n_items)):
+        if len(selves) != n or _out_of_range(selves, n_items):
             raise ValueError(f"top_k: self_items needs one item index (0..{n_items - 1}) per query")
+
+
+def _out_of_range(indices: np.ndarray, size: int) -> bool:
+    """Tell whether an index falls outside 0..size-1 (one index, a server query, without NumPy reductions)."""
+    if len(indices) == 1:
+        return not 0 <= int(indices[0]) < size
+    return bool(len(indices)) and bool(indices.min() < 0 or indices.max() >= size)
 
 
 def _top_k_one(query_vectors, item_vectors, k, exclude, exclude_rows, allowed_items, banned_items, self_items):
