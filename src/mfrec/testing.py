@@ -334,6 +334,26 @@ class ConformanceTests:
             np.testing.assert_array_equal(ids, single_ids)
             np.testing.assert_allclose(scores, single_scores, rtol=1e-5, atol=1e-6)
 
+    def test_recommend_arrays_match_the_lists(self, fitted_model) -> None:
+        """Check that recommend_arrays equals the per-user lists, and pads.
+
+        80 queries (the fused batch path: the planted users, then 20 again); padding where a
+        filter leaves fewer than n candidates.
+        """
+        model, data = fitted_model
+        users = data.user_ids.raw.tolist()
+        users = (users + users[:20])[:80]
+        item_ids, scores = model.recommend_arrays(users, n=4)
+        assert item_ids.shape == scores.shape == (80, 4) and scores.dtype == np.float32
+        for user, ids_row, scores_row in zip(users, item_ids, scores):
+            single_ids, single_scores = model.recommend(user, n=4)
+            np.testing.assert_array_equal(ids_row, single_ids)
+            np.testing.assert_allclose(scores_row, single_scores, rtol=1e-5, atol=1e-6)
+        item_ids, scores = model.recommend_arrays(users[:2], n=5, items=[100, 101, 102], exclude_seen=False)
+        assert item_ids.shape == (2, 5)
+        assert np.isfinite(scores[:, :3]).all() and np.isneginf(scores[:, 3:]).all()
+        assert set(item_ids[:, :3].ravel().tolist()) <= {100, 101, 102} and (item_ids[:, 3:] == -1).all()
+
     def test_recommend_scores_equal_predict(self, fitted_model) -> None:
         model, _ = fitted_model
         ids, scores = model.recommend("u3", n=6, exclude_seen=False)

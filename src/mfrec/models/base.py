@@ -540,6 +540,55 @@ class Recommender(abc.ABC):
         InvalidParameterError
             When ``n`` is not a positive integer.
         """
+        single, idx, scores = self._recommend_indices(users, n, exclude_seen, items, exclude)
+        return self._package(idx, scores, self.item_ids_, single)
+
+    def recommend_arrays(self, users, n: int = 10, *, exclude_seen: bool = True, items=None,
+                         exclude=None) -> tuple[np.ndarray, np.ndarray]:
+        """Recommend the top-n items for a batch of users as two 2-D arrays (raw ids, scores).
+
+        The same lists as :meth:`recommend`, without a Python tuple per user: row r holds user
+        ``users[r]``'s items, best first, padded where exclusions leave fewer than n candidates.
+
+        Parameters
+        ----------
+        users : raw user id or sequence of raw user ids
+            Users of the training data (one id gives one row).
+        n : int, default 10
+            Columns: items per user.
+        exclude_seen : bool, default True
+            Drop each user's training items.
+        items : sequence of raw item ids or None, default None
+            Restrict the candidates to these items.
+        exclude : sequence of raw item ids or None, default None
+            Remove these items for everyone.
+
+        Returns
+        -------
+        item_ids : ndarray, shape (n_users, min(n, n_items))
+            Raw item ids (the training data's dtype); padded slots hold -1 (integer ids) or ""
+            (string ids).
+        scores : ndarray of float32, same shape
+            Their scores; -inf in the padded slots (``np.isfinite(scores)`` marks the real ones).
+
+        Raises
+        ------
+        NotFittedError
+            Before fit.
+        UnknownIdError
+            For a user or item id that is not in the training data.
+        InvalidParameterError
+            When ``n`` is not a positive integer.
+        """
+        _, idx, scores = self._recommend_indices(users, n, exclude_seen, items, exclude)
+        raw = self.item_ids_.raw
+        item_ids = np.full(idx.shape, -1 if raw.dtype.kind in "iu" else "", dtype=raw.dtype)
+        valid = idx >= 0
+        item_ids[valid] = raw[idx[valid]]
+        return item_ids, scores
+
+    def _recommend_indices(self, users, n, exclude_seen, items, exclude):
+        """Return (one user given, top item indices (-1 padded), scores) of :meth:`recommend`."""
         self.require_fitted()
         single, user_index = self._lookup(users, self.user_ids_)
         n = _check_n(n)
@@ -548,7 +597,7 @@ class Recommender(abc.ABC):
         idx, scores = top_k(self._user_vectors(user_index), self._item_vectors(), n,
                             exclude=self.interactions_.matrix if exclude_seen else None,
                             exclude_rows=user_index, allowed_items=allowed, banned_items=banned)
-        return self._package(idx, scores, self.item_ids_, single)
+        return single, idx, scores
 
     def similar_items(self, items, n: int = 10, *, min_interactions: int = 0, similarity: str = "shrunk"):
         """Find the n items most similar to each given item, itself excluded.
