@@ -204,12 +204,7 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
                           self_items)
     out_idx = np.empty((n, k), dtype=np.int32)
     out_scores = np.empty((n, k), dtype=np.float32)
-    blocked = np.zeros(n_items, dtype=np.uint8)
-    if allowed_items is not None:
-        blocked[:] = 1
-        blocked[allowed_items] = 0
-    if banned_items is not None:
-        blocked[banned_items] = 1
+    blocked = _blocked_items(n_items, allowed_items, banned_items)
     if exclude is not None:
         excl_indptr, excl_indices = csr_structure(exclude.indptr, exclude.indices)
         rows = np.ascontiguousarray(exclude_rows, dtype=np.int64)
@@ -230,6 +225,17 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
         top_k_rows(scores, rows[start:stop], excl_indptr, excl_indices, blocked,
                    selves[start:stop] if len(selves) else selves, k, out_idx[start:stop], out_scores[start:stop])
     return out_idx, out_scores
+
+
+def _blocked_items(n_items: int, allowed_items, banned_items) -> np.ndarray:
+    """Return the kernels' item filter: 1 = never returned (outside allowed_items, or banned)."""
+    blocked = np.zeros(n_items, dtype=np.uint8)
+    if allowed_items is not None:
+        blocked[:] = 1
+        blocked[allowed_items] = 0
+    if banned_items is not None:
+        blocked[banned_items] = 1
+    return blocked
 
 
 def _check_top_k_arguments(n, n_items, k, exclude, exclude_rows, self_items) -> None:
@@ -261,12 +267,7 @@ def _top_k_one(query_vectors, item_vectors, k, exclude, exclude_rows, allowed_it
     """Run :func:`top_k` for one query: its score row, then one call of the kernels' per-row top-k."""
     n_items = item_vectors.shape[0]
     row = np.ascontiguousarray(item_vectors @ query_vectors[0], dtype=np.float32)  # a gemv: B is not packed
-    blocked = np.zeros(n_items, dtype=np.uint8)
-    if allowed_items is not None:
-        blocked[:] = 1
-        blocked[allowed_items] = 0
-    if banned_items is not None:
-        blocked[banned_items] = 1
+    blocked = _blocked_items(n_items, allowed_items, banned_items)
     excl_indptr, excl_indices = _EMPTY_INT64, _EMPTY_INT32
     if exclude is not None and exclude_rows is not None:  # only this query's row of the exclusion CSR
         r = int(exclude_rows[0])

@@ -99,7 +99,7 @@ def ranking_metrics(score_fn: Union[ScoreFn, tuple[np.ndarray, np.ndarray]], tra
     DataError
         When the matrices' shapes differ or the catalogue is empty.
     """
-    _check_k(k)
+    k = _check_k(k)
     vectors: Optional[tuple] = None
     scorer: Optional[ScoreFn] = None
     if isinstance(score_fn, tuple) and len(score_fn) == 2:
@@ -119,8 +119,8 @@ def _ranking_metrics(score_fn: Optional[ScoreFn], vectors: Optional[tuple], trai
 
     With vectors, the scores are their dot products, computed block by block inside the kernel
     (:func:`mfrec.kernels.ranking_metrics.ranking_metrics_dot`); ``batch_size`` is not used.
+    ``k`` is already checked (a positive int).
     """
-    k = _check_k(k)
     train = _as_csr(train_matrix, "train_matrix")
     test = _as_csr(test_matrix, "test_matrix")
     if train.shape != test.shape:
