@@ -6,7 +6,7 @@ Usage: MFREC_DATA_DIR=../shared/data python -m benchmarks.bench_evaluation [fact
 import sys
 import time
 
-import numba
+from mfrec._threads import current_threads
 import numpy as np
 
 from mfrec.data import random_split
@@ -25,7 +25,7 @@ def main() -> None:
         return U[idx] @ V.T
 
     print(f"{train.n_users} users x {train.n_items} items, train {train.nnz:,}, test {test.nnz:,}, "
-          f"factors {factors}, numba threads {numba.get_num_threads()}")
+          f"factors {factors}, kernel threads {current_threads()}")
     start = time.perf_counter()
     ranking_metrics(score, train.matrix, test.matrix, 10)
     print(f"first call (compile or cache load included): {time.perf_counter() - start:.2f} s")

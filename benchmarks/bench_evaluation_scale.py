@@ -26,7 +26,7 @@ import argparse
 import time
 from pathlib import Path
 
-import numba
+from mfrec._threads import current_threads
 import numpy as np
 import scipy.sparse as sp
 
@@ -98,7 +98,7 @@ def main() -> None:
         users = users[:args.users]
     say(f"data: {n_users:,} users x {n_items:,} items, train {train.nnz:,}, test {test.nnz:,} stored pairs "
         f"(built in {time.perf_counter() - t0:.0f} s); {len(users):,} users evaluated; {args.factors} factors; "
-        f"numba threads {numba.get_num_threads()}")
+        f"kernel threads {current_threads()}")
 
     block = 1 << 24
     per_block = max(1, block // n_items)

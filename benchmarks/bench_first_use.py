@@ -11,7 +11,11 @@ Usage (from the repository root)::
 
     MFREC_DATA_DIR=../shared/data python -m benchmarks.bench_first_use [--rounds 2] [--write]
 
-``--write`` records the run in benchmarks/results/first_use.md.
+``--write`` records the run in benchmarks/results/first_use.md. ``--profile`` runs the job once
+more, cold, with numba's compile events recorded, and lists what each kernel cost to compile: its
+own time (typing, lowering and LLVM for that function alone) and its inclusive time (with the
+callees it was the first to need), and how many signatures it was compiled for (more than one is a
+specialization a fixed type at the boundary would avoid).
 """
 from __future__ import annotations
 
@@ -69,21 +73,75 @@ print(json.dumps(steps))
 """
 
 
-def run_job(cache_dir: str) -> tuple[float, dict]:
-    """(wall seconds of the whole fresh process, {step: seconds}) with NUMBA_CACHE_DIR=cache_dir."""
+#: prepended to JOB by --profile: numba's compile events, per function, printed as JSON at exit
+PROFILER = r"""
+import atexit, json, sys, time
+from numba.core import event
+_open, _costs = [], {}
+class _Compiles(event.Listener):
+    def on_start(self, ev):
+        _open.append([time.perf_counter(), 0.0])
+    def on_end(self, ev):
+        began, in_callees = _open.pop()
+        spent = time.perf_counter() - began
+        fn = ev.data["dispatcher"].py_func
+        cost = _costs.setdefault(f"{fn.__module__}.{fn.__qualname__}", [0.0, 0.0, 0])
+        cost[0] += spent - in_callees
+        cost[1] += spent
+        cost[2] += 1
+        if _open:
+            _open[-1][1] += spent
+event.register("numba:compile", _Compiles())
+atexit.register(lambda: print("COMPILES " + json.dumps(_costs)))
+"""
+
+
+def run_job(cache_dir: str, profile: bool = False) -> tuple[float, dict]:
+    """(wall seconds of the whole fresh process, {step: seconds}) with NUMBA_CACHE_DIR=cache_dir.
+
+    With ``profile``, the steps dict has one more key, "compiles": {function: [own s, inclusive s,
+    signatures]}.
+    """
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", JOB], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", (PROFILER if profile else "") + JOB], capture_output=True, text=True,
                             env={**os.environ, "NUMBA_CACHE_DIR": cache_dir})
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"the first-use job failed:\n{result.stderr}")
-    return wall, json.loads(result.stdout.strip().splitlines()[-1])
+    lines = result.stdout.strip().splitlines()
+    if profile:
+        steps = json.loads(lines[-2])
+        steps["compiles"] = json.loads(lines[-1].removeprefix("COMPILES "))
+        return wall, steps
+    return wall, json.loads(lines[-1])
+
+
+def compile_profile(cache_dir: str) -> list[str]:
+    """Markdown lines: the compile cost of each mfrec kernel, and numba's own heaviest functions, in a cold run."""
+    _, steps = run_job(cache_dir, profile=True)
+    costs = steps.pop("compiles")
+    total = sum(own for own, _, _ in costs.values())
+    ranked = sorted(costs.items(), key=lambda kv: -kv[1][0])
+    mine = [{"kernel": name.removeprefix("mfrec.kernels."), "own s": own, "inclusive s": incl, "signatures": n}
+            for name, (own, incl, n) in ranked if name.startswith("mfrec.")]
+    numba_own = sum(own for name, (own, _, _) in costs.items() if not name.startswith("mfrec."))
+    columns = ["kernel", ("own s", "own s", ".2f"), ("inclusive s", "inclusive s", ".2f"), "signatures"]
+    return [
+        "## Compile cost per kernel (`--profile`, one more cold run)",
+        "",
+        f"numba's compile events: {total:.1f} s in all; {total - numba_own:.1f} s in mfrec's kernels' own "
+        f"compiles, {numba_own:.1f} s in numba's library functions they call (np.empty, min, sorting, ...), "
+        "each compiled once per process and signature.",
+        "",
+        format_table(mine, columns),
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="cold + warm pairs, each in a new empty cache")
     parser.add_argument("--write", action="store_true", help=f"record the run in {RESULTS}")
+    parser.add_argument("--profile", action="store_true", help="list each kernel's compile cost (one more cold run)")
     args = parser.parse_args()
     if not os.environ.get("MFREC_DATA_DIR"):
         print("note: MFREC_DATA_DIR is not set; ML-100K is read from mfrec's cache (or downloaded)")
@@ -117,6 +175,9 @@ def main() -> None:
         "",
         machine_info_markdown(),
     ]
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="mfrec-numba-") as cache:
+            out += ["", *compile_profile(cache)]
     text = "\n".join(out)
     print(text)
     if args.write:

@@ -1,8 +1,9 @@
 """Tests of BPR: sampler, kernel vs NumPy reference, gradient, reproducibility, parameters."""
-import numba
+
 import numpy as np
 import pytest
 
+from mfrec._threads import kernel_threads
 from mfrec.data.interactions import Interactions
 from mfrec.kernels import bpr as K
 from mfrec.kernels import sampling as S
@@ -168,7 +169,11 @@ def test_single_thread_epoch_is_draw_then_step(n_blocks):
     eligible, cum = eligible_arrays(indptr, n_items)
     uf, itf, ib = small_factors(n_users, n_items, k, seed=2)
     ref = [a.copy() for a in (uf, itf, ib)]
-    numba.set_num_threads(1)
+    with kernel_threads(1):
+        _check_blocks_in_order(indptr, indices, eligible, cum, uf, itf, ib, ref, n, n_blocks, n_items)
+
+
+def _check_blocks_in_order(indptr, indices, eligible, cum, uf, itf, ib, ref, n, n_blocks, n_items):
     for mode in (K.SAMPLE_PAIR, K.SAMPLE_USER):
         states = S.seed_streams(9, n_blocks)
         start = states.copy()
@@ -185,7 +190,6 @@ def test_single_thread_epoch_is_draw_then_step(n_blocks):
         np.testing.assert_allclose(uf, ref[0], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(itf, ref[1], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(ib, ref[2], rtol=1e-4, atol=1e-6)
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
 def test_gradient_matches_finite_differences_of_the_objective():

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from mfrec.evaluation.evaluate import ranking_metrics
-from mfrec.kernels.ranking_metrics import ranking_metrics_batch
+from mfrec.kernels.ranking_metrics import _heap_sort, ranking_metrics_batch
 from mfrec.retrieval import mask_rows, top_k, top_k_from_scores
 from test_metrics import _reference_per_user
 
@@ -240,3 +240,16 @@ def test_top_k_refuses_what_its_kernels_would_read_out_of_bounds(n_queries):
         top_k(queries, items[:20], 5, exclude=seen, exclude_rows=rows)
     idx, _ = top_k(queries, items, 5, exclude=seen, exclude_rows=rows, self_items=np.zeros(n_queries, int))
     assert idx.shape == (n_queries, 5) and not (idx == 0).any()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 8, 17, 100, 1001])
+def test_heap_sort_equals_numpy_sort(n):
+    """The kernels' own sort of a user's test scores (ties, repeated values, infinities)."""
+    rng = np.random.default_rng(n)
+    for values in (rng.random(n), rng.integers(0, 3, n), np.full(n, 7.0), np.arange(n)[::-1]):
+        a = np.asarray(values, dtype=np.float32)
+        if n >= 2:
+            a[0], a[-1] = np.inf, -np.inf
+        expected = np.sort(a)
+        _heap_sort(a)
+        np.testing.assert_array_equal(a, expected)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mfrec.kernels.csr import csr_structure, kernel_csr
+from mfrec.kernels.csr import csr_structure, kernel_csr, read_only
 
 
 def test_kernel_csr_gives_the_kernel_dtypes_contiguous_and_equal_values():
@@ -18,11 +18,23 @@ def test_kernel_csr_gives_the_kernel_dtypes_contiguous_and_equal_values():
     np.testing.assert_array_equal(data, m.data.astype(np.float32))
 
 
-def test_no_copy_when_already_in_kernel_dtypes():
+def test_no_copy_when_already_in_kernel_dtypes_and_a_read_only_view():
     indptr = np.array([0, 2, 3], dtype=np.int64)
     indices = np.array([1, 4, 0], dtype=np.int32)
     out_indptr, out_indices = csr_structure(indptr, indices)
-    assert out_indptr is indptr and out_indices is indices
+    assert np.shares_memory(out_indptr, indptr) and np.shares_memory(out_indices, indices)
+    assert not out_indptr.flags.writeable and not out_indices.flags.writeable
+    assert indptr.flags.writeable and indices.flags.writeable   # the caller's arrays keep their flags
+
+
+def test_read_only_converts_and_freezes_without_touching_the_input():
+    source = np.arange(12, dtype=np.float64).reshape(3, 4)
+    out = read_only(source.T, np.float32)
+    assert out.dtype == np.float32 and out.flags.c_contiguous and not out.flags.writeable
+    np.testing.assert_array_equal(out, source.T)
+    assert source.flags.writeable
+    same = read_only(source)
+    assert np.shares_memory(same, source) and not same.flags.writeable
 
 
 def test_strided_input_becomes_contiguous():

@@ -1,29 +1,122 @@
-"""Thread control for numba kernels."""
+"""Thread control for the kernels: how many threads, and the loop that runs a kernel's tasks on them.
+
+The kernels are compiled without numba's ``parallel=True``: a kernel that works on independent
+tasks (blocks of users, Hogwild blocks of SGD steps) takes a task range ``(first, stop, ...)`` and
+:func:`parallel_for` runs pieces of that range on Python threads, side by side, since every kernel
+releases the GIL (``nogil=True``). That costs the same at run time as a ``prange`` loop (the
+work of a piece is milliseconds, the hand-off microseconds) but much less to compile: numba's
+parallel lowering added 1-2 s of first use per kernel (benchmarks/results/first_use.md), and two
+threads of one process may run kernels at once (numba's default workqueue threading layer
+refuses concurrent parallel regions).
+"""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
-from typing import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Optional
 
 import numba
 from threadpoolctl import threadpool_limits
 
+#: pieces of a task range per thread: enough for a thread slowed down by another process to take
+#: fewer pieces (the pieces are handed out in order, as threads become free) ...
+PIECES_PER_THREAD = 4
+
+_local = threading.local()   # this thread's kernel_threads setting
+_pool: Optional[ThreadPoolExecutor] = None
+_pool_lock = threading.Lock()
+
 
 def max_threads() -> int:
-    """Return the most threads numba's parallel regions can use (``NUMBA_NUM_THREADS``, all cores by default)."""
+    """Return the most threads a kernel can use: ``NUMBA_NUM_THREADS``, all cores by default."""
     return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at import by numba
 
 
+def current_threads() -> int:
+    """Return the threads :func:`parallel_for` uses in this thread now (set by :func:`kernel_threads`)."""
+    return getattr(_local, "n_threads", max_threads())
+
+
 @contextlib.contextmanager
-def numba_threads(n_threads: int) -> Iterator[int]:
-    """Run numba parallel regions with ``n_threads`` threads (0 = all cores) inside the block; yield that number."""
-    previous = numba.get_num_threads()
-    wanted = max_threads() if n_threads == 0 else min(n_threads, max_threads())
-    numba.set_num_threads(max(1, wanted))
+def kernel_threads(n_threads: int) -> Iterator[int]:
+    """Run the kernels' parallel loops with ``n_threads`` threads (0 = all cores) inside the block; yield that number.
+
+    The setting belongs to the calling thread (two threads may use different ones at once).
+    """
+    previous = current_threads()
+    _local.n_threads = max(1, max_threads() if n_threads == 0 else min(n_threads, max_threads()))
     try:
-        yield numba.get_num_threads()
+        yield _local.n_threads
     finally:
-        numba.set_num_threads(previous)
+        _local.n_threads = previous
+
+
+def _executor() -> ThreadPoolExecutor:
+    """Return the process's kernel thread pool (created on first use; the calling thread is one more)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, max_threads() - 1), thread_name_prefix="mfrec-kernel")
+        return _pool
+
+
+def parallel_for(task_kernel: Callable, n_tasks: int, *args, piece: Optional[int] = None) -> None:
+    """Run ``task_kernel(first, stop, *args)`` over tasks 0..n_tasks-1, in pieces on :func:`current_threads` threads.
+
+    The pieces are contiguous task ranges handed out in order to whichever thread is free, the
+    calling thread included, so the work is balanced dynamically. The tasks must be independent
+    (or, as Hogwild's blocks, tolerate running side by side). With one thread, or one task, the
+    kernel runs once over the whole range in the calling thread. An exception in a piece is
+    raised here once every thread has stopped.
+
+    Parameters
+    ----------
+    task_kernel : callable
+        A kernel taking the task range first..stop-1 then ``args``.
+    n_tasks : int
+        The number of tasks.
+    *args
+        Passed on to every call.
+    piece : int, optional
+        Tasks per piece; by default the range is cut into PIECES_PER_THREAD pieces per thread.
+    """
+    n_threads = min(current_threads(), n_tasks)
+    if n_threads <= 1:
+        if n_tasks > 0:
+            task_kernel(0, n_tasks, *args)
+        return
+    if piece is None:
+        piece = -(-n_tasks // (n_threads * PIECES_PER_THREAD))
+    n_pieces = -(-n_tasks // piece)
+    counter = itertools.count()   # next() is atomic under the GIL: each piece is taken once
+    failed = threading.Event()    # set by the first failing piece: the others take no new piece
+
+    def work() -> None:
+        while True:
+            p = next(counter)
+            if p >= n_pieces or failed.is_set():
+                return
+            try:
+                task_kernel(p * piece, min(n_tasks, (p + 1) * piece), *args)
+            except BaseException:
+                failed.set()
+                raise
+
+    helpers = [_executor().submit(work) for _ in range(min(n_threads, n_pieces) - 1)]
+    error: Optional[BaseException] = None
+    try:
+        work()
+    except BaseException as exc:  # re-raised below, once the helpers have stopped
+        error = exc
+    for helper in helpers:
+        try:
+            helper.result()
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from .kernels.csr import csr_structure
+from .kernels.csr import csr_structure, read_only
 from ._threads import single_threaded_blas
 from .kernels.top_k import DOT_ROWS, dot_block_rows, row_top_k, top_k_dot, top_k_rows
 
@@ -38,9 +38,10 @@ def default_batch(n_items: int) -> int:
     """
     return max(1, SCORE_BLOCK_FLOATS // max(1, int(n_items)))
 
-_EMPTY_INT64 = np.zeros(0, dtype=np.int64)
-_ZERO_ROW = np.zeros(1, dtype=np.int64)   # a single query reads row 0 of its one-row exclusion CSR
-_EMPTY_INT32 = np.zeros(0, dtype=np.int32)
+# the kernels' inputs are read-only (kernels.csr.read_only): one compiled signature for every call
+_EMPTY_INT64 = read_only(np.zeros(0, dtype=np.int64))
+_ZERO_ROW = read_only(np.zeros(1, dtype=np.int64))   # a single query reads row 0 of its one-row exclusion CSR
+_EMPTY_INT32 = read_only(np.zeros(0, dtype=np.int32))
 
 
 def mask_rows(scores: np.ndarray, csr: sp.csr_matrix, rows: np.ndarray) -> None:
@@ -204,20 +205,20 @@ def top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, *,
                           self_items)
     out_idx = np.empty((n, k), dtype=np.int32)
     out_scores = np.empty((n, k), dtype=np.float32)
-    blocked = _blocked_items(n_items, allowed_items, banned_items)
+    blocked = read_only(_blocked_items(n_items, allowed_items, banned_items))
     if exclude is not None:
         excl_indptr, excl_indices = csr_structure(exclude.indptr, exclude.indices)
-        rows = np.ascontiguousarray(exclude_rows, dtype=np.int64)
+        rows = read_only(exclude_rows, np.int64)
     else:
         excl_indptr, excl_indices = _EMPTY_INT64, _EMPTY_INT32
-        rows = np.zeros(n, dtype=np.int64)
-    selves = _EMPTY_INT64 if self_items is None else np.ascontiguousarray(self_items, dtype=np.int64)
+        rows = read_only(np.zeros(n, dtype=np.int64))
+    selves = _EMPTY_INT64 if self_items is None else read_only(self_items, np.int64)
     if batch_size is None and n >= DOT_ROWS and query_vectors.dtype == np.float32 \
             and item_vectors.dtype == np.float32:
         # scored block by block inside the kernel's threads (one sgemm per block of up to 64 queries), so no
         # score matrix of the whole batch is written and BLAS threads do not compete with the kernel
         with single_threaded_blas():
-            top_k_dot(np.ascontiguousarray(query_vectors), np.ascontiguousarray(item_vectors), rows,
+            top_k_dot(read_only(query_vectors), read_only(item_vectors), rows,
                       excl_indptr, excl_indices, blocked, selves, k, dot_block_rows(n_items), out_idx, out_scores)
         return out_idx, out_scores
     for start, scores in score_blocks(query_vectors, item_vectors, batch_size):
@@ -271,12 +272,12 @@ def _top_k_one(query_vectors, item_vectors, k, exclude, exclude_rows, allowed_it
     excl_indptr, excl_indices = _EMPTY_INT64, _EMPTY_INT32
     if exclude is not None and exclude_rows is not None:  # only this query's row of the exclusion CSR
         r = int(exclude_rows[0])
-        excl_indices = np.ascontiguousarray(exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]], dtype=np.int32)
-        excl_indptr = np.array([0, len(excl_indices)], dtype=np.int64)
-    selves = _EMPTY_INT64 if self_items is None else np.ascontiguousarray(self_items, dtype=np.int64)
+        excl_indices = read_only(exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]], np.int32)
+        excl_indptr = read_only(np.array([0, len(excl_indices)], dtype=np.int64))
+    selves = _EMPTY_INT64 if self_items is None else read_only(self_items, np.int64)
     out_idx = np.empty((1, k), dtype=np.int32)
     out_scores = np.empty((1, k), dtype=np.float32)
-    row_top_k(row, 0, _ZERO_ROW, excl_indptr, excl_indices, blocked, selves, k, blocked.copy(),
+    row_top_k(row, 0, _ZERO_ROW, excl_indptr, excl_indices, read_only(blocked), selves, k, blocked.copy(),
               np.empty(k, dtype=np.float32), out_idx[0], out_scores[0])
     return out_idx, out_scores
 

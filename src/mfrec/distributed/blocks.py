@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import numba_threads
+from .._threads import kernel_threads
 from ..errors import DataError
 from ..ids import _as_raw_array
 from ..kernels import als as kernels
@@ -246,7 +246,7 @@ def solve_block(params: dict, threads: int, n_grams: int, in_block: InBlock, fac
     if len(other) == 0:  # a block with no interactions: keep a valid (1, k) array for the kernels
         other = np.zeros((1, k), dtype=np.float32)
     out = factors.copy()  # a task never modifies its inputs (Dask may share or rerun them)
-    with _KERNEL_LOCK, numba_threads(_worker_threads(threads)):
+    with _KERNEL_LOCK, kernel_threads(_worker_threads(threads)):
         model._solve_rows(in_block.side, out, other, gram, model.solver == "cholesky")
     return out
 

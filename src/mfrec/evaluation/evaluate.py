@@ -16,10 +16,10 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import numba_threads, single_threaded_blas
+from .._threads import kernel_threads, single_threaded_blas
 from ..data.interactions import Interactions
 from ..errors import DataError, InvalidParameterError
-from ..kernels.csr import csr_structure
+from ..kernels.csr import csr_structure, read_only
 from ..kernels.ranking_metrics import METRIC_COLUMNS, ranking_metrics_batch, ranking_metrics_dot
 from ..kernels.top_k import dot_block_rows
 from ..params import Integer, check
@@ -137,17 +137,19 @@ def _ranking_metrics(score_fn: Optional[ScoreFn], vectors: Optional[tuple], trai
 
     metrics = np.empty((len(evaluated), len(METRIC_COLUMNS)), dtype=np.float64)
     top = np.empty((len(evaluated), k), dtype=np.int32)
-    args = (*csr_structure(train.indptr, train.indices), *csr_structure(test.indptr, test.indices))
+    train_indptr, train_indices = csr_structure(train.indptr, train.indices)
+    test_indptr, test_indices = csr_structure(test.indptr, test.indices)
     bad = np.zeros(len(evaluated), dtype=np.uint8)
-    with numba_threads(threads):
+    with kernel_threads(threads):
         if vectors is not None:
-            user_vectors, item_vectors = (np.ascontiguousarray(v, dtype=np.float32) for v in vectors)
+            user_vectors, item_vectors = (np.asarray(v, dtype=np.float32) for v in vectors)
             if user_vectors.shape[0] != n_users or item_vectors.shape[0] != n_items \
                     or user_vectors.shape[1] != item_vectors.shape[1]:
                 raise DataError(f"ranking vectors of shapes {user_vectors.shape} and {item_vectors.shape} do not "
                                 f"match a {n_users} x {n_items} matrix")
             with single_threaded_blas():
-                ranking_metrics_dot(user_vectors, np.ascontiguousarray(item_vectors.T), evaluated, *args, k,
+                ranking_metrics_dot(read_only(user_vectors), read_only(item_vectors.T), read_only(evaluated),
+                                    train_indptr, train_indices, test_indptr, test_indices, k,
                                     dot_block_rows(n_items), metrics, top, bad)
             source = "the model's scores are"
         else:
@@ -155,7 +157,8 @@ def _ranking_metrics(score_fn: Optional[ScoreFn], vectors: Optional[tuple], trai
             for start in range(0, len(evaluated), batch_size):
                 idx = evaluated[start:start + batch_size]
                 scores = _batch_scores(score_fn, idx, n_items)
-                ranking_metrics_batch(scores, idx, *args, k, metrics[start:start + len(idx)],
+                ranking_metrics_batch(scores, idx, train_indptr, train_indices, test_indptr, test_indices, k,
+                                      metrics[start:start + len(idx)],
                                       top[start:start + len(idx)], bad[start:start + len(idx)])
                 if bad[start:start + len(idx)].any():
                     break

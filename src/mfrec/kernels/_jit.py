@@ -1,8 +1,24 @@
 """The one ``@njit`` option set of every mfrec kernel.
 
-Decorate with ``@kernel``, or ``@kernel(parallel=True)`` for a kernel with a ``prange`` loop (and
-only those), or ``exact=True`` for the kernels that rank and compare scores (tests/test_faults.py
-checks).
+Decorate with ``@kernel``, or ``@kernel(exact=True)`` for the kernels that rank and compare scores
+(tests/test_faults.py checks).
+
+No kernel is compiled with numba's ``parallel=True``: the parallel loops are Python threads
+running a kernel over pieces of a task range (``mfrec._threads.parallel_for``), which is as fast
+and much cheaper to compile.
+
+First use is numba compiling every kernel a job calls (benchmarks/bench_first_use.py lists each
+one's cost), so the kernels keep to a few patterns that numba compiles once instead of again:
+
+- Counters passed to another kernel start as ``np.int64(0)``, never ``0``: numba types a literal
+  0 as ``Literal[int](0)`` on its first pass and compiles the callee for that type too.
+- Arguments have one type per call site: indices cast to int64 where int32 and int64 meet, and
+  read-only inputs passed read-only (``kernels.csr.read_only``: numba types a read-only array
+  apart from a writable one).
+- No assignment of an array to an array slice (``a[i] = b[j]`` with rows): numba compiles the
+  formatting of its shape-mismatch message, about 2 s; copy element by element.
+- No ``ndarray.sort``: its quicksort is four functions to compile; ``_heap_sort`` in
+  ranking_metrics.py is one.
 
 - ``cache=True``: compiled code is kept on disk, so a fresh process does not recompile.
 - ``nogil=True``: the GIL is released, so Python threads may run kernels side by side (SVD's
@@ -26,15 +42,13 @@ from numba import njit
 
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}  # a set: numba takes no frozenset
 
-def kernel(fn=None, *, parallel: bool = False, exact: bool = False):
-    """Compile ``fn`` with numba.njit and the options above: ``@kernel`` or ``@kernel(parallel=True, exact=False)``.
+def kernel(fn=None, *, exact: bool = False):
+    """Compile ``fn`` with numba.njit and the options above: ``@kernel`` or ``@kernel(exact=True)``.
 
     Parameters
     ----------
     fn : callable or None, default None
         The function (bare ``@kernel``), or None when called with options.
-    parallel : bool, default False
-        For kernels with a ``prange`` loop.
     exact : bool, default False
         No fast-math at all (the ranking and top-k kernels).
 
@@ -43,6 +57,5 @@ def kernel(fn=None, *, parallel: bool = False, exact: bool = False):
     callable
         The compiled kernel, or the decorator when ``fn`` is None.
     """
-    decorate = njit(cache=True, nogil=True, error_model="numpy", fastmath=False if exact else FASTMATH,
-                    parallel=parallel)
+    decorate = njit(cache=True, nogil=True, error_model="numpy", fastmath=False if exact else FASTMATH)
     return decorate if fn is None else decorate(fn)

@@ -60,9 +60,10 @@ half step minimises L over one side, so L never increases. ``solver="cg"``
 never forming A_u (Takacs, Pilaszy & Tikk 2011). The small solves and the Gramian are written
 out here: no BLAS call runs in a half step, so BLAS threads cannot oversubscribe the cores.
 
-Rows are processed in blocks (``prange`` over blocks) so scratch memory is allocated once per
-block, not once per row. Every row's solve is sequential and depends only on its inputs, so
-results are bit-for-bit identical for any thread count.
+Rows are processed in blocks of BLOCK, pieces of consecutive blocks on the threads of
+``mfrec._threads.parallel_for``, so scratch memory is allocated once per piece, not once per
+row. Every row's solve is sequential and depends only on its inputs, so results are bit-for-bit
+identical for any thread count.
 
 Loss and fold-in
 ----------------
@@ -88,8 +89,7 @@ NumPy twins: tests/reference_als.py.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
-
+from .._threads import parallel_for
 from ._jit import kernel
 
 BLOCK = 64  # rows per parallel work unit
@@ -157,7 +157,6 @@ def _build_system(start, end, indices, conf, Y, gram, alpha0, reg, a, b, yrow, k
                 a[i, j] += wy * yrow[j]
 
 
-@kernel(parallel=True)
 def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
     """Make an exact half step: X[u] = A_u^{-1} b_u for every row u (see the module docstring).
 
@@ -184,13 +183,20 @@ def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
         The number of rows whose system was not positive definite (those rows are set to zero);
         0 in normal use.
     """
-    n_rows, k = X.shape
-    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    n_blocks = (X.shape[0] + BLOCK - 1) // BLOCK
     failures = np.zeros(n_blocks, dtype=np.int64)
-    for blk in prange(n_blocks):
-        a = np.empty((k, k), dtype=np.float64)
-        b = np.empty(k, dtype=np.float64)
-        yrow = np.empty(k, dtype=np.float64)
+    parallel_for(_cholesky_blocks, n_blocks, indptr, indices, conf, X, Y, gram, alpha0, reg, failures)
+    return int(failures.sum())
+
+
+@kernel
+def _cholesky_blocks(first, stop, indptr, indices, conf, X, Y, gram, alpha0, reg, failures):
+    """Solve the rows of blocks first..stop-1 of :func:`als_half_step_cholesky`; count failures per block."""
+    n_rows, k = X.shape
+    a = np.empty((k, k), dtype=np.float64)
+    b = np.empty(k, dtype=np.float64)
+    yrow = np.empty(k, dtype=np.float64)
+    for blk in range(first, stop):
         for u in range(blk * BLOCK, min((blk + 1) * BLOCK, n_rows)):
             _build_system(indptr[u], indptr[u + 1], indices, conf, Y, gram, alpha0, reg[u], a, b, yrow, k)
             if _cholesky_solve_inplace(a, b, k):
@@ -200,7 +206,6 @@ def als_half_step_cholesky(indptr, indices, conf, X, Y, gram, alpha0, reg):
                 failures[blk] += 1
                 for f in range(k):
                     X[u, f] = 0.0
-    return failures.sum()
 
 
 @kernel
@@ -272,24 +277,28 @@ def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps,
         rs_old = rs_new
 
 
-@kernel(parallel=True)
 def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
     """Make an approximate half step: ``steps`` CG iterations per row from the current X[u] (in place).
 
     The arguments are those of :func:`als_half_step_cholesky`, but conf, gram, alpha0 and reg are
     float32 here (the caller converts), like X and Y; ``steps`` is ``cg_steps``.
     """
+    n_blocks = (X.shape[0] + BLOCK - 1) // BLOCK
+    parallel_for(_cg_blocks, n_blocks, indptr, indices, conf, X, Y, gram, alpha0, reg, steps)
+
+
+@kernel
+def _cg_blocks(first, stop, indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
+    """Update the rows of blocks first..stop-1 of :func:`als_half_step_cg`."""
     n_rows, k = X.shape
-    n_blocks = (n_rows + BLOCK - 1) // BLOCK
-    for blk in prange(n_blocks):
-        r = np.empty(k, dtype=np.float32)
-        p = np.empty(k, dtype=np.float32)
-        ap = np.empty(k, dtype=np.float32)
+    r = np.empty(k, dtype=np.float32)
+    p = np.empty(k, dtype=np.float32)
+    ap = np.empty(k, dtype=np.float32)
+    for blk in range(first, stop):
         for u in range(blk * BLOCK, min((blk + 1) * BLOCK, n_rows)):
             _cg_row(indptr[u], indptr[u + 1], indices, conf, Y, gram, alpha0, reg[u], X[u], r, p, ap, steps, k)
 
 
-@kernel(parallel=True)
 def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
     """Sum c (1 - x_u.y_i)^2 - alpha0 (x_u.y_i)^2 over the stored cells, in float64.
 
@@ -298,10 +307,17 @@ def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
     Partial sums per block are added in a fixed order, so the result does not depend on threads.
     NumPy: s = (X[u] * Y[i]).sum(1) per stored (u, i); (conf * (1 - s)**2 - alpha0 * s**2).sum()
     """
-    n_rows, k = X.shape
-    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    n_blocks = (X.shape[0] + BLOCK - 1) // BLOCK
     partial = np.zeros(n_blocks, dtype=np.float64)
-    for blk in prange(n_blocks):
+    parallel_for(_loss_blocks, n_blocks, indptr, indices, conf, X, Y, alpha0, partial)
+    return float(partial.sum())   # pairwise, in block order: the same whatever the threads
+
+
+@kernel
+def _loss_blocks(first, stop, indptr, indices, conf, X, Y, alpha0, partial):
+    """Fill partial[blk] with the observed loss terms of each block first..stop-1 of :func:`observed_loss_terms`."""
+    n_rows, k = X.shape
+    for blk in range(first, stop):
         total = 0.0
         for u in range(blk * BLOCK, min((blk + 1) * BLOCK, n_rows)):
             for q in range(indptr[u], indptr[u + 1]):
@@ -311,10 +327,6 @@ def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
                     s += np.float64(X[u, f]) * np.float64(Y[it, f])
                 total += conf[q] * (1.0 - s) * (1.0 - s) - alpha0 * s * s
         partial[blk] = total
-    out = 0.0
-    for blk in range(n_blocks):
-        out += partial[blk]
-    return out
 
 
 @kernel

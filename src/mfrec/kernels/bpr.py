@@ -85,8 +85,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
-
+from .._threads import parallel_for
 from ._jit import kernel
 from .sampling import rand_int, row_of_entry, sample_negative
 
@@ -277,23 +276,29 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
     return stats
 
 
-@kernel(parallel=True)
 def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_factors, item_biases, params,
               states, stats):
     """Run one epoch of params.n_samples SGD steps in len(states) blocks, lock-free in parallel (Hogwild).
 
     ``params``: a :class:`BprParams`. Block b does its share of the steps (n_samples split as
     evenly as possible, block 0 first), drawing them from its own random stream states[b]
-    (updated in place), and updates the shared factors without locks; the parallel loop hands
-    blocks to the threads (schedule them
-    dynamically, e.g. numba.parallel_chunksize(1), so that a thread slowed down by other
-    processes does less). The triples drawn depend only on the streams, not on the number of
+    (updated in place), and updates the shared factors without locks; the blocks are handed one
+    at a time to whichever thread is free (``mfrec._threads.parallel_for``), so that a thread
+    slowed down by other processes does less. The triples drawn depend only on the streams, not on the number of
     threads; with one thread the epoch is deterministic. stats (n_blocks, 4) float64 receives per
     block (sum of -ln sigma(x_uij), sum of penalties, number of x_uij > 0, number of steps). A
     block stops early when x_uij is not finite (divergence), so its loss sum becomes NaN.
     n_candidates > 1 replaces the uniform negative by the best-scored of n_candidates uniform
     negatives (hardest_negative).
     """
+    parallel_for(_bpr_blocks, states.shape[0], indptr, indices, eligible_users, eligible_cum, user_factors,
+                 item_factors, item_biases, params, states, stats, piece=1)
+
+
+@kernel
+def _bpr_blocks(first, stop, indptr, indices, eligible_users, eligible_cum, user_factors, item_factors, item_biases,
+                params, states, stats):
+    """Run blocks first..stop-1 of :func:`bpr_epoch`."""
     n_blocks = states.shape[0]
     n_items = item_factors.shape[0]
     n_samples = params.n_samples
@@ -302,7 +307,7 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_
     lr = params.learning_rate
     reg = params.regularization
     reg_bias = params.bias_regularization
-    for t in prange(n_blocks):
+    for t in range(first, stop):
         begin = (n_samples * t) // n_blocks
         end = (n_samples * (t + 1)) // n_blocks
         state = states[t]

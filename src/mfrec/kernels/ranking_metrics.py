@@ -10,13 +10,13 @@ tests check that this kernel equals them. The exact definitions are documented t
 
 Ranking convention (shared with ``mfrec.retrieval.top_k_from_scores``): candidates are the items
 that are not training items of the user; they are ordered by decreasing score, ties broken by the
-lower item index. Rows are independent, so the batch runs in parallel over users (prange).
+lower item index. Rows are independent, so the batch runs in parallel over users
+(``mfrec._threads.parallel_for``).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
-
+from .._threads import parallel_for
 from ._jit import kernel
 from .top_k import insert_top
 
@@ -26,12 +26,11 @@ METRIC_COLUMNS = ("precision", "recall", "ndcg", "ap", "hit", "rr", "auc")
 _TRAIN = 1  # mark of a training item (not a candidate)
 _TEST = 2   # mark of a test item that is a candidate
 
-_ROWS_PER_TASK = 16      # rows per task of the parallel loop (scratch memory allocated per task)
+_ROWS_PER_TASK = 16      # score rows per piece of the parallel loop, at the least
 _ITEMS_PER_BUCKET = 16   # histogram buckets of the one-pass AUC: about one per 16 items ...
 _MAX_BUCKETS = 4096      # ... at most this many
 
 
-@kernel(parallel=True, exact=True)
 def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indptr, test_indices, k,
                           out_metrics, out_top, out_bad):
     """Fill per-user metrics for each score row.
@@ -56,23 +55,26 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
     out_bad : ndarray of uint8, shape (b,)
         Set to 1 where a candidate score is NaN.
     """
-    n_rows, n_items = scores.shape
-    idcg = _ideal_dcg(k)
-    n_tasks = (n_rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
-    for task in prange(n_tasks):
-        scratch = _row_scratch(n_items, k)
-        for r in range(task * _ROWS_PER_TASK, min(n_rows, (task + 1) * _ROWS_PER_TASK)):
-            out_bad[r] = _row_metrics(scores[r], users[r], scratch, train_indptr, train_indices, test_indptr,
+    parallel_for(_batch_rows, scores.shape[0], scores, users, train_indptr, train_indices, test_indptr,
+                 test_indices, k, _ideal_dcg(k), out_metrics, out_top, out_bad, piece=_ROWS_PER_TASK)
+
+
+@kernel(exact=True)
+def _batch_rows(first, stop, scores, users, train_indptr, train_indices, test_indptr, test_indices, k, idcg,
+                out_metrics, out_top, out_bad):
+    """Rank the score rows first..stop-1 of :func:`ranking_metrics_batch`."""
+    scratch = _row_scratch(scores.shape[1], k)
+    for r in range(first, stop):
+        out_bad[r] = _row_metrics(scores[r], users[r], scratch, train_indptr, train_indices, test_indptr,
                                       test_indices, k, idcg, out_top[r], out_metrics[r])
 
 
-@kernel(parallel=True, exact=True)
 def ranking_metrics_dot(user_vectors, item_vectors_t, users, train_indptr, train_indices, test_indptr,
                         test_indices, k, block_rows, out_metrics, out_top, out_bad):
     """Fill per-user metrics of dot-product scores, each block scored where it is ranked.
 
     Like :func:`ranking_metrics_batch` with ``scores = user_vectors[users] @ item_vectors_t``,
-    but every parallel task scores its own block of users (one ``np.dot``, a BLAS sgemm, per
+    but every task scores its own block of users (one ``np.dot``, a BLAS sgemm, per
     ``block_rows`` users) and ranks the rows while they are in cache. No score matrix of the whole
     batch is written, and the BLAS runs inside the kernel's threads: call it with the BLAS
     limited to one thread (``mfrec._threads.single_threaded_blas``), or BLAS threads and
@@ -91,17 +93,26 @@ def ranking_metrics_dot(user_vectors, item_vectors_t, users, train_indptr, train
     out_metrics, out_top, out_bad
         As in :func:`ranking_metrics_batch` (one output row per entry of ``users``).
     """
+    n_tasks = (users.shape[0] + block_rows - 1) // block_rows
+    parallel_for(_dot_blocks, n_tasks, user_vectors, item_vectors_t, users, train_indptr, train_indices, test_indptr,
+                 test_indices, k, _ideal_dcg(k), block_rows, out_metrics, out_top, out_bad)
+
+
+@kernel(exact=True)
+def _dot_blocks(first, stop, user_vectors, item_vectors_t, users, train_indptr, train_indices, test_indptr,
+                test_indices, k, idcg, block_rows, out_metrics, out_top, out_bad):
+    """Score and rank the user blocks first..stop-1 of :func:`ranking_metrics_dot`."""
     n_rows = users.shape[0]
     d, n_items = item_vectors_t.shape
-    idcg = _ideal_dcg(k)
-    n_tasks = (n_rows + block_rows - 1) // block_rows
-    for task in prange(n_tasks):
-        scratch = _row_scratch(n_items, k)
+    scratch = _row_scratch(n_items, k)
+    for task in range(first, stop):
         first_row = task * block_rows
         n_block = min(n_rows, first_row + block_rows) - first_row
         block = np.empty((n_block, d), dtype=np.float32)
-        for r in range(n_block):
-            block[r] = user_vectors[users[first_row + r]]
+        for r in range(n_block):   # element by element: a row assignment would compile numba's
+            u = users[first_row + r]   # shape-mismatch message formatting (seconds of first use)
+            for f in range(d):
+                block[r, f] = user_vectors[u, f]
         scores = np.empty((n_block, n_items), dtype=np.float32)
         np.dot(block, item_vectors_t, scores)
         for r in range(n_block):
@@ -128,7 +139,7 @@ def _row_scratch(n_items, k):
     hist = np.empty(n_buckets + 1, dtype=np.int64)   # + the training items' bucket
     first = np.empty(n_buckets + 1, dtype=np.int64)
     last = np.empty(n_buckets + 1, dtype=np.int64)
-    top_s = np.empty(k, dtype=np.float64)
+    top_s = np.empty(k, dtype=np.float32)          # the scores are float32
     shared = np.empty(n_items, dtype=np.int32)      # items sharing a bucket with a test score
     return mark, bucket, hist, first, last, top_s, shared
 
@@ -140,13 +151,15 @@ def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test
     mark, bucket, hist, first, last, top_s, shared = scratch
     n_items = row.shape[0]
     n_buckets = hist.shape[0] - 1
-    n_train = 0
+    # counters start as np.int64(0), not 0: a literal 0 would have numba compile every callee they
+    # are passed to twice, once for the type Literal[int](0) (see _jit.py)
+    n_train = np.int64(0)
     for p in range(train_indptr[u], train_indptr[u + 1]):
         j = train_indices[p]
         if mark[j] != _TRAIN:
             mark[j] = _TRAIN
             n_train += 1
-    n_test = 0
+    n_test = np.int64(0)
     for p in range(test_indptr[u], test_indptr[u + 1]):
         j = test_indices[p]
         if mark[j] == 0:
@@ -178,7 +191,7 @@ def _order_key(bits):
     Negative floats (sign bit set) have their other bits flipped, so that a larger magnitude
     gives a smaller key; the map is its own inverse. NaNs map beyond +-inf (the caller counts them).
     """
-    return bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
+    return np.int32(bits ^ ((bits >> np.int32(31)) & np.int32(0x7FFFFFFF)))
 
 
 @kernel(exact=True)
@@ -268,7 +281,7 @@ def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, tes
             if best < 0 or s > best_s or (s == best_s and j < best):
                 best = j  # highest-scored test item, lowest index among ties
                 best_s = s
-    test_s.sort()
+    _heap_sort(test_s)
     hist[:] = 0
     first[:] = -1
     for t in range(n_test):
@@ -302,7 +315,7 @@ def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, tes
             tied_before += (s == best_s) and j < best
     # top-K by insertion; the cheap score test first (scores are finite: -inf lets every
     # candidate in until the list is full)
-    count = 0
+    count = np.int64(0)
     thresh = -np.inf
     for j in range(n_items):
         s = row[j]
@@ -347,11 +360,11 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
         if mark[j] == _TRAIN:
             cand[j] = np.nan
     # ---- one pass: NaN check, top-K by insertion, best test item, candidate count
-    count = 0
+    count = np.int64(0)
     thresh = -np.inf   # the K-th score once the list is full (-inf scores enter while it is not)
-    n_cand = 0
-    best = -1
-    best_s = -np.inf
+    n_cand = np.int64(0)
+    best = np.int64(-1)
+    best_s = row[0]    # a placeholder of the row's dtype: best < 0 marks it unset
     bad = False
     for j in range(n_items):
         if mark[j] == _TRAIN:
@@ -394,7 +407,7 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
         if mark[j] == _TEST:
             test_s[t] = row[j]
             t += 1
-    test_s.sort()
+    _heap_sort(test_s)
     correct = 0.0
     q = 0
     while q < n_test:
@@ -410,6 +423,29 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
         q = q_end
     out[6] = correct / (n_test * float(n_neg))
     return 0
+
+
+@kernel(exact=True)
+def _heap_sort(a):
+    """Sort a (no NaN) ascending in place: heapsort (Williams 1964), O(n log n) worst case.
+
+    Instead of ``a.sort()``, whose quicksort numba compiles from four functions (about 1 s of
+    first use); the test scores of one user are few, so speed hardly matters here.
+    """
+    n = len(a)
+    for end in range(n, 0, -1):
+        first = n // 2 - 1 if end == n else 0   # heapify once, then sift only the new root
+        for start in range(first, -1, -1):
+            root = start
+            while 2 * root + 1 < end:           # sift a[root] down the max-heap a[:end]
+                child = 2 * root + 1
+                if child + 1 < end and a[child] < a[child + 1]:
+                    child += 1
+                if a[root] >= a[child]:
+                    break
+                a[root], a[child] = a[child], a[root]
+                root = child
+        a[0], a[end - 1] = a[end - 1], a[0]
 
 
 @kernel(exact=True)

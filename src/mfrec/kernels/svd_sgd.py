@@ -103,8 +103,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
-
+from .._threads import parallel_for
 from ._jit import kernel
 from .sampling import splitmix64_next
 
@@ -175,7 +174,6 @@ def sgd_epoch(users, items, ratings, user_biases, item_biases, user_factors, ite
     return sse
 
 
-@kernel(parallel=True)
 def predict_pairs(users, items, global_mean, user_biases, item_biases, user_factors, item_factors, low, high):
     """Predict the ratings of the (users[n], items[n]) pairs, clipped to [low, high].
 
@@ -195,11 +193,19 @@ def predict_pairs(users, items, global_mean, user_biases, item_biases, user_fact
     ndarray of float32
         One prediction per pair.
     """
-    n_pairs = len(users)
+    out = np.empty(len(users), dtype=np.float32)
+    parallel_for(_predict_range, len(users), users, items, global_mean, user_biases, item_biases, user_factors,
+                 item_factors, low, high, out)
+    return out
+
+
+@kernel
+def _predict_range(first, stop, users, items, global_mean, user_biases, item_biases, user_factors, item_factors,
+                   low, high, out):
+    """Fill out[first:stop] for :func:`predict_pairs`."""
     k = user_factors.shape[1]
-    out = np.empty(n_pairs, dtype=np.float32)
     mu = np.float32(global_mean)
-    for n in prange(n_pairs):
+    for n in range(first, stop):
         u = users[n]
         i = items[n]
         dot = np.float32(0.0)
@@ -207,7 +213,6 @@ def predict_pairs(users, items, global_mean, user_biases, item_biases, user_fact
             dot += user_factors[u, f] * item_factors[i, f]
         value = mu + user_biases[u] + item_biases[i] + dot
         out[n] = min(max(value, np.float32(low)), np.float32(high))  # np.clip(value, low, high)
-    return out
 
 
 @kernel

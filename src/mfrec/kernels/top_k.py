@@ -11,8 +11,7 @@ score, so the cost is one comparison per item plus O(k) per insertion.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
-
+from .._threads import parallel_for
 from ._jit import kernel
 
 #: rows handled by one task of the parallel loop (scratch memory is allocated once per task)
@@ -56,7 +55,6 @@ def insert_top(top_i, top_s, count, k, j, s):
     return count
 
 
-@kernel(parallel=True, exact=True)
 def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, out_idx, out_scores):
     """Fill out_idx / out_scores with the top-k items of each score row.
 
@@ -80,22 +78,26 @@ def top_k_rows(scores, rows, excl_indptr, excl_indices, blocked, self_items, k, 
     out_scores : ndarray of float32, shape (b, k)
         Filled: their scores, -inf in the padded slots.
     """
-    n_rows = scores.shape[0]
-    n_tasks = (n_rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
-    for task in prange(n_tasks):
-        mark = blocked.copy()
-        top_s = np.empty(k, dtype=np.float32)
-        for r in range(task * ROWS_PER_TASK, min(n_rows, (task + 1) * ROWS_PER_TASK)):
-            row_top_k(scores[r], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,
+    parallel_for(_top_k_rows_range, scores.shape[0], scores, rows, excl_indptr, excl_indices, blocked, self_items, k,
+                 out_idx, out_scores, piece=ROWS_PER_TASK)
+
+
+@kernel(exact=True)
+def _top_k_rows_range(first, stop, scores, rows, excl_indptr, excl_indices, blocked, self_items, k, out_idx,
+                      out_scores):
+    """Rank the score rows first..stop-1 of :func:`top_k_rows`."""
+    mark = blocked.copy()
+    top_s = np.empty(k, dtype=np.float32)
+    for r in range(first, stop):
+        row_top_k(scores[r], r, rows, excl_indptr, excl_indices, blocked, self_items, k, mark, top_s,
                        out_idx[r], out_scores[r])
 
 
-@kernel(parallel=True, exact=True)
 def top_k_dot(query_vectors, item_vectors, rows, excl_indptr, excl_indices, blocked, self_items, k,
               block_rows, out_idx, out_scores):
     """Fill out_idx / out_scores with the top-k items of each query, scoring each block where it is ranked.
 
-    Like :func:`top_k_rows` with ``scores = query_vectors @ item_vectors.T``, but every parallel
+    Like :func:`top_k_rows` with ``scores = query_vectors @ item_vectors.T``, but every
     task scores its own block of ``block_rows`` queries (one ``np.dot``, a BLAS sgemm) and ranks the
     rows while they are in cache. Call it with the BLAS limited to one thread
     (``mfrec._threads.single_threaded_blas``): the BLAS runs inside the kernel's threads.
@@ -114,12 +116,20 @@ def top_k_dot(query_vectors, item_vectors, rows, excl_indptr, excl_indices, bloc
     out_idx, out_scores
         As in :func:`top_k_rows`.
     """
-    n_rows, d = query_vectors.shape
+    n_tasks = (query_vectors.shape[0] + block_rows - 1) // block_rows
+    parallel_for(_top_k_dot_blocks, n_tasks, query_vectors, item_vectors, rows, excl_indptr, excl_indices, blocked,
+                 self_items, k, block_rows, out_idx, out_scores)
+
+
+@kernel(exact=True)
+def _top_k_dot_blocks(first, stop, query_vectors, item_vectors, rows, excl_indptr, excl_indices, blocked, self_items,
+                      k, block_rows, out_idx, out_scores):
+    """Score and rank the query blocks first..stop-1 of :func:`top_k_dot`."""
+    n_rows = query_vectors.shape[0]
     n_items = item_vectors.shape[0]
-    n_tasks = (n_rows + block_rows - 1) // block_rows
-    for task in prange(n_tasks):
-        mark = blocked.copy()
-        top_s = np.empty(k, dtype=np.float32)
+    mark = blocked.copy()
+    top_s = np.empty(k, dtype=np.float32)
+    for task in range(first, stop):
         first_row = task * block_rows
         n_block = min(n_rows, first_row + block_rows) - first_row
         scores = np.empty((n_block, n_items), dtype=np.float32)
@@ -140,14 +150,14 @@ def row_top_k(row, r, rows, excl_indptr, excl_indices, blocked, self_items, k, m
     n_items = row.shape[0]
     has_excl = len(excl_indptr) > 0
     has_self = len(self_items) > 0
-    u = 0
+    u = np.int64(0)
     if has_excl:
         u = rows[r]
         for p in range(excl_indptr[u], excl_indptr[u + 1]):
             mark[excl_indices[p]] = _EXCLUDED
     if has_self:
         mark[self_items[r]] = _EXCLUDED
-    count = 0
+    count = np.int64(0)            # not a literal 0, which numba would specialize insert_top for
     thresh = np.float32(-np.inf)  # the k-th score once the list is full; -inf never enters
     for j in range(n_items):
         s = row[j]

@@ -87,8 +87,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
-
+from .._threads import parallel_for
 from ._jit import kernel
 from .sampling import contains_sorted, rand_int
 
@@ -305,8 +304,8 @@ def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, 
     n_updates = 0
     n_trials = 0
     for n in range(start, stop):
-        u = users[n]
-        i = items[n]
+        u = np.int64(users[n])   # int64 like the sampled negatives, so each row update (P[u], Q[i],
+        i = np.int64(items[n])   # Q[j]) is compiled for one index type
         if k_os > 1:
             state, i = _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores,
                                       state)
@@ -319,7 +318,6 @@ def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, 
     return state, loss_sum, n_updates, n_trials
 
 
-@kernel(parallel=True)
 def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items, params):
     """Run one epoch over the positives (users[n], items[n]), n = 0, 1, ..., in len(states) blocks.
 
@@ -338,9 +336,17 @@ def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, stat
     params : WarpParams
         The hyperparameters.
     """
+    parallel_for(_warp_blocks, states.shape[0], indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states,
+                 stats, n_items, params, piece=1)
+
+
+@kernel
+def _warp_blocks(first, stop, indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
+                 params):
+    """Run blocks first..stop-1 of :func:`warp_epoch`."""
     n_blocks = states.shape[0]
     n = users.shape[0]
-    for t in prange(n_blocks):
+    for t in range(first, stop):
         start = t * n // n_blocks
         stop = (t + 1) * n // n_blocks
         state, loss_sum, n_updates, n_trials = _warp_span(

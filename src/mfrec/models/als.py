@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import max_threads, numba_threads
+from .._threads import max_threads, kernel_threads
 from ..errors import DataError, InvalidParameterError, TrainingDivergedError
 from ..kernels import als as kernels
 from ..kernels.csr import csr_structure
@@ -261,7 +261,7 @@ class ALS(Recommender):
         X, Y = self._initial_factors(n_users, n_items, self.seed)
         self.user_factors_, self.item_factors_ = X, Y
         exact = self.solver == "cholesky"
-        with numba_threads(int(self.threads)):
+        with kernel_threads(int(self.threads)):
             for epoch in range(1, int(self.iterations) + 1):
                 self._half_step(users, X, Y, exact)
                 metrics = {}

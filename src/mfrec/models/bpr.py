@@ -4,7 +4,6 @@ The maths is stated in :mod:`mfrec.kernels.bpr`.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .. import _threads
@@ -144,7 +143,7 @@ class BPR(Recommender):
         reg, reg_bias = float(self.regularization), float(self.bias_regularization)
         states = seed_streams(stream_seed, SAMPLE_BLOCKS)  # one random stream per block of steps
         stats = np.zeros((SAMPLE_BLOCKS, 4))
-        with _threads.numba_threads(self.threads), numba.parallel_chunksize(1):
+        with _threads.kernel_threads(self.threads):
             for epoch in range(1, self.epochs + 1):
                 params = kernels.BprParams.make(learning_rate=self._learning_rate(epoch), regularization=reg,
                                                 bias_regularization=reg_bias, n_samples=n_samples, mode=mode,

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._threads import numba_threads
+from .._threads import kernel_threads
 from ..errors import ModelFileError
 from ..kernels import svd_sgd as kernels
 from ..kernels.csr import kernel_csr
@@ -157,7 +157,7 @@ class SVD(Recommender):
         # this epoch's entries in visiting order
         epoch_users, epoch_items, epoch_ratings = np.empty_like(users), np.empty_like(items), np.empty_like(ratings)
 
-        with numba_threads(self.threads) as n_threads, _thread_pool(n_threads) as pool:
+        with kernel_threads(self.threads) as n_threads, _thread_pool(n_threads) as pool:
             for epoch in range(1, self.epochs + 1):
                 if self.shuffle == "users":
                     kernels.user_blocked_shuffle(indptr, items, ratings, rng.permutation(interactions.n_users),

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numba
 import numpy as np
 
 from ..params import Integer, Options, Real, ScoreSafeStd
-from .._threads import numba_threads
+from .._threads import kernel_threads
 from ..kernels.csr import csr_structure
 from ..kernels.sampling import seed_streams
 from ..kernels.warp import WarpParams, rank_weight_table, warp_epoch
@@ -145,7 +144,7 @@ class WARP(Recommender):
         matrix = interactions.matrix
         # the in-training arrays, so that the validation metrics and a callback see the model
         self.user_factors_, self.item_factors_, self.item_biases_ = P, Q, b
-        with numba_threads(self.threads), numba.parallel_chunksize(1):
+        with kernel_threads(self.threads):
             states = seed_streams(_stream_seed(rng), SAMPLE_BLOCKS)  # one random stream per block
             for epoch, stats in self._train(matrix.indptr, matrix.indices, users, items, P, Q, b, states, rng,
                                             update_items=True):
@@ -193,7 +192,7 @@ class WARP(Recommender):
         indptr = np.array([0, len(items)], dtype=np.int64)
         users = np.zeros(len(items), dtype=np.int32)
         Q, b = self.item_factors_, self.item_biases_
-        with numba_threads(1):
+        with kernel_threads(1):
             states = seed_streams(_stream_seed(rng), 1)
             for _ in self._train(indptr, items, users, items, P, Q, b, states, rng, update_items=False):
                 pass

@@ -1,0 +1,135 @@
+"""Tests of mfrec._threads: the kernels' parallel loop and thread settings, and one signature per kernel."""
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from mfrec._threads import current_threads, kernel_threads, max_threads, parallel_for
+
+
+def _recorder():
+    ranges, lock = [], threading.Lock()
+
+    def task(first, stop, scale):
+        with lock:
+            ranges.append((first, stop, scale, threading.get_ident()))
+    return ranges, task
+
+
+@pytest.mark.parametrize("n_tasks", [0, 1, 2, 3, 7, 64, 1001])
+@pytest.mark.parametrize("threads", [1, 2, 5])
+@pytest.mark.parametrize("piece", [None, 1, 3])
+def test_every_task_runs_once_in_contiguous_pieces(n_tasks, threads, piece):
+    ranges, task = _recorder()
+    with kernel_threads(threads):
+        parallel_for(task, n_tasks, 2.5, piece=piece)
+    covered = sorted(t for first, stop, _, _ in ranges for t in range(first, stop))
+    assert covered == list(range(n_tasks))
+    assert all(first < stop and scale == 2.5 for first, stop, scale, _ in ranges)
+    if min(threads, max_threads()) == 1 or n_tasks == 1:
+        assert len(ranges) == (1 if n_tasks else 0)   # one call over the whole range
+    elif piece is not None:
+        assert all(stop - first <= piece for first, stop, _, _ in ranges)
+
+
+def test_one_thread_runs_in_the_calling_thread():
+    ranges, task = _recorder()
+    with kernel_threads(1):
+        parallel_for(task, 50, 1.0)
+    assert [(f, s, t) for f, s, _, t in ranges] == [(0, 50, threading.get_ident())]
+
+
+def test_an_error_in_a_piece_is_raised_and_stops_the_loop():
+    started = []
+
+    def task(first, stop):
+        started.append(first)
+        if first == 0:
+            raise ValueError("piece 0 failed")
+
+    with kernel_threads(2), pytest.raises(ValueError, match="piece 0 failed"):
+        parallel_for(task, 100, piece=1)
+    assert len(started) < 100   # no new piece is taken after the failure
+
+
+def test_kernel_threads_is_per_thread_and_restored():
+    outer = current_threads()
+    seen = {}
+
+    def other():
+        seen["other"] = current_threads()
+
+    with kernel_threads(1) as n:
+        assert n == 1 and current_threads() == 1
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert seen["other"] == max_threads()   # another thread's setting is its own
+    assert current_threads() == outer
+    with kernel_threads(0) as n:
+        assert n == max_threads()
+    with kernel_threads(10 ** 6) as n:
+        assert n == max_threads()
+
+
+def test_two_threads_may_run_parallel_loops_at_once():
+    """numba's workqueue layer refuses concurrent parallel regions; parallel_for does not."""
+    import numpy as np
+
+    from mfrec.evaluation import ranking_metrics
+    rng = np.random.default_rng(0)
+    import scipy.sparse as sp
+    users, items = rng.random((400, 8), dtype=np.float32), rng.random((300, 8), dtype=np.float32)
+    train = sp.random(400, 300, 0.05, format="csr", random_state=1)
+    test = sp.random(400, 300, 0.05, format="csr", random_state=2)
+    expected = ranking_metrics((users, items), train, test, k=10, threads=1)
+    results = []
+
+    def evaluate():
+        results.append(ranking_metrics((users, items), train, test, k=10, threads=2))
+
+    threads = [threading.Thread(target=evaluate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 3
+
+
+#: a small job through every model's fit, retrieval and evaluation; prints the kernels compiled
+#: (or loaded from the cache) for more than one signature
+_SIGNATURES_JOB = r"""
+import json, pkgutil, importlib
+import numba
+import mfrec.kernels
+from mfrec.evaluation import evaluate_ranking
+from mfrec.models.catalog import make_model
+from mfrec.data import per_user_split
+from mfrec.testing import planted_data
+for name, params in {"popularity": {}, "svd": {"epochs": 1}, "als": {"iterations": 1}, "bpr": {"epochs": 1},
+                     "warp": {"epochs": 1}}.items():
+    model = make_model(name, params=params)
+    train, test = per_user_split(planted_data(explicit=model.feedback == "explicit"), test_fraction=0.2, seed=0)
+    model.fit(train)
+    model.recommend(train.user_ids.raw[0], n=5)
+    model.recommend(list(train.user_ids.raw), n=5)   # 60 users: the per-batch path
+    model.similar_items(train.item_ids.raw[0], n=5)
+    evaluate_ranking(model, test, k=5)
+many = {}
+for info in pkgutil.iter_modules(mfrec.kernels.__path__):
+    module = importlib.import_module(f"mfrec.kernels.{info.name}")
+    for attr, obj in vars(module).items():
+        if isinstance(obj, numba.core.registry.CPUDispatcher) and len(obj.signatures) > 1:
+            many[f"{info.name}.{attr}"] = [str(s) for s in obj.signatures]
+print(json.dumps(many))
+"""
+
+
+def test_each_kernel_is_compiled_for_one_signature():
+    """A second signature is a second compile on first use (Literal[int](0) counters, read-only views
+    beside writable arrays, int32 beside int64 indices: see kernels/_jit.py)."""
+    out = subprocess.run([sys.executable, "-c", _SIGNATURES_JOB], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {}
