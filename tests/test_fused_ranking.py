@@ -253,3 +253,24 @@ def test_heap_sort_equals_numpy_sort(n):
         expected = np.sort(a)
         _heap_sort(a)
         np.testing.assert_array_equal(a, expected)
+
+
+def test_dot_path_leaves_constant_rows_to_the_direct_counts_and_matches_the_reference():
+    """Users with a zero vector score every item alike (no bucket width): those rows are counted
+    by the direct kernel after the fused pass, interleaved with ordinary rows."""
+    rng = np.random.default_rng(11)
+    n_users, n_items, d, k = 150, 300, 6, 10
+    user_vectors = rng.standard_normal((n_users, d)).astype(np.float32)
+    user_vectors[::3] = 0.0
+    item_vectors = rng.standard_normal((n_items, d)).astype(np.float32)
+    train = sp.csr_matrix((rng.random((n_users, n_items)) < 0.1).astype(np.float32))
+    test = sp.csr_matrix((rng.random((n_users, n_items)) < 0.05).astype(np.float32))
+    scores = user_vectors @ item_vectors.T
+    fused = ranking_metrics((user_vectors, item_vectors), train, test, k=k, per_user=True)["per_user"]
+    ref = _reference_per_user(scores, train, test, k)
+    names = [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hit_rate@{k}", "mrr", "auc"]
+    assert fused["user"].tolist() == [u for u, _, _ in ref]
+    for col, name in enumerate(names):
+        np.testing.assert_allclose(fused[name], [v[col] for _, v, _ in ref], rtol=1e-5, atol=1e-12, err_msg=name)
+    constant = [i for i, u in enumerate(fused["user"]) if u % 3 == 0]
+    assert constant and all(fused[f"top@{k}"][i][:len(ref[i][2])].tolist() == list(ref[i][2]) for i in constant)

@@ -26,9 +26,9 @@ from ..kernels import als as kernels
 from ..models.als import ALS, _Side
 from ..models.training import initial_factors as draw_factors
 
-# numba's parallel kernels must not be entered by two threads of one process at once (the
-# workqueue threading layer aborts); a worker with several threads runs one solve at a time,
-# each with all of that worker's threads.
+# a worker with several threads runs one solve at a time, each with all of that worker's threads
+# (mfrec._threads.parallel_for): solves side by side, each asking for every thread, would queue on
+# the one kernel thread pool and gain nothing
 _KERNEL_LOCK = threading.Lock()
 
 
@@ -252,7 +252,7 @@ def solve_block(params: dict, threads: int, n_grams: int, in_block: InBlock, fac
 
 
 def _worker_threads(threads: int) -> int:
-    """Numba threads for one solve: ``threads``, or 0 = this worker's thread count."""
+    """Kernel threads for one solve: ``threads``, or 0 = this worker's thread count."""
     if threads > 0:
         return threads
     try:

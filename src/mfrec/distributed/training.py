@@ -42,7 +42,7 @@ def fit(model: ALS, source, *, client=None, user_col: str = "user", item_col: st
     client: a ``dask.distributed.Client`` (default: the current one).
     blocks: blocks per side (default: the number of workers); users and items are hashed into
         blocks by dense index modulo ``blocks``.
-    threads: numba threads per block solve (0 = the worker's thread count).
+    threads: kernel threads per block solve (0 = the worker's thread count).
     keep_interactions: gather the training matrix to the client at the end (needed to exclude
         seen items in ``recommend``, for evaluation and in model files). With False the model
         keeps an empty matrix of the right shape, so the client never holds the interactions.

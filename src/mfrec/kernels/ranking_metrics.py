@@ -2,7 +2,8 @@
 
 :func:`ranking_metrics_batch` ranks given score rows; :func:`ranking_metrics_dot` computes the
 rows itself, one BLAS product per block of users inside each parallel task. Both call the same
-per-row code (:func:`_row_metrics`).
+per-row code (:func:`_row_metrics`, the bucketed counts), and leave the rare rows it cannot count
+(NaN or infinite scores, ties everywhere) to the direct counts afterwards (:func:`_finish_direct`).
 
 The plain-Python reference twins are the per-user functions in ``mfrec.evaluation.metrics``
 (precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate_at_k, reciprocal_rank, auc); the
@@ -25,6 +26,9 @@ METRIC_COLUMNS = ("precision", "recall", "ndcg", "ap", "hit", "rr", "auc")
 
 _TRAIN = 1  # mark of a training item (not a candidate)
 _TEST = 2   # mark of a test item that is a candidate
+
+_NAN = 1     # out_bad: a candidate score is NaN
+_DIRECT = 2  # out_bad, inside the kernels only: the row needs the direct counts (see _finish_direct)
 
 _ROWS_PER_TASK = 16      # score rows per piece of the parallel loop, at the least
 _ITEMS_PER_BUCKET = 16   # histogram buckets of the one-pass AUC: about one per 16 items ...
@@ -52,11 +56,14 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
         negative candidate).
     out_top : ndarray of int32, shape (b, K)
         Filled: the top-K item indices, -1 where fewer than K candidates.
-    out_bad : ndarray of uint8, shape (b,)
+    out_bad : ndarray of uint8, shape (b,), zeros
         Set to 1 where a candidate score is NaN.
     """
+    idcg = _ideal_dcg(k)
     parallel_for(_batch_rows, scores.shape[0], scores, users, train_indptr, train_indices, test_indptr,
-                 test_indices, k, _ideal_dcg(k), out_metrics, out_top, out_bad, piece=_ROWS_PER_TASK)
+                 test_indices, k, idcg, out_metrics, out_top, out_bad, piece=_ROWS_PER_TASK)
+    _finish_direct(lambda rows: scores[rows], users, train_indptr, train_indices, test_indptr, test_indices, k,
+                   idcg, out_metrics, out_top, out_bad)
 
 
 @kernel(exact=True)
@@ -94,8 +101,44 @@ def ranking_metrics_dot(user_vectors, item_vectors_t, users, train_indptr, train
         As in :func:`ranking_metrics_batch` (one output row per entry of ``users``).
     """
     n_tasks = (users.shape[0] + block_rows - 1) // block_rows
+    idcg = _ideal_dcg(k)
     parallel_for(_dot_blocks, n_tasks, user_vectors, item_vectors_t, users, train_indptr, train_indices, test_indptr,
-                 test_indices, k, _ideal_dcg(k), block_rows, out_metrics, out_top, out_bad)
+                 test_indices, k, idcg, block_rows, out_metrics, out_top, out_bad)
+    _finish_direct(lambda rows: user_vectors[users[rows]] @ item_vectors_t, users, train_indptr, train_indices,
+                   test_indptr, test_indices, k, idcg, out_metrics, out_top, out_bad)
+
+
+def _finish_direct(score_rows, users, train_indptr, train_indices, test_indptr, test_indices, k, idcg, out_metrics,
+                   out_top, out_bad):
+    """Compute the rows the bucketed path left to the direct counts (out_bad == _DIRECT), if any.
+
+    Those rows (NaN or infinite scores, all scores equal, no negative candidate) are rare, so
+    their kernel, :func:`_direct_rows`, runs afterwards, on one thread, and is compiled only by
+    a job that meets one: it is a second of first use that most jobs never pay.
+    ``score_rows(rows)`` returns the score rows of those output rows.
+    """
+    rows = np.flatnonzero(out_bad == _DIRECT)
+    if len(rows) == 0:
+        return
+    metrics, top = out_metrics[rows], out_top[rows]
+    bad = np.zeros(len(rows), dtype=np.uint8)
+    _direct_rows(np.ascontiguousarray(score_rows(rows), dtype=np.float32), np.ascontiguousarray(users[rows]),
+                 train_indptr, train_indices, test_indptr, test_indices, k, idcg, metrics, top, bad)
+    out_metrics[rows], out_top[rows], out_bad[rows] = metrics, top, bad
+
+
+@kernel(exact=True)
+def _direct_rows(scores, users, train_indptr, train_indices, test_indptr, test_indices, k, idcg, out_metrics,
+                 out_top, out_bad):
+    """Compute each score row by the direct counts (:func:`_row_direct`); out_bad[r] = 1 where a score is NaN."""
+    mark = np.zeros(scores.shape[1], dtype=np.uint8)
+    top_s = np.empty(k, dtype=np.float32)
+    for r in range(scores.shape[0]):
+        u = users[r]
+        _, n_test = _mark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
+        out_bad[r] = _row_direct(scores[r], u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, out_top[r],
+                                 out_metrics[r])
+        _unmark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
 
 
 @kernel(exact=True)
@@ -147,10 +190,32 @@ def _row_scratch(n_items, k):
 @kernel(exact=True)
 def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test_indices, k, idcg,
                  top_i, out):
-    """Compute the metrics and the top-K of user u from its score row; return 1 if a candidate score is NaN, else 0."""
+    """Compute the metrics and the top-K of user u from its score row by the bucketed counts.
+
+    Returns 0, or _DIRECT (out and top_i not written) where the row needs the direct counts.
+    """
     mark, bucket, hist, first, last, top_s, shared = scratch
     n_items = row.shape[0]
     n_buckets = hist.shape[0] - 1
+    n_train, n_test = _mark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
+    lo, hi, finite = _finite_range(row)
+    # scale in float64 first: a span too wide (overflow of hi - lo in float32) or too
+    # narrow (an infinite scale) for float32 bucketing takes the direct path
+    scale = n_buckets / (np.float64(hi) - np.float64(lo)) if finite and lo < hi else 0.0
+    status = _DIRECT   # NaN/inf scores, all equal, no test item or no negative: the direct counts
+    if 1e-30 < scale < 1e30 and np.float64(hi) - np.float64(lo) < 1e38 \
+            and 0 < n_test < n_items - n_train:
+        _row_bucketed(row, u, mark, n_test, n_items - n_train, train_indptr, train_indices,
+                      test_indptr, test_indices, k, idcg, lo, np.float32(scale), bucket, hist,
+                      first, last, top_s, shared, top_i, out)
+        status = 0
+    _unmark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
+    return status
+
+
+@kernel(exact=True)
+def _mark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices):
+    """Mark user u's training items _TRAIN and its other test items _TEST; return (n_train, n_test)."""
     # counters start as np.int64(0), not 0: a literal 0 would have numba compile every callee they
     # are passed to twice, once for the type Literal[int](0) (see _jit.py)
     n_train = np.int64(0)
@@ -165,23 +230,16 @@ def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test
         if mark[j] == 0:
             mark[j] = _TEST
             n_test += 1
-    lo, hi, finite = _finite_range(row)
-    # scale in float64 first: a span too wide (overflow of hi - lo in float32) or too
-    # narrow (an infinite scale) for float32 bucketing takes the direct path
-    scale = n_buckets / (np.float64(hi) - np.float64(lo)) if finite and lo < hi else 0.0
-    bad = 0
-    if 1e-30 < scale < 1e30 and np.float64(hi) - np.float64(lo) < 1e38 \
-            and 0 < n_test < n_items - n_train:
-        _row_bucketed(row, u, mark, n_test, n_items - n_train, train_indptr, train_indices,
-                      test_indptr, test_indices, k, idcg, lo, np.float32(scale), bucket, hist,
-                      first, last, top_s, shared, top_i, out)
-    else:  # NaN/inf scores, all equal, no test item or no negative: the direct counts
-        bad = _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, top_i, out)
+    return n_train, n_test
+
+
+@kernel(exact=True)
+def _unmark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices):
+    """Reset the marks of :func:`_mark_row` to 0 for the next row."""
     for p in range(train_indptr[u], train_indptr[u + 1]):
         mark[train_indices[p]] = 0
     for p in range(test_indptr[u], test_indptr[u + 1]):
         mark[test_indices[p]] = 0
-    return bad
 
 
 @kernel(exact=True)
