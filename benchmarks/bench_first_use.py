@@ -31,6 +31,8 @@ from pathlib import Path
 from .common import format_table, machine_info_markdown, results_markdown, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "first_use.md"
+#: what follows this line in RESULTS (hand-written history) is kept by --write
+NOTES_MARKER = "<!-- notes below are kept by --write -->"
 
 #: the job, as a user would write it; prints one JSON object {step: seconds}
 JOB = r"""
@@ -181,7 +183,7 @@ def main() -> None:
     text = "\n".join(out)
     print(text)
     if args.write:
-        write_results(RESULTS, results_markdown("First use: numba compile cost", out))
+        write_results(RESULTS, results_markdown("First use: numba compile cost", out), notes_marker=NOTES_MARKER)
         print(f"written to {RESULTS}")
 
 
