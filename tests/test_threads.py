@@ -133,3 +133,21 @@ def test_each_kernel_is_compiled_for_one_signature():
     out = subprocess.run([sys.executable, "-c", _SIGNATURES_JOB], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_a_loop_inside_a_piece_runs_in_that_thread_without_deadlock():
+    """Nested loops would queue helpers behind the very pool threads that wait for them."""
+    inner_threads = []
+
+    def inner(first, stop):
+        inner_threads.append(threading.get_ident())
+
+    def outer(first, stop):
+        for _ in range(first, stop):
+            before = len(inner_threads)
+            parallel_for(inner, 8)
+            assert set(inner_threads[before:]) == {threading.get_ident()}
+
+    with kernel_threads(0):
+        parallel_for(outer, 16, piece=1)
+    assert len(inner_threads) == 16

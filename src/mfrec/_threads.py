@@ -67,8 +67,9 @@ def parallel_for(task_kernel: Callable, n_tasks: int, *args, piece: Optional[int
 
     The pieces are contiguous task ranges handed out in order to whichever thread is free, the
     calling thread included, so the work is balanced dynamically. The tasks must be independent
-    (or, as Hogwild's blocks, tolerate running side by side). With one thread, or one task, the
-    kernel runs once over the whole range in the calling thread. An exception in a piece is
+    (or, as Hogwild's blocks, tolerate running side by side). With one thread, one task, or
+    when called from inside a piece, the kernel runs once over the whole range in the calling
+    thread. An exception in a piece is
     raised here once every thread has stopped.
 
     Parameters
@@ -82,7 +83,9 @@ def parallel_for(task_kernel: Callable, n_tasks: int, *args, piece: Optional[int
     piece : int, optional
         Tasks per piece; by default the range is cut into PIECES_PER_THREAD pieces per thread.
     """
-    n_threads = min(current_threads(), n_tasks)
+    # a loop started from inside a piece runs in that thread: its helpers could wait forever in
+    # the queue behind the pool threads that wait for them
+    n_threads = 1 if getattr(_local, "in_piece", False) else min(current_threads(), n_tasks)
     if n_threads <= 1:
         if n_tasks > 0:
             task_kernel(0, n_tasks, *args)
@@ -94,15 +97,19 @@ def parallel_for(task_kernel: Callable, n_tasks: int, *args, piece: Optional[int
     failed = threading.Event()    # set by the first failing piece: the others take no new piece
 
     def work() -> None:
-        while True:
-            p = next(counter)
-            if p >= n_pieces or failed.is_set():
-                return
-            try:
-                task_kernel(p * piece, min(n_tasks, (p + 1) * piece), *args)
-            except BaseException:
-                failed.set()
-                raise
+        _local.in_piece = True
+        try:
+            while True:
+                p = next(counter)
+                if p >= n_pieces or failed.is_set():
+                    return
+                try:
+                    task_kernel(p * piece, min(n_tasks, (p + 1) * piece), *args)
+                except BaseException:
+                    failed.set()
+                    raise
+        finally:
+            _local.in_piece = False
 
     helpers = [_executor().submit(work) for _ in range(min(n_threads, n_pieces) - 1)]
     error: Optional[BaseException] = None

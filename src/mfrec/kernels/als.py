@@ -89,6 +89,7 @@ NumPy twins: tests/reference_als.py.
 from __future__ import annotations
 
 import numpy as np
+
 from .._threads import parallel_for
 from ._jit import kernel
 

@@ -85,6 +85,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
 from .._threads import parallel_for
 from ._jit import kernel
 from .sampling import rand_int, row_of_entry, sample_negative
@@ -284,8 +285,8 @@ def bpr_epoch(indptr, indices, eligible_users, eligible_cum, user_factors, item_
     evenly as possible, block 0 first), drawing them from its own random stream states[b]
     (updated in place), and updates the shared factors without locks; the blocks are handed one
     at a time to whichever thread is free (``mfrec._threads.parallel_for``), so that a thread
-    slowed down by other processes does less. The triples drawn depend only on the streams, not on the number of
-    threads; with one thread the epoch is deterministic. stats (n_blocks, 4) float64 receives per
+    slowed down by other processes does less. The triples drawn depend only on the streams, not
+    on the number of threads; with one thread the epoch is deterministic. stats (n_blocks, 4) float64 receives per
     block (sum of -ln sigma(x_uij), sum of penalties, number of x_uij > 0, number of steps). A
     block stops early when x_uij is not finite (divergence), so its loss sum becomes NaN.
     n_candidates > 1 replaces the uniform negative by the best-scored of n_candidates uniform

@@ -17,6 +17,7 @@ lower item index. Rows are independent, so the batch runs in parallel over users
 from __future__ import annotations
 
 import numpy as np
+
 from .._threads import parallel_for
 from ._jit import kernel
 from .top_k import insert_top

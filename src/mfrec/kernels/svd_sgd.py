@@ -103,6 +103,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
 from .._threads import parallel_for
 from ._jit import kernel
 from .sampling import splitmix64_next

@@ -11,6 +11,7 @@ score, so the cost is one comparison per item plus O(k) per insertion.
 from __future__ import annotations
 
 import numpy as np
+
 from .._threads import parallel_for
 from ._jit import kernel
 

@@ -87,6 +87,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
 from .._threads import parallel_for
 from ._jit import kernel
 from .sampling import contains_sorted, rand_int
@@ -347,10 +348,10 @@ def _warp_blocks(first, stop, indptr, indices, users, items, P, Q, b, GP, GQ, Gb
     n_blocks = states.shape[0]
     n = users.shape[0]
     for t in range(first, stop):
-        start = t * n // n_blocks
-        stop = (t + 1) * n // n_blocks
-        state, loss_sum, n_updates, n_trials = _warp_span(
-            indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, states[t], n_items, params)
+        span_start = t * n // n_blocks
+        span_stop = (t + 1) * n // n_blocks
+        state, loss_sum, n_updates, n_trials = _warp_span(indptr, indices, users, items, span_start, span_stop, P, Q,
+                                                          b, GP, GQ, Gb, weights, states[t], n_items, params)
         states[t] = state
         stats[t, 0] = loss_sum
         stats[t, 1] = n_updates
