@@ -191,27 +191,119 @@ def _row_scratch(n_items, k):
 @kernel(exact=True)
 def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test_indices, k, idcg,
                  top_i, out):
-    """Compute the metrics and the top-K of user u from its score row by the bucketed counts.
+    """Compute the metrics and the top-K of user u from its score row, in a few cheap passes over the items.
 
-    Returns 0, or _DIRECT (out and top_i not written) where the row needs the direct counts.
+    Returns 0, or _DIRECT (out and top_i not written) where the row needs the direct counts:
+    NaN or infinite scores, all scores equal, no test item or no negative candidate.
+
+    Each pass over all items is either vectorized or one load and one increment per item.
+    The candidates' ranks are counted with a histogram of monotone score buckets: every
+    candidate in a lower bucket than a test score v is below v, every one in a higher bucket is
+    above it, and only the candidates sharing v's bucket (listed in ``shared``) are compared
+    with v one by one. The counts are exactly those of _row_direct (same ties), at the cost of
+    one pass instead of one pass per distinct test score. hist has one bucket more than the
+    scores use: the training items' (not candidates, never counted). One function, not a
+    dispatcher calling a counting function: each level of calls costs numba a compile of its
+    own on first use (_jit.py).
     """
     mark, bucket, hist, first, last, top_s, shared = scratch
     n_items = row.shape[0]
     n_buckets = hist.shape[0] - 1
     n_train, n_test = _mark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
+    n_cand = n_items - n_train
     lo, hi, finite = _finite_range(row)
     # scale in float64 first: a span too wide (overflow of hi - lo in float32) or too
     # narrow (an infinite scale) for float32 bucketing takes the direct path
     scale = n_buckets / (np.float64(hi) - np.float64(lo)) if finite and lo < hi else 0.0
-    status = _DIRECT   # NaN/inf scores, all equal, no test item or no negative: the direct counts
-    if 1e-30 < scale < 1e30 and np.float64(hi) - np.float64(lo) < 1e38 \
-            and 0 < n_test < n_items - n_train:
-        _row_bucketed(row, u, mark, n_test, n_items - n_train, train_indptr, train_indices,
-                      test_indptr, test_indices, k, idcg, lo, np.float32(scale), bucket, hist,
-                      first, last, top_s, shared, top_i, out)
-        status = 0
+    if not (1e-30 < scale < 1e30 and np.float64(hi) - np.float64(lo) < 1e38 and 0 < n_test < n_cand):
+        _unmark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
+        return _DIRECT
+    scale32 = np.float32(scale)
+    top = np.int32(len(hist) - 2)
+    train_bucket = np.int32(len(hist) - 1)
+    # bucket of every item (vectorized), then the training items moved to their own bucket
+    for j in range(n_items):
+        bucket[j] = min(np.int32((row[j] - lo) * scale32), top)
+    for p in range(train_indptr[u], train_indptr[u + 1]):
+        bucket[train_indices[p]] = train_bucket
+    # test scores, ascending, and each bucket's range [first, last) in that order
+    test_s = np.empty(n_test, dtype=row.dtype)
+    best = -1
+    best_s = row[0]
+    t = 0
+    for p in range(test_indptr[u], test_indptr[u + 1]):
+        j = test_indices[p]
+        if mark[j] == _TEST:
+            s = row[j]
+            test_s[t] = s
+            t += 1
+            if best < 0 or s > best_s or (s == best_s and j < best):
+                best = j  # highest-scored test item, lowest index among ties
+                best_s = s
+    _heap_sort(test_s)
+    hist[:] = 0
+    first[:] = -1
+    for t in range(n_test):
+        b = _bucket(test_s[t], lo, scale32, top)
+        if first[b] < 0:
+            first[b] = t
+        last[b] = t + 1
+    first[train_bucket] = -1
+    b_best = _bucket(best_s, lo, scale32, top)
+    # twice_below[t] = 2 #(same-bucket candidates < test_s[t]) + #(same-bucket candidates == it)
+    twice_below = np.zeros(n_test, dtype=np.int64)
+    above_best = 0    # same-bucket candidates scored above the best test item
+    tied_before = 0   # same-bucket candidates tied with it at a lower index
+    # the histogram, and the items sharing a bucket with a test score listed without a branch
+    # (a branch taken for a few % of the items, at random, cost more than the whole pass)
+    n_shared = 0
+    for j in range(n_items):
+        b = bucket[j]
+        hist[b] += 1
+        shared[n_shared] = j
+        n_shared += first[b] >= 0
+    for q in range(n_shared):
+        j = shared[q]
+        b = bucket[j]
+        s = row[j]
+        for t in range(first[b], last[b]):
+            v = test_s[t]
+            twice_below[t] += 2 * (s < v) + (s == v)
+        if b == b_best:
+            above_best += s > best_s
+            tied_before += (s == best_s) and j < best
+    # top-K by insertion; the cheap score test first (scores are finite: -inf lets every
+    # candidate in until the list is full)
+    count = np.int64(0)
+    thresh = -np.inf
+    for j in range(n_items):
+        s = row[j]
+        if s > thresh and mark[j] != _TRAIN:
+            count = insert_top(top_i, top_s, count, k, j, s)
+            if count == k:
+                thresh = top_s[k - 1]
+    for pos in range(count, k):
+        top_i[pos] = -1
+    _top_metrics(top_i, count, mark, k, n_test, idcg, out)
+    # hist -> number of candidates in lower buckets
+    n_buckets = top + 1
+    below = 0
+    for b in range(n_buckets):
+        h = hist[b]
+        hist[b] = below
+        below += h
+    # reciprocal rank of the best test item: rank = 1 + #(cand > best_s) + #(cand == best_s before best)
+    in_higher = n_cand - (hist[b_best + 1] if b_best + 1 < n_buckets else n_cand)
+    out[5] = 1.0 / (1.0 + in_higher + above_best + tied_before)
+    # AUC: sum over test scores v of (#cand < v + 1/2 #cand == v) counts every (test, negative)
+    # pair rightly ordered (ties 1/2), plus the test-vs-test pairs, which add n_test^2 / 2
+    total = 0
+    for t in range(n_test):
+        total += 2 * hist[_bucket(test_s[t], lo, scale32, top)] + twice_below[t]
+    correct = 0.5 * (total - n_test * n_test)
+    out[6] = correct / (n_test * float(n_cand - n_test))
     _unmark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
-    return status
+    return 0
 
 
 @kernel(exact=True)
@@ -302,106 +394,6 @@ def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
     out[2] = dcg / idcg[m]                       # nDCG@K
     out[3] = ap / m                              # AP@K
     out[4] = 1.0 if hits > 0 else 0.0            # hit@K
-
-
-@kernel(exact=True)
-def _row_bucketed(row, u, mark, n_test, n_cand, train_indptr, train_indices, test_indptr, test_indices, k,
-                  idcg, lo, scale, bucket, hist, first, last, top_s, shared, top_i, out):
-    """Compute the metrics of one row with finite scores, in a few cheap passes over the items.
-
-    Each pass over all items is either vectorized or one load and one increment per item.
-
-    The candidates' ranks are counted with a histogram of monotone score buckets: every
-    candidate in a lower bucket than a test score v is below v, every one in a higher bucket is
-    above it, and only the candidates sharing v's bucket (listed in ``shared``) are compared with v one by one. The
-    counts are exactly those of _row_direct (same ties), at the cost of one pass instead of one
-    pass per distinct test score. hist has one bucket more than the scores use: the training
-    items' (not candidates, never counted).
-    """
-    n_items = len(row)
-    top = np.int32(len(hist) - 2)
-    train_bucket = np.int32(len(hist) - 1)
-    # bucket of every item (vectorized), then the training items moved to their own bucket
-    for j in range(n_items):
-        bucket[j] = min(np.int32((row[j] - lo) * scale), top)
-    for p in range(train_indptr[u], train_indptr[u + 1]):
-        bucket[train_indices[p]] = train_bucket
-    # test scores, ascending, and each bucket's range [first, last) in that order
-    test_s = np.empty(n_test, dtype=row.dtype)
-    best = -1
-    best_s = row[0]
-    t = 0
-    for p in range(test_indptr[u], test_indptr[u + 1]):
-        j = test_indices[p]
-        if mark[j] == _TEST:
-            s = row[j]
-            test_s[t] = s
-            t += 1
-            if best < 0 or s > best_s or (s == best_s and j < best):
-                best = j  # highest-scored test item, lowest index among ties
-                best_s = s
-    _heap_sort(test_s)
-    hist[:] = 0
-    first[:] = -1
-    for t in range(n_test):
-        b = _bucket(test_s[t], lo, scale, top)
-        if first[b] < 0:
-            first[b] = t
-        last[b] = t + 1
-    first[train_bucket] = -1
-    b_best = _bucket(best_s, lo, scale, top)
-    # twice_below[t] = 2 #(same-bucket candidates < test_s[t]) + #(same-bucket candidates == it)
-    twice_below = np.zeros(n_test, dtype=np.int64)
-    above_best = 0    # same-bucket candidates scored above the best test item
-    tied_before = 0   # same-bucket candidates tied with it at a lower index
-    # the histogram, and the items sharing a bucket with a test score listed without a branch
-    # (a branch taken for a few % of the items, at random, cost more than the whole pass)
-    n_shared = 0
-    for j in range(n_items):
-        b = bucket[j]
-        hist[b] += 1
-        shared[n_shared] = j
-        n_shared += first[b] >= 0
-    for q in range(n_shared):
-        j = shared[q]
-        b = bucket[j]
-        s = row[j]
-        for t in range(first[b], last[b]):
-            v = test_s[t]
-            twice_below[t] += 2 * (s < v) + (s == v)
-        if b == b_best:
-            above_best += s > best_s
-            tied_before += (s == best_s) and j < best
-    # top-K by insertion; the cheap score test first (scores are finite: -inf lets every
-    # candidate in until the list is full)
-    count = np.int64(0)
-    thresh = -np.inf
-    for j in range(n_items):
-        s = row[j]
-        if s > thresh and mark[j] != _TRAIN:
-            count = insert_top(top_i, top_s, count, k, j, s)
-            if count == k:
-                thresh = top_s[k - 1]
-    for pos in range(count, k):
-        top_i[pos] = -1
-    _top_metrics(top_i, count, mark, k, n_test, idcg, out)
-    # hist -> number of candidates in lower buckets
-    n_buckets = top + 1
-    below = 0
-    for b in range(n_buckets):
-        h = hist[b]
-        hist[b] = below
-        below += h
-    # reciprocal rank of the best test item: rank = 1 + #(cand > best_s) + #(cand == best_s before best)
-    in_higher = n_cand - (hist[b_best + 1] if b_best + 1 < n_buckets else n_cand)
-    out[5] = 1.0 / (1.0 + in_higher + above_best + tied_before)
-    # AUC: sum over test scores v of (#cand < v + 1/2 #cand == v) counts every (test, negative)
-    # pair rightly ordered (ties 1/2), plus the test-vs-test pairs, which add n_test^2 / 2
-    total = 0
-    for t in range(n_test):
-        total += 2 * hist[_bucket(test_s[t], lo, scale, top)] + twice_below[t]
-    correct = 0.5 * (total - n_test * n_test)
-    out[6] = correct / (n_test * float(n_cand - n_test))
 
 
 @kernel(exact=True)

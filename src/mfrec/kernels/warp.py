@@ -289,36 +289,6 @@ def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_item
     return state, trials, loss, True
 
 
-@kernel
-def _warp_span(indptr, indices, users, items, start, stop, P, Q, b, GP, GQ, Gb, weights, state, n_items, params):
-    """Make the WARP steps over the positives start..stop-1 with one random stream.
-
-    Returns (state, sum of losses, number of updates, number of trials).
-    """
-    k_os = params.k_os
-    k_os_rank = params.k_os_rank
-    cand = np.empty(max(k_os, 1), dtype=np.int64)
-    cand_scores = np.empty(max(k_os, 1), dtype=np.float32)
-    diff = np.empty(P.shape[1], dtype=np.float32)
-    p_old = np.empty(P.shape[1], dtype=np.float32)
-    loss_sum = 0.0
-    n_updates = 0
-    n_trials = 0
-    for n in range(start, stop):
-        u = np.int64(users[n])   # int64 like the sampled negatives, so each row update (P[u], Q[i],
-        i = np.int64(items[n])   # Q[j]) is compiled for one index type
-        if k_os > 1:
-            state, i = _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores,
-                                      state)
-        state, trials, loss, updated = warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state,
-                                                 n_items, params, diff, p_old)
-        n_trials += trials
-        if updated:
-            n_updates += 1
-            loss_sum += loss
-    return state, loss_sum, n_updates, n_trials
-
-
 def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items, params):
     """Run one epoch over the positives (users[n], items[n]), n = 0, 1, ..., in len(states) blocks.
 
@@ -344,14 +314,32 @@ def warp_epoch(indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, stat
 @kernel
 def _warp_blocks(first, stop, indptr, indices, users, items, P, Q, b, GP, GQ, Gb, weights, states, stats, n_items,
                  params):
-    """Run blocks first..stop-1 of :func:`warp_epoch`."""
+    """Run blocks first..stop-1 of :func:`warp_epoch`: block t makes the steps over its span of positives."""
     n_blocks = states.shape[0]
     n = users.shape[0]
+    k_os = params.k_os
+    k_os_rank = params.k_os_rank
+    cand = np.empty(max(k_os, 1), dtype=np.int64)
+    cand_scores = np.empty(max(k_os, 1), dtype=np.float32)
+    diff = np.empty(P.shape[1], dtype=np.float32)
+    p_old = np.empty(P.shape[1], dtype=np.float32)
     for t in range(first, stop):
-        span_start = t * n // n_blocks
-        span_stop = (t + 1) * n // n_blocks
-        state, loss_sum, n_updates, n_trials = _warp_span(indptr, indices, users, items, span_start, span_stop, P, Q,
-                                                          b, GP, GQ, Gb, weights, states[t], n_items, params)
+        state = states[t]
+        loss_sum = 0.0
+        n_updates = 0
+        n_trials = 0
+        for m in range(t * n // n_blocks, (t + 1) * n // n_blocks):
+            u = np.int64(users[m])   # int64 like the sampled negatives, so each row update (P[u],
+            i = np.int64(items[m])   # Q[i], Q[j]) is compiled for one index type
+            if k_os > 1:
+                state, i = _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores,
+                                          state)
+            state, trials, loss, updated = warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state,
+                                                     n_items, params, diff, p_old)
+            n_trials += trials
+            if updated:
+                n_updates += 1
+                loss_sum += loss
         states[t] = state
         stats[t, 0] = loss_sum
         stats[t, 1] = n_updates
