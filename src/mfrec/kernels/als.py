@@ -230,54 +230,6 @@ def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
             out[f] += d * y[f]
 
 
-@kernel
-def _cg_row(start, end, indices, conf, Y, gram, alpha0, reg, x, r, p, ap, steps, k):
-    """Run ``steps`` conjugate-gradient iterations on A_u x = b_u, warm-started from x (in place).
-
-    Takacs, Pilaszy & Tikk 2011 ("Applications of the conjugate gradient method for implicit
-    feedback collaborative filtering"): a few CG steps from the previous factors suffice.
-    Vectors are float32 (as the factors); the scalars of the recurrence are float64.
-    """
-    # r = b - A x = sum_i (c_i - (c_i - alpha0) y_i.x) y_i - gram x - reg x
-    for i in range(k):
-        t = -reg * x[i]
-        for j in range(k):
-            t -= gram[i, j] * x[j]
-        r[i] = t
-    for q in range(start, end):
-        y = Y[indices[q]]
-        c = conf[q]
-        d = np.float32(0.0)
-        for f in range(k):
-            d += y[f] * x[f]
-        w = c - (c - alpha0) * d
-        for f in range(k):
-            r[f] += w * y[f]
-    rs_old = 0.0
-    for f in range(k):
-        p[f] = r[f]
-        rs_old += np.float64(r[f]) * r[f]
-    for _ in range(steps):
-        if rs_old < 1e-30:
-            break
-        _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, p, ap, k)
-        pap = 0.0
-        for f in range(k):
-            pap += np.float64(p[f]) * ap[f]
-        if not pap > 0.0:
-            break
-        step = np.float32(rs_old / pap)
-        rs_new = 0.0
-        for f in range(k):
-            x[f] += step * p[f]
-            r[f] -= step * ap[f]
-            rs_new += np.float64(r[f]) * r[f]
-        beta = np.float32(rs_new / rs_old)
-        for f in range(k):
-            p[f] = r[f] + beta * p[f]
-        rs_old = rs_new
-
-
 def als_half_step_cg(indptr, indices, conf, X, Y, gram, alpha0, reg, steps):
     """Make an approximate half step: ``steps`` CG iterations per row from the current X[u] (in place).
 
@@ -297,7 +249,51 @@ def _cg_blocks(first, stop, indptr, indices, conf, X, Y, gram, alpha0, reg, step
     ap = np.empty(k, dtype=np.float32)
     for blk in range(first, stop):
         for u in range(blk * BLOCK, min((blk + 1) * BLOCK, n_rows)):
-            _cg_row(indptr[u], indptr[u + 1], indices, conf, Y, gram, alpha0, reg[u], X[u], r, p, ap, steps, k)
+            # steps CG iterations on A_u x = b_u, warm-started from x = X[u] (in place): Takacs,
+            # Pilaszy & Tikk 2011 ("Applications of the conjugate gradient method for implicit
+            # feedback collaborative filtering"): a few CG steps from the previous factors suffice.
+            # Vectors are float32 (as the factors); the scalars of the recurrence are float64.
+            # Written inside the row loop, not as a function: each level of calls costs numba a
+            # compile of its own on first use (_jit.py).
+            start, end, reg_u, x = indptr[u], indptr[u + 1], reg[u], X[u]
+            # r = b - A x = sum_i (c_i - (c_i - alpha0) y_i.x) y_i - gram x - reg x
+            for i in range(k):
+                t = -reg_u * x[i]
+                for j in range(k):
+                    t -= gram[i, j] * x[j]
+                r[i] = t
+            for q in range(start, end):
+                y = Y[indices[q]]
+                c = conf[q]
+                d = np.float32(0.0)
+                for f in range(k):
+                    d += y[f] * x[f]
+                w = c - (c - alpha0) * d
+                for f in range(k):
+                    r[f] += w * y[f]
+            rs_old = 0.0
+            for f in range(k):
+                p[f] = r[f]
+                rs_old += np.float64(r[f]) * r[f]
+            for _ in range(steps):
+                if rs_old < 1e-30:
+                    break
+                _apply_a(start, end, indices, conf, Y, gram, alpha0, reg_u, p, ap, k)
+                pap = 0.0
+                for f in range(k):
+                    pap += np.float64(p[f]) * ap[f]
+                if not pap > 0.0:
+                    break
+                step = np.float32(rs_old / pap)
+                rs_new = 0.0
+                for f in range(k):
+                    x[f] += step * p[f]
+                    r[f] -= step * ap[f]
+                    rs_new += np.float64(r[f]) * r[f]
+                beta = np.float32(rs_new / rs_old)
+                for f in range(k):
+                    p[f] = r[f] + beta * p[f]
+                rs_old = rs_new
 
 
 def observed_loss_terms(indptr, indices, conf, X, Y, alpha0):
