@@ -332,9 +332,9 @@ def gram(Y, scale):
 
     NumPy: scale * (Y.astype(np.float64).T @ Y). Written out (rank-4 updates of the lower
     triangle, summed in float32 over 256 rows, then in float64) because a multithreaded BLAS call
-    here, between two numba parallel regions, oversubscribes a busy machine: for 6038 x 128 float64
-    factors OpenBLAS took 0.3 s with its default threads instead of 3 ms on one thread, on a loaded
-    2-core machine. One pass costs O(n k^2 / 2).
+    here, between two parallel loops of the kernels, oversubscribes a busy machine: for 6038 x
+    128 float64 factors OpenBLAS took 0.3 s with its default threads instead of 3 ms on one
+    thread, on a loaded 2-core machine. One pass costs O(n k^2 / 2).
     """
     n, k = Y.shape
     total = np.zeros((k, k), dtype=np.float64)
