@@ -151,3 +151,27 @@ def test_a_loop_inside_a_piece_runs_in_that_thread_without_deadlock():
     with kernel_threads(0):
         parallel_for(outer, 16, piece=1)
     assert len(inner_threads) == 16
+
+
+def _loop_in_child(queue):
+    ranges, task = _recorder()
+    with kernel_threads(2):
+        parallel_for(task, 40, 1.0)
+    queue.put(sorted(t for first, stop, _, _ in ranges for t in range(first, stop)))
+
+
+def test_a_forked_child_gets_a_pool_of_its_own():
+    """The parent's pool threads do not exist in a fork: a loop there must not wait for them."""
+    import multiprocessing
+    ranges, task = _recorder()
+    with kernel_threads(2):
+        parallel_for(task, 40, 1.0)   # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_loop_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0, "the loop in the forked child did not finish"
+    assert queue.get(timeout=5) == list(range(40))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Optional
@@ -27,6 +28,16 @@ PIECES_PER_THREAD = 4
 _local = threading.local()   # this thread's kernel_threads setting
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool_in_child() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool on the next loop."""
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def max_threads() -> int:
