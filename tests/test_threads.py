@@ -8,6 +8,9 @@ import pytest
 
 from mfrec._threads import current_threads, kernel_threads, max_threads, parallel_for
 
+#: the tests of threads side by side need two of them
+needs_two_threads = pytest.mark.skipif(max_threads() < 2, reason="one kernel thread: nothing runs side by side")
+
 
 def _recorder():
     ranges, lock = [], threading.Lock()
@@ -41,6 +44,7 @@ def test_one_thread_runs_in_the_calling_thread():
     assert [(f, s, t) for f, s, _, t in ranges] == [(0, 50, threading.get_ident())]
 
 
+@needs_two_threads
 def test_an_error_in_a_piece_is_raised_and_stops_the_loop():
     started = []
 
@@ -74,6 +78,7 @@ def test_kernel_threads_is_per_thread_and_restored():
         assert n == max_threads()
 
 
+@needs_two_threads
 def test_two_threads_may_run_parallel_loops_at_once():
     """numba's workqueue layer refuses concurrent parallel regions; parallel_for does not."""
     import numpy as np
@@ -135,6 +140,7 @@ def test_each_kernel_is_compiled_for_one_signature():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {}
 
 
+@needs_two_threads
 def test_a_loop_inside_a_piece_runs_in_that_thread_without_deadlock():
     """Nested loops would queue helpers behind the very pool threads that wait for them."""
     inner_threads = []
@@ -148,9 +154,77 @@ def test_a_loop_inside_a_piece_runs_in_that_thread_without_deadlock():
             parallel_for(inner, 8)
             assert set(inner_threads[before:]) == {threading.get_ident()}
 
-    with kernel_threads(0):
-        parallel_for(outer, 16, piece=1)
+    def run():
+        with kernel_threads(0):
+            parallel_for(outer, 16, piece=1)
+
+    _finishes_within(run, 60)
     assert len(inner_threads) == 16
+
+
+def _finishes_within(fn, seconds):
+    """Run fn in a daemon thread; fail (instead of hanging the suite) if it is not done in time."""
+    errors = []
+
+    def target():
+        try:
+            fn()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"did not finish within {seconds} s"
+    if errors:
+        raise errors[0]
+
+
+@needs_two_threads
+def test_a_short_loop_does_not_wait_for_a_long_loop_of_another_thread():
+    """Helpers of the short loop queued behind the long loop's are cancelled, not waited for."""
+    import time
+    started = threading.Event()
+
+    def slow(first, stop):
+        started.set()
+        time.sleep(0.05 * (stop - first))
+
+    def long_loop():
+        with kernel_threads(0):
+            parallel_for(slow, 40, piece=1)   # 2 s of pieces in all
+
+    other = threading.Thread(target=long_loop)
+    other.start()
+    started.wait(5)
+    begin = time.perf_counter()
+    ranges, task = _recorder()
+    with kernel_threads(0):
+        parallel_for(task, 8, 1.0, piece=1)
+    elapsed = time.perf_counter() - begin
+    other.join()
+    assert sorted(t for first, stop, _, _ in ranges for t in range(first, stop)) == list(range(8))
+    assert elapsed < 0.5, f"the short loop took {elapsed:.2f} s"
+
+
+@needs_two_threads
+def test_a_loop_after_the_pool_has_shut_down_runs_in_the_calling_thread():
+    """At interpreter exit the pool refuses new work before non-daemon threads are joined."""
+    script = (
+        "import threading, time\n"
+        "from mfrec._threads import kernel_threads, parallel_for\n"
+        "done = []\n"
+        "def loop():\n"
+        "    time.sleep(0.5)\n"   # the main thread has returned by now: the pool is shut down
+        "    with kernel_threads(0):\n"
+        "        parallel_for(lambda first, stop: done.extend(range(first, stop)), 20, piece=1)\n"
+        "    print(sorted(done) == list(range(20)))\n"
+        "parallel_for(lambda first, stop: None, 4, piece=1)\n"   # the pool exists
+        "threading.Thread(target=loop).start()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
 
 
 def _loop_in_child(queue):
@@ -160,6 +234,7 @@ def _loop_in_child(queue):
     queue.put(sorted(t for first, stop, _, _ in ranges for t in range(first, stop)))
 
 
+@needs_two_threads
 def test_a_forked_child_gets_a_pool_of_its_own():
     """The parent's pool threads do not exist in a fork: a loop there must not wait for them."""
     import multiprocessing

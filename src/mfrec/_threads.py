@@ -122,16 +122,25 @@ def parallel_for(task_kernel: Callable, n_tasks: int, *args, piece: Optional[int
         finally:
             _local.in_piece = False
 
-    helpers = [_executor().submit(work) for _ in range(min(n_threads, n_pieces) - 1)]
+    helpers: list = []
     error: Optional[BaseException] = None
     try:
+        for _ in range(min(n_threads, n_pieces) - 1):
+            try:
+                helpers.append(_executor().submit(work))
+            except RuntimeError:  # the pool is shut down (interpreter exit): this thread does the rest
+                break
         work()
-    except BaseException as exc:  # re-raised below, once the helpers have stopped
+    except BaseException as exc:  # Ctrl-C included: no new piece is taken; re-raised below
+        failed.set()
         error = exc
     for helper in helpers:
+        if helper.cancel():       # still queued (behind another caller's loop): nothing left for it
+            continue
         try:
             helper.result()
         except BaseException as exc:
+            failed.set()
             error = error or exc
     if error is not None:
         raise error

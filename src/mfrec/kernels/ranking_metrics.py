@@ -63,7 +63,7 @@ def ranking_metrics_batch(scores, users, train_indptr, train_indices, test_indpt
     idcg = _ideal_dcg(k)
     parallel_for(_batch_rows, scores.shape[0], scores, users, train_indptr, train_indices, test_indptr,
                  test_indices, k, idcg, out_metrics, out_top, out_bad, piece=_ROWS_PER_TASK)
-    _finish_direct(lambda rows: scores[rows], users, train_indptr, train_indices, test_indptr, test_indices, k,
+    _finish_direct(scores, users, train_indptr, train_indices, test_indptr, test_indices, k,
                    idcg, out_metrics, out_top, out_bad)
 
 
@@ -105,25 +105,28 @@ def ranking_metrics_dot(user_vectors, item_vectors_t, users, train_indptr, train
     idcg = _ideal_dcg(k)
     parallel_for(_dot_blocks, n_tasks, user_vectors, item_vectors_t, users, train_indptr, train_indices, test_indptr,
                  test_indices, k, idcg, block_rows, out_metrics, out_top, out_bad)
-    _finish_direct(lambda rows: user_vectors[users[rows]] @ item_vectors_t, users, train_indptr, train_indices,
-                   test_indptr, test_indices, k, idcg, out_metrics, out_top, out_bad)
+    direct = np.flatnonzero(out_bad == _DIRECT)
+    if len(direct):  # see _finish_direct; each block is scored again by the same np.dot, one at a time
+        _dot_direct_blocks(np.unique(direct // block_rows), user_vectors, item_vectors_t, users, train_indptr,
+                           train_indices, test_indptr, test_indices, k, idcg, block_rows, out_metrics, out_top,
+                           out_bad)
 
 
-def _finish_direct(score_rows, users, train_indptr, train_indices, test_indptr, test_indices, k, idcg, out_metrics,
+def _finish_direct(scores, users, train_indptr, train_indices, test_indptr, test_indices, k, idcg, out_metrics,
                    out_top, out_bad):
-    """Compute the rows the bucketed path left to the direct counts (out_bad == _DIRECT), if any.
+    """Compute the score rows the bucketed path left to the direct counts (out_bad == _DIRECT), if any.
 
     Those rows (NaN or infinite scores, all scores equal, no negative candidate) are rare, so
-    their kernel, :func:`_direct_rows`, runs afterwards, on one thread, and is compiled only by
-    a job that meets one: it is a second of first use that most jobs never pay.
-    ``score_rows(rows)`` returns the score rows of those output rows.
+    their kernels (:func:`_direct_rows`, and :func:`_dot_direct_blocks` for the dot path) run
+    afterwards, on one thread, and are compiled only by a job that meets one: a second of first
+    use that most jobs never pay.
     """
     rows = np.flatnonzero(out_bad == _DIRECT)
     if len(rows) == 0:
         return
     metrics, top = out_metrics[rows], out_top[rows]
     bad = np.zeros(len(rows), dtype=np.uint8)
-    _direct_rows(np.ascontiguousarray(score_rows(rows), dtype=np.float32), np.ascontiguousarray(users[rows]),
+    _direct_rows(np.ascontiguousarray(scores[rows]), np.ascontiguousarray(users[rows]),
                  train_indptr, train_indices, test_indptr, test_indices, k, idcg, metrics, top, bad)
     out_metrics[rows], out_top[rows], out_bad[rows] = metrics, top, bad
 
@@ -147,22 +150,56 @@ def _dot_blocks(first, stop, user_vectors, item_vectors_t, users, train_indptr, 
                 test_indices, k, idcg, block_rows, out_metrics, out_top, out_bad):
     """Score and rank the user blocks first..stop-1 of :func:`ranking_metrics_dot`."""
     n_rows = users.shape[0]
-    d, n_items = item_vectors_t.shape
+    n_items = item_vectors_t.shape[1]
     scratch = _row_scratch(n_items, k)
     for task in range(first, stop):
         first_row = task * block_rows
         n_block = min(n_rows, first_row + block_rows) - first_row
-        block = np.empty((n_block, d), dtype=np.float32)
-        for r in range(n_block):   # element by element: a row assignment would compile numba's
-            u = users[first_row + r]   # shape-mismatch message formatting (seconds of first use)
-            for f in range(d):
-                block[r, f] = user_vectors[u, f]
-        scores = np.empty((n_block, n_items), dtype=np.float32)
-        np.dot(block, item_vectors_t, scores)
+        scores = _score_block(user_vectors, item_vectors_t, users, first_row, n_block)
         for r in range(n_block):
             row = first_row + r
             out_bad[row] = _row_metrics(scores[r], users[row], scratch, train_indptr, train_indices,
                                         test_indptr, test_indices, k, idcg, out_top[row], out_metrics[row])
+
+
+@kernel(exact=True)
+def _score_block(user_vectors, item_vectors_t, users, first_row, n_block):
+    """Return the float32 scores of users[first_row:first_row + n_block] against all items: one np.dot (sgemm)."""
+    d, n_items = item_vectors_t.shape
+    block = np.empty((n_block, d), dtype=np.float32)
+    for r in range(n_block):   # element by element: a row assignment would compile numba's
+        u = users[first_row + r]   # shape-mismatch message formatting (seconds of first use)
+        for f in range(d):
+            block[r, f] = user_vectors[u, f]
+    scores = np.empty((n_block, n_items), dtype=np.float32)
+    np.dot(block, item_vectors_t, scores)
+    return scores
+
+
+@kernel(exact=True)
+def _dot_direct_blocks(tasks, user_vectors, item_vectors_t, users, train_indptr, train_indices, test_indptr,
+                       test_indices, k, idcg, block_rows, out_metrics, out_top, out_bad):
+    """Count the rows of the given user blocks that :func:`_dot_blocks` left to the direct counts.
+
+    Each block is scored again by :func:`_score_block`, the same sgemm on the same rows, so the
+    scores are the fused pass's to the bit; one block in memory at a time.
+    """
+    n_rows = users.shape[0]
+    mark = np.zeros(item_vectors_t.shape[1], dtype=np.uint8)
+    top_s = np.empty(k, dtype=np.float32)
+    for task in tasks:
+        first_row = task * block_rows
+        n_block = min(n_rows, first_row + block_rows) - first_row
+        scores = _score_block(user_vectors, item_vectors_t, users, first_row, n_block)
+        for r in range(n_block):
+            row = first_row + r
+            if out_bad[row] != _DIRECT:
+                continue
+            u = users[row]
+            _, n_test = _mark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
+            out_bad[row] = _row_direct(scores[r], u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
+                                       out_top[row], out_metrics[row])
+            _unmark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
 
 
 @kernel(exact=True)
