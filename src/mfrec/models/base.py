@@ -42,6 +42,7 @@ from .. import _memory, params as constraints
 from ..data.interactions import Interactions
 from ..errors import DataError, InvalidParameterError, NotFittedError
 from ..ids import IdMap
+from ..kernels.csr import read_only
 from ..params import FLOAT32_MAX
 from ..retrieval import normalize_rows, top_k
 from ..similarity import SIMILARITIES, ItemSimilarity
@@ -460,12 +461,7 @@ class Recommender(abc.ABC):
         """
         if type(self).score_users is not Recommender.score_users:
             return None
-        vectors = []
-        for array in (self._user_vectors(), self._item_vectors()):
-            view = array.view()
-            view.flags.writeable = False
-            vectors.append(view)
-        return vectors[0], vectors[1]
+        return read_only(self._user_vectors()), read_only(self._item_vectors())
 
     def score_users(self, user_index: np.ndarray) -> np.ndarray:
         """Score all items for the given user indices (what ranking and evaluation use).
