@@ -30,9 +30,13 @@ class TestWARPConformance(ConformanceTests):
     sensitivity_changes = {name: {name: value} for name, value in {
         "factors": 7, "epochs": 4, "learning_rate": 0.1, "regularization": 0.05, "max_norm": 0.05,
         "max_sampled": 3, "rank_weight": "harmonic", "margin": 0.5, "max_loss": 0.5, "learning_schedule": "sgd",
-        "k_os": 3, "lr_decay": 0.5, "init_std": 0.05, "sampling": "user", "seed": 1, "threads": 2}.items()}
+        "k_os": 3, "lr_decay": 0.5, "init_std": 0.05, "sampling": "user", "seed": 1}.items()}
     # k_os_rank: which of the k_os candidates is used
     sensitivity_changes["k_os_rank"] = {"k_os": 3, "k_os_rank": 1}
+    # fixed blocks: the draws are the same whatever the thread count; what threads > 1 changes is
+    # the lock-free interleaving, which depends on timing (on small data a helper thread may find
+    # no block left, and the fit equals the one-thread fit)
+    params_without_effect = {"threads": "seeded draws do not depend on the thread count (fixed blocks)"}
     sensitivity_baselines = {"k_os_rank": {"k_os": 3}}
     divergence_base = dict(factors=4, epochs=5, learning_schedule="sgd", init_std=1.0, seed=0, threads=1)
     divergence_change = dict(learning_rate=1e30)
