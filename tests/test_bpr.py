@@ -87,6 +87,39 @@ def test_rand_int_range_and_uniformity():
     assert counts.sum() == 14000 and counts.min() > 1700 and counts.max() < 2300
 
 
+def _block_positions(n, seed, offset=None):
+    """The positions of one block of n draws, in the order a block draws them (offset: drawn, or given)."""
+    state = np.uint64(S.seed_streams(seed, 1)[0])
+    if offset is None:
+        state, offset = S.rand_float(state)
+        state = np.uint64(state)
+    v, out = 1.0, np.empty(n)
+    for s in range(n):
+        state, v, out[s] = S.next_sorted_position(np.uint64(state), v, n - s, offset)
+    return out
+
+
+def test_sorted_positions_are_uniform_and_descending_with_one_wrap():
+    n = 5000
+    unshifted = _block_positions(n, seed=1, offset=0.0)
+    assert np.all(np.diff(unshifted) < 0) and 0.0 <= unshifted.min() and unshifted.max() < 1.0
+    # the set is an i.i.d. uniform sample: Kolmogorov-Smirnov distance below its 0.1% critical value
+    ecdf = np.arange(1, n + 1) / n
+    ks = np.max(np.abs(np.sort(unshifted) - ecdf))
+    assert ks < 1.95 / np.sqrt(n), ks
+    shifted = _block_positions(n, seed=1)
+    assert np.all((0.0 <= shifted) & (shifted < 1.0))
+    assert np.sum(np.diff(shifted) > 0) <= 1, "a rotated descending sweep wraps around at most once"
+
+
+def test_sorted_positions_have_the_spread_of_independent_draws():
+    """Counts per half over many small blocks vary as Binomial(n, 1/2), not less (no stratification)."""
+    n, blocks = 10, 3000
+    counts = np.array([np.sum(_block_positions(n, seed=b) < 0.5) for b in range(blocks)])
+    assert abs(counts.mean() - n / 2) < 0.1
+    assert 2.2 < counts.var() < 2.8  # n p (1 - p) = 2.5
+
+
 @pytest.mark.parametrize("degree", [0, 1, 5, 30, 55, 58, 59])
 def test_sampled_negative_is_never_positive(degree):
     n_items = 60
@@ -135,6 +168,11 @@ def test_drawn_triples_are_valid_and_follow_the_sampling_rule(mode):
                                 np.uint64(S.seed_streams(2, 1)[0]))
     for u, i, j in triples[:3000]:
         assert i in set(rows[u].tolist()) and j not in set(rows[u].tolist())
+    # a block visits its draws in sorted order along the eligible users: one run per user, except
+    # the one user where the rotated sweep wraps around
+    rank = {u: r for r, u in enumerate(eligible)}
+    ranks = np.array([rank[u] for u in triples[:, 0]])
+    assert np.sum(np.diff(ranks) > 0) <= 1 and np.sum(np.diff(ranks) != 0) <= len(eligible)
     users = np.bincount(triples[:, 0], minlength=len(degrees))
     assert users[3] == 0 and users[4] == 0, "users without positives or negatives are never drawn"
     share = users[[0, 1, 2, 5]] / len(triples)

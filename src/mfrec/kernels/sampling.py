@@ -156,6 +156,41 @@ def rand_int(state, n):
 
 
 @kernel
+def next_sorted_position(state, v, m, offset):
+    """Draw the next of a block's positions in [0, 1): i.i.d. uniforms, produced in sorted order.
+
+    Bentley & Saxe 1980 ("Generating sorted lists of random numbers", ACM TOMS 6(3)): the largest
+    of m i.i.d. uniforms on [0, v) is v * w^(1/m), w uniform on (0, 1]. Starting from v = 1 with
+    m = n, n - 1, ..., 1, the values v_(n) > v_(n-1) > ... > v_(1) are the order statistics of n
+    i.i.d. uniforms on [0, 1), largest first: the same sample as n independent draws, only in
+    sorted order. Each is shifted by ``offset`` modulo 1 (a uniform offset keeps the positions
+    uniform and i.i.d. as a set; it starts the sweep at a random place).
+
+    Parameters
+    ----------
+    state : uint64
+        The xorshift64* state.
+    v : float
+        The previous unshifted value v_(m+1) (1.0 for the first draw).
+    m : int
+        How many positions remain, this one included (n for the first draw, down to 1).
+    offset : float
+        The block's shift, uniform in [0, 1).
+
+    Returns
+    -------
+    tuple
+        (new_state, v_(m), position): position = (v_(m) + offset) mod 1.
+    """
+    state, w = rand_float(state)
+    v = v * (1.0 - w) ** (1.0 / m)   # 1 - w in (0, 1]
+    position = v + offset
+    if position >= 1.0:
+        position -= 1.0
+    return state, v, position
+
+
+@kernel
 def contains_sorted(indices, start, stop, item):
     """Tell whether ``item`` is in the sorted slice indices[start:stop] (binary search).
 
