@@ -183,7 +183,7 @@ def next_sorted_position(state, v, m, offset):
         (new_state, v_(m), position): position = (v_(m) + offset) mod 1.
     """
     state, w = rand_float(state)
-    v = v * (1.0 - w) ** (1.0 / m)   # 1 - w in (0, 1]
+    v = v * np.exp(np.log1p(-w) / m)   # v * (1 - w)^(1/m), 1 - w in (0, 1]
     position = v + offset
     if position >= 1.0:
         position -= 1.0
