@@ -146,13 +146,14 @@ class BPR(Recommender):
         reg, reg_bias = float(self.regularization), float(self.bias_regularization)
         states = seed_streams(stream_seed, SAMPLE_BLOCKS)  # one random stream per block of steps
         order_rng = np.random.default_rng(stream_seed)      # the users' order of each epoch
+        eligible_degrees = np.diff(eligible_cum)
         stats = np.zeros((SAMPLE_BLOCKS, 4))
         with _threads.kernel_threads(self.threads):
             for epoch in range(1, self.epochs + 1):
                 params = kernels.BprParams.make(learning_rate=self._learning_rate(epoch), regularization=reg,
                                                 bias_regularization=reg_bias, n_samples=n_samples, mode=mode,
                                                 n_candidates=candidates)
-                users, users_cum = _shuffled_users(eligible, eligible_cum, order_rng)
+                users, users_cum = _shuffled_users(eligible, eligible_degrees, order_rng)
                 kernels.bpr_epoch(indptr, indices, users, users_cum, user_factors, item_factors, item_biases,
                                   params, states, stats)
                 log_loss, penalty, correct, count = stats.sum(axis=0)
@@ -193,8 +194,8 @@ class BPR(Recommender):
         return user_vector, None
 
 
-def _shuffled_users(eligible: np.ndarray, eligible_cum: np.ndarray, rng: np.random.Generator):
-    """Return the eligible users in an epoch's random order, and their row-length sums in that order.
+def _shuffled_users(eligible: np.ndarray, degrees: np.ndarray, rng: np.random.Generator):
+    """Return the eligible users (row lengths ``degrees``) in an epoch's random order, and their row-length sums.
 
     An epoch's blocks visit their draws in sorted order along this list (mfrec.kernels.bpr,
     Sampling); the draws themselves stay uniform whatever the order. The order shuffles runs of
@@ -207,7 +208,7 @@ def _shuffled_users(eligible: np.ndarray, eligible_cum: np.ndarray, rng: np.rand
     starts = rng.permutation(-(-n // USER_CHUNK)) * USER_CHUNK
     order = (starts[:, None] + np.arange(USER_CHUNK)).ravel()
     order = order[order < n]
-    return eligible[order], np.concatenate([[0], np.cumsum(np.diff(eligible_cum)[order])]).astype(np.int64)
+    return eligible[order], _row_length_sums(degrees[order])
 
 
 def _eligible_users(indptr: np.ndarray, n_items: int):
@@ -221,4 +222,9 @@ def _eligible_users(indptr: np.ndarray, n_items: int):
     if len(eligible) == 0:
         raise DataError("BPR needs at least one user with both interacted and non-interacted items "
                         "(here every user has either no item or every item)")
-    return eligible, np.concatenate([[0], np.cumsum(degree[eligible])]).astype(np.int64)
+    return eligible, _row_length_sums(degree[eligible])
+
+
+def _row_length_sums(lengths: np.ndarray) -> np.ndarray:
+    """Return the int64 cumulative sums of ``lengths``, starting at 0 (the kernels' ``eligible_cum``)."""
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
