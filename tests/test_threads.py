@@ -104,7 +104,7 @@ def test_two_threads_may_run_parallel_loops_at_once():
 
 
 #: a small job through every model's fit, retrieval and evaluation; prints the kernels compiled
-#: (or loaded from the cache) for more than one signature
+#: (or loaded from the cache) for more than one signature, and the inner kernels it called from Python
 _SIGNATURES_JOB = r"""
 import json, pkgutil, importlib
 import numba
@@ -128,16 +128,18 @@ for info in pkgutil.iter_modules(mfrec.kernels.__path__):
     for attr, obj in vars(module).items():
         if isinstance(obj, numba.core.registry.CPUDispatcher) and len(obj.signatures) > 1:
             many[f"{info.name}.{attr}"] = [str(s) for s in obj.signatures]
-print(json.dumps(many))
+from mfrec.kernels._jit import PYTHON_TWINS
+print(json.dumps({"many": many, "twins": PYTHON_TWINS}))
 """
 
 
-def test_each_kernel_is_compiled_for_one_signature():
+def test_each_kernel_is_compiled_for_one_signature_and_no_inner_kernel_from_python():
     """A second signature is a second compile on first use (Literal[int](0) counters, read-only views
-    beside writable arrays, int32 beside int64 indices: see kernels/_jit.py)."""
+    beside writable arrays, int32 beside int64 indices: see kernels/_jit.py); so is the Python twin
+    of an inner kernel that a model calls from Python (it should be an outer kernel)."""
     out = subprocess.run([sys.executable, "-c", _SIGNATURES_JOB], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == {}
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"many": {}, "twins": []}
 
 
 @needs_two_threads

@@ -1,7 +1,7 @@
 """The one ``@njit`` option set of every mfrec kernel.
 
 Decorate with ``@kernel``, or ``@kernel(exact=True)`` for the kernels that rank and compare scores
-(tests/test_faults.py checks).
+(tests/test_faults.py checks); add ``inner=True`` for a kernel that only other kernels call.
 
 No kernel is compiled with numba's ``parallel=True``: the parallel loops are Python threads
 running a kernel over pieces of a task range (``mfrec._threads.parallel_for``), which is as fast
@@ -19,6 +19,15 @@ one's cost), so the kernels keep to a few patterns that numba compiles once inst
   formatting of its shape-mismatch message, about 2 s; copy element by element.
 - No ``ndarray.sort``: its quicksort is four functions to compile; ``_heap_sort`` in
   ranking_metrics.py is one.
+
+- No wrappers nobody calls. numba compiles two wrappers with every function by default, a CPython
+  one (unboxing each argument from a Python object) and a C one (for use as a C function pointer).
+  mfrec never takes a kernel's C address, so no kernel has the C wrapper; and an ``inner`` kernel
+  (one that only other kernels call, like a ranking row or an SGD step) has no CPython wrapper
+  either. Together about a fifth of first use (the first-use job: 11.7-12.8 s of numba compile
+  events with both wrappers everywhere, 9.3-9.5 s without). A Python call to an inner kernel
+  (tests, a REPL) still works: :class:`InnerKernel` compiles a separate, uncached twin with the
+  wrapper on first such call (tests/test_threads.py checks that no model's job makes one).
 
 - ``cache=True``: compiled code is kept on disk, so a fresh process does not recompile.
 - ``nogil=True``: the GIL is released, so Python threads may run kernels side by side (SVD's
@@ -38,12 +47,41 @@ one's cost), so the kernels keep to a few patterns that numba compiles once inst
 """
 from __future__ import annotations
 
-from numba import njit
+import threading
+
+from numba import config, njit
+from numba.core.registry import CPUDispatcher
 
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}  # a set: numba takes no frozenset
 
-def kernel(fn=None, *, exact: bool = False):
-    """Compile ``fn`` with numba.njit and the options above: ``@kernel`` or ``@kernel(exact=True)``.
+#: "module.name" of each inner kernel that a Python caller made compile its twin, in order
+PYTHON_TWINS: list = []
+_twin_lock = threading.Lock()
+
+
+class InnerKernel(CPUDispatcher):
+    """A kernel compiled without its CPython wrapper, for other kernels to call.
+
+    numba would jump to the missing wrapper if Python called the compiled code, so a call from
+    Python goes instead to a twin: the same function compiled with the wrapper, not cached (the
+    cache index would not tell the two apart), made on the first such call and recorded in
+    PYTHON_TWINS.
+    """
+
+    def __call__(self, *args, **kwargs):
+        twin = self.__dict__.get("_twin")
+        if twin is None:
+            with _twin_lock:
+                twin = self.__dict__.get("_twin")
+                if twin is None:
+                    options = {k: v for k, v in self.targetoptions.items() if k != "no_cpython_wrapper"}
+                    twin = self.__dict__["_twin"] = njit(**options)(self.py_func)
+                    PYTHON_TWINS.append(f"{self.py_func.__module__}.{self.py_func.__qualname__}")
+        return twin(*args, **kwargs)
+
+
+def kernel(fn=None, *, exact: bool = False, inner: bool = False):
+    """Compile ``fn`` with numba.njit and the options above: ``@kernel``, ``@kernel(exact=True, inner=True)``.
 
     Parameters
     ----------
@@ -51,11 +89,23 @@ def kernel(fn=None, *, exact: bool = False):
         The function (bare ``@kernel``), or None when called with options.
     exact : bool, default False
         No fast-math at all (the ranking and top-k kernels).
+    inner : bool, default False
+        Only other kernels call it: compiled without the CPython wrapper (an :class:`InnerKernel`).
 
     Returns
     -------
     callable
         The compiled kernel, or the decorator when ``fn`` is None.
     """
-    decorate = njit(cache=True, nogil=True, error_model="numpy", fastmath=False if exact else FASTMATH)
+    options = dict(nogil=True, error_model="numpy", fastmath=False if exact else FASTMATH, no_cfunc_wrapper=True)
+
+    def decorate(func):
+        if not inner or config.DISABLE_JIT:
+            return njit(cache=True, **options)(func)
+        dispatcher = InnerKernel(py_func=func, locals={},
+                                 targetoptions={"nopython": True, "boundscheck": None, "no_cpython_wrapper": True,
+                                                **options})
+        dispatcher.enable_caching()
+        return dispatcher
+
     return decorate if fn is None else decorate(fn)

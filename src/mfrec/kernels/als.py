@@ -96,7 +96,7 @@ from ._jit import kernel
 BLOCK = 64  # rows per parallel work unit
 
 
-@kernel
+@kernel(inner=True)
 def _cholesky_solve_inplace(a, b, k):
     """Solve a x = b in place for symmetric positive definite ``a`` (k x k, float64).
 
@@ -133,7 +133,7 @@ def _cholesky_solve_inplace(a, b, k):
     return True
 
 
-@kernel
+@kernel(inner=True)
 def _build_system(start, end, indices, conf, Y, gram, alpha0, reg, a, b, yrow, k):
     """Fill a (lower triangle) and b for one row; a, b, yrow are float64 scratch.
 
@@ -209,7 +209,7 @@ def _cholesky_blocks(first, stop, indptr, indices, conf, X, Y, gram, alpha0, reg
                     X[u, f] = 0.0
 
 
-@kernel
+@kernel(inner=True)
 def _apply_a(start, end, indices, conf, Y, gram, alpha0, reg, v, out, k):
     """Compute out = A_u v without forming A_u (float32 throughout: this is the hot loop).
 

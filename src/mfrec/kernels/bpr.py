@@ -126,7 +126,7 @@ class BprParams(NamedTuple):
                    int(mode), int(n_candidates))
 
 
-@kernel
+@kernel(inner=True)
 def softplus_neg(x):
     """Compute -ln sigma(x) = ln(1 + e^-x) without overflow."""
     if x > 0.0:
@@ -134,7 +134,7 @@ def softplus_neg(x):
     return -x + np.log1p(np.exp(x))
 
 
-@kernel
+@kernel(inner=True)
 def sigmoid_neg(x):
     """Compute sigma(-x) = 1 / (1 + e^x) without overflow."""
     if x >= 0.0:
@@ -143,7 +143,7 @@ def sigmoid_neg(x):
     return 1.0 / (1.0 + np.exp(x))
 
 
-@kernel
+@kernel(inner=True)
 def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias):
     """Make one SGD step on the triple (u, i, j) (equations in the module docstring), in place.
 
@@ -194,7 +194,7 @@ def bpr_step(u, i, j, user_factors, item_factors, item_biases, lr, reg, reg_bias
     return x, loss, penalty
 
 
-@kernel
+@kernel(inner=True)
 def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, position, state):
     """Draw the training triple (u, i, j) at ``position``; j is uniform over u's non-positives.
 
@@ -237,7 +237,7 @@ def draw_triple(indptr, indices, eligible_users, eligible_cum, mode, n_items, po
     return state, np.int64(u), np.int64(i), j
 
 
-@kernel
+@kernel(inner=True)
 def hardest_negative(indptr, indices, u, j, n_candidates, user_factors, item_factors, item_biases, n_items, state):
     """Pick the best-scored of j and n_candidates - 1 further uniform negatives of u.
 

@@ -162,7 +162,7 @@ def _dot_blocks(first, stop, user_vectors, item_vectors_t, users, train_indptr, 
                                         test_indptr, test_indices, k, idcg, out_top[row], out_metrics[row])
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _score_block(user_vectors, item_vectors_t, users, first_row, n_block):
     """Return the float32 scores of users[first_row:first_row + n_block] against all items: one np.dot (sgemm)."""
     d, n_items = item_vectors_t.shape
@@ -205,13 +205,13 @@ def _dot_direct_blocks(tasks, user_vectors, item_vectors_t, users, train_indptr,
 @kernel(exact=True)
 def _ideal_dcg(k):
     """Return the ideal DCG prefix sums: idcg[m] = sum_{i=1..m} 1 / log2(i + 1)."""
-    idcg = np.zeros(k + 1)
+    idcg = np.zeros(k + 1, dtype=np.float64)
     for i in range(1, k + 1):
         idcg[i] = idcg[i - 1] + 1.0 / np.log2(i + 1.0)
     return idcg
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _row_scratch(n_items, k):
     """Allocate the scratch memory of one task, reused by its rows (marks are reset after each row)."""
     n_buckets = max(1, min(n_items // _ITEMS_PER_BUCKET, _MAX_BUCKETS))
@@ -225,7 +225,7 @@ def _row_scratch(n_items, k):
     return mark, bucket, hist, first, last, top_s, shared
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test_indices, k, idcg,
                  top_i, out):
     """Compute the metrics and the top-K of user u from its score row, in a few cheap passes over the items.
@@ -264,7 +264,7 @@ def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test
     for p in range(train_indptr[u], train_indptr[u + 1]):
         bucket[train_indices[p]] = train_bucket
     # test scores, ascending, and each bucket's range [first, last) in that order
-    test_s = np.empty(n_test, dtype=row.dtype)
+    test_s = np.empty(n_test, dtype=np.float32)
     best = -1
     best_s = row[0]
     t = 0
@@ -343,7 +343,7 @@ def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test
     return 0
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _mark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices):
     """Mark user u's training items _TRAIN and its other test items _TEST; return (n_train, n_test)."""
     # counters start as np.int64(0), not 0: a literal 0 would have numba compile every callee they
@@ -363,7 +363,7 @@ def _mark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices):
     return n_train, n_test
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _unmark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices):
     """Reset the marks of :func:`_mark_row` to 0 for the next row."""
     for p in range(train_indptr[u], train_indptr[u + 1]):
@@ -372,7 +372,7 @@ def _unmark_row(mark, u, train_indptr, train_indices, test_indptr, test_indices)
         mark[test_indices[p]] = 0
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _order_key(bits):
     """Map the bits of a float32 to an int32 with the same order (-0.0 just below +0.0).
 
@@ -382,7 +382,7 @@ def _order_key(bits):
     return np.int32(bits ^ ((bits >> np.int32(31)) & np.int32(0x7FFFFFFF)))
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _finite_range(row):
     """Return (min, max, all finite) of a float32 score row, in one branch-free pass.
 
@@ -405,7 +405,7 @@ def _finite_range(row):
     return lo_s, hi_s, n_nan == 0 and lo_s > -np.inf and hi_s < np.inf
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _bucket(s, lo, scale, top):
     """Return the bucket of score s: floor((s - lo) * scale) in float32, clipped to top.
 
@@ -414,7 +414,7 @@ def _bucket(s, lo, scale, top):
     return min(np.int32((s - lo) * scale), top)
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
     """Write precision, recall, nDCG, AP and hit of the top-K list top_i[:count] into out[0:5]."""
     hits = 0
@@ -433,7 +433,7 @@ def _top_metrics(top_i, count, mark, k, n_test, idcg, out):
     out[4] = 1.0 if hits > 0 else 0.0            # hit@K
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s, top_i, out):
     """Compute the metrics of one row by direct counts (one pass per distinct test score for the AUC).
 
@@ -488,7 +488,7 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
     if n_neg == 0:
         out[6] = np.nan
         return 0
-    test_s = np.empty(n_test, dtype=cand.dtype)
+    test_s = np.empty(n_test, dtype=np.float32)
     t = 0
     for p in range(test_indptr[u], test_indptr[u + 1]):
         j = test_indices[p]
@@ -513,7 +513,7 @@ def _row_direct(row, u, mark, n_test, test_indptr, test_indices, k, idcg, top_s,
     return 0
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _heap_sort(a):
     """Sort a (no NaN) ascending in place: heapsort (Williams 1964), O(n log n) worst case.
 
@@ -536,7 +536,7 @@ def _heap_sort(a):
         a[0], a[end - 1] = a[end - 1], a[0]
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def _count_above_equal(a, x, stop):
     """Count (#(a[:stop] > x), #(a[:stop] == x)); NaN entries count in neither.
 

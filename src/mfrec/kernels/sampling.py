@@ -75,7 +75,7 @@ def splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
-@kernel
+@kernel(inner=True)
 def splitmix64_next(state):
     """Advance the splitmix64 generator by one step (used by the SVD epoch shuffle).
 
@@ -125,7 +125,7 @@ def seed_streams(seed, n_streams: int) -> np.ndarray:
     return states
 
 
-@kernel
+@kernel(inner=True)
 def rand_uint(state):
     """Draw 64 random bits by one xorshift64* step: returns (new_state, uint64 value); ``state`` != 0."""
     x = np.uint64(state)
@@ -135,14 +135,14 @@ def rand_uint(state):
     return x, x * _STAR
 
 
-@kernel
+@kernel(inner=True)
 def rand_float(state):
     """Draw a float64 uniform in [0, 1) from the top 53 bits of one draw: returns (new_state, value)."""
     state, r = rand_uint(state)
     return state, np.float64(r >> np.uint64(11)) * _TWO_M53
 
 
-@kernel
+@kernel(inner=True)
 def rand_int(state, n):
     """Draw an int64 uniform in [0, n), n >= 1: returns (new_state, value).
 
@@ -155,7 +155,7 @@ def rand_int(state, n):
     return state, k
 
 
-@kernel
+@kernel(inner=True)
 def next_sorted_position(state, v, m, offset):
     """Draw the next of a block's positions in [0, 1): i.i.d. uniforms, produced in sorted order.
 
@@ -190,7 +190,7 @@ def next_sorted_position(state, v, m, offset):
     return state, v, position
 
 
-@kernel
+@kernel(inner=True)
 def contains_sorted(indices, start, stop, item):
     """Tell whether ``item`` is in the sorted slice indices[start:stop] (binary search).
 
@@ -210,7 +210,7 @@ def contains_sorted(indices, start, stop, item):
     return False
 
 
-@kernel
+@kernel(inner=True)
 def nth_negative(indices, start, stop, r):
     """Return the r-th (0-based) item NOT in the sorted slice indices[start:stop], in increasing order.
 
@@ -229,7 +229,7 @@ def nth_negative(indices, start, stop, r):
     return r + lo
 
 
-@kernel
+@kernel(inner=True)
 def sample_negative(indptr, indices, user, n_items, state):
     """Draw a negative of ``user``: an item uniform over those absent from its CSR row.
 
@@ -264,7 +264,7 @@ def sample_negative(indptr, indices, user, n_items, state):
     return state, np.int64(nth_negative(indices, start, stop, r))
 
 
-@kernel
+@kernel(inner=True)
 def row_of_entry(indptr, pos):
     """Return the row r with indptr[r] <= pos < indptr[r + 1] (binary search; empty rows are skipped).
 

@@ -33,7 +33,7 @@ _FREE = 0
 _EXCLUDED = 1
 
 
-@kernel(exact=True)
+@kernel(exact=True, inner=True)
 def insert_top(top_i, top_s, count, k, j, s):
     """Insert item j with score s into the descending list top_s[:count] (capacity k).
 

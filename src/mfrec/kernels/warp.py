@@ -137,14 +137,14 @@ def rank_weight_table(n_items, harmonic):
     return table
 
 
-@kernel
+@kernel(inner=True)
 def rank_estimate(n_items, trials):
     """Estimate the rank r = max(1, floor((n_items - 1) / N)) from N >= 1 sampling trials."""
     r = (n_items - 1) // trials
     return r if r >= 1 else 1
 
 
-@kernel
+@kernel(inner=True)
 def _score(P, Q, b, u, i):
     """Score x_ui = P[u] @ Q[i] + b[i]."""
     s = np.float32(0.0)
@@ -153,7 +153,7 @@ def _score(P, Q, b, u, i):
     return s + b[i]
 
 
-@kernel
+@kernel(inner=True)
 def _clip_row_norm(M, row, max_norm):
     """Rescale M[row] to norm <= max_norm: M[row] *= min(1, max_norm / |M[row]|)."""
     sq = np.float32(0.0)
@@ -165,7 +165,7 @@ def _clip_row_norm(M, row, max_norm):
             M[row, f] *= scale
 
 
-@kernel
+@kernel(inner=True)
 def _adagrad_row(M, G, row, vec, coef, reg, lr):
     """Make an Adagrad step on M[row] with gradient g = coef * vec + reg * M[row].
 
@@ -178,14 +178,14 @@ def _adagrad_row(M, G, row, vec, coef, reg, lr):
         M[row, f] -= lr * g / np.sqrt(acc)
 
 
-@kernel
+@kernel(inner=True)
 def _sgd_row(M, row, vec, coef, reg, lr):
     """Make an SGD step on M[row] with gradient g = coef * vec + reg * M[row]: M[row] -= lr * g."""
     for f in range(M.shape[1]):
         M[row, f] -= lr * (coef * vec[f] + reg * M[row, f])
 
 
-@kernel
+@kernel(inner=True)
 def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_scores, state):
     """Choose the positive by k-OS: i plus k_os - 1 positives of u drawn uniformly (with replacement).
 
@@ -210,7 +210,7 @@ def _k_os_positive(indptr, indices, P, Q, b, u, i, k_os, k_os_rank, cand, cand_s
     return state, i  # not reached
 
 
-@kernel
+@kernel(inner=True)
 def warp_step(indptr, indices, u, i, P, Q, b, GP, GQ, Gb, weights, state, n_items, params, diff, p_old):
     """Make one WARP step for the positive (u, i) (already chosen); the maths is in the module docstring.
 
