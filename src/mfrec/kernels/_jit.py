@@ -24,10 +24,11 @@ one's cost), so the kernels keep to a few patterns that numba compiles once inst
   one (unboxing each argument from a Python object) and a C one (for use as a C function pointer).
   mfrec never takes a kernel's C address, so no kernel has the C wrapper; and an ``inner`` kernel
   (one that only other kernels call, like a ranking row or an SGD step) has no CPython wrapper
-  either. Together about a fifth of first use (the first-use job: 11.7-12.8 s of numba compile
-  events with both wrappers everywhere, 9.3-9.5 s without). A Python call to an inner kernel
+  either. Together about a fifth of first use (the first-use job on a 2-core AMD EPYC: 11.7-12.8 s
+  of numba compile events with both wrappers everywhere, 9.3-9.5 s without). A Python call to an inner kernel
   (tests, a REPL) still works: :class:`InnerKernel` compiles a separate, uncached twin with the
-  wrapper on first such call (tests/test_threads.py checks that no model's job makes one).
+  wrapper on first such call (tests/test_threads.py checks that no model's job makes one, and
+  tests/test_jit.py that a kernel is inner exactly when only kernels call it).
 
 - ``cache=True``: compiled code is kept on disk, so a fresh process does not recompile.
 - ``nogil=True``: the GIL is released, so Python threads may run kernels side by side (SVD's
@@ -74,7 +75,8 @@ class InnerKernel(CPUDispatcher):
             with _twin_lock:
                 twin = self.__dict__.get("_twin")
                 if twin is None:
-                    options = {k: v for k, v in self.targetoptions.items() if k != "no_cpython_wrapper"}
+                    options = {k: v for k, v in self.targetoptions.items()
+                               if k not in ("no_cpython_wrapper", "nopython")}  # njit sets nopython
                     twin = self.__dict__["_twin"] = njit(**options)(self.py_func)
                     PYTHON_TWINS.append(f"{self.py_func.__module__}.{self.py_func.__qualname__}")
         return twin(*args, **kwargs)
