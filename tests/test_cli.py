@@ -70,6 +70,8 @@ def test_fit_recommend_similar_round_trip(mfrec_cli, data_file, tmp_path):
     (["evaluate", "popularity", "--dataset", "ml-nothing"], "unknown data set 'ml-nothing'"),
     (["recommend", "missing.npz", "1"], "does not exist"),
     (["compare", "--models", "als,foo"], "unknown model 'foo'"),
+    (["warmup", "--model", "als", "--model", "foo"], "unknown model 'foo'"),
+    (["warmup", "--processes", "0"], "processes must be at least 1"),
 ])
 def test_user_mistakes_give_one_line_errors(mfrec_cli, args, message, tmp_path):
     result = mfrec_cli(*args, cwd=tmp_path)

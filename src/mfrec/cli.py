@@ -98,6 +98,20 @@ def models_list() -> None:
     console.print(table)
 
 
+@app.command("warmup")
+def warmup(model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="A model to warm up; repeat for "
+                                                    "more (default: all)."),
+           processes: Optional[int] = typer.Option(None, "--processes", help="Fresh processes compiling at once "
+                                                   "(default: one per core).")) -> None:
+    """Compile the kernels of each model's fit, recommendations and evaluation now, into numba's cache.
+
+    The jobs that follow (with the same NUMBA_CACHE_DIR) start without the first-use compile wait.
+    """
+    from .warmup import warm_up
+    seconds = warm_up(model or None, processes)
+    console.print(f"Compiled in {seconds['total']:.1f} s; later jobs load the kernels from numba's cache.")
+
+
 def _load_dataset(dataset: str, **kwargs):
     from .datasets import load_dataset
     return load_dataset(dataset, **kwargs)
