@@ -52,3 +52,10 @@ def test_bad_arguments_fail_before_any_process_starts():
         warm_up(["nosuch"])
     with pytest.raises(InvalidParameterError, match="processes"):
         warm_up(processes=0)
+
+
+def test_the_module_command_turns_an_unknown_model_into_one_line():
+    out = subprocess.run([sys.executable, "-m", "mfrec.warmup", "nosuch"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert "unknown model 'nosuch'" in out.stderr
+    assert "Traceback" not in out.stderr

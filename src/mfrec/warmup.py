@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Optional
 
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, MfrecError
 from .models import catalog
 
 #: brief training runs: every kernel of a fit is called, but only once or twice
@@ -121,7 +121,10 @@ def main(argv: Optional[list] = None) -> None:
         for name in (a for a in args if not a.startswith("--")):
             model_job(name, fit_only=fit_only)
         return
-    seconds = warm_up(args or None)
+    try:
+        seconds = warm_up(args or None)
+    except MfrecError as exc:  # a user mistake (an unknown model): one line, no traceback
+        sys.exit(f"error: {exc}")
     print("compiled in {total:.1f} s (first pass {first pass:.1f} s, last pass {last pass:.1f} s)".format_map(seconds))
 
 
