@@ -38,8 +38,8 @@ BRIEF_PARAMS = {"svd": {"epochs": 1}, "als": {"iterations": 1}, "bpr": {"epochs"
 def model_job(name: str, *, fit_only: bool = False) -> None:
     """Run model ``name``'s small job in this process (compiling what it calls, once per cache)."""
     from .data import per_user_split
-    from .evaluation import evaluate_ranking, evaluate_ratings
     from .data.planted import planted_data
+    from .evaluation import evaluate_ranking, evaluate_ratings
 
     model = catalog.make_model(name, params=BRIEF_PARAMS.get(name, {}))
     explicit = model.feedback == "explicit"
