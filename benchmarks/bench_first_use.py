@@ -11,7 +11,8 @@ Usage (from the repository root)::
 
     MFREC_DATA_DIR=../shared/data python -m benchmarks.bench_first_use [--rounds 2] [--write]
 
-``--write`` records the run in benchmarks/results/first_use.md. ``--profile`` runs the job once
+``--write`` records the run in benchmarks/results/first_use.md. ``--warmup`` also times ``python -m
+mfrec.warmup`` into an empty cache per round, then the job after it (whose cold - warm should be ~0). ``--profile`` runs the job once
 more, cold, with numba's compile events recorded, and lists what each kernel cost to compile: its
 own time (typing, lowering and LLVM for that function alone) and its inclusive time (with the
 callees it was the first to need), and how many signatures it was compiled for (more than one is a
@@ -118,6 +119,19 @@ def run_job(cache_dir: str, profile: bool = False) -> tuple[float, dict]:
     return wall, json.loads(lines[-1])
 
 
+def time_warmup_then_job(warm_wall: float) -> tuple[float, float]:
+    """(wall seconds of ``python -m mfrec.warmup`` into a new empty cache, the job's wall after it - warm_wall)."""
+    with tempfile.TemporaryDirectory(prefix="mfrec-numba-") as cache:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "mfrec.warmup"], capture_output=True, text=True,
+                              env={**os.environ, "NUMBA_CACHE_DIR": cache})
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"mfrec warmup failed:\n{done.stderr}")
+        job_wall, _ = run_job(cache)
+    return seconds, job_wall - warm_wall
+
+
 def compile_profile(cache_dir: str) -> list[str]:
     """Markdown lines: the compile cost of each mfrec kernel, and numba's own heaviest functions, in a cold run."""
     _, steps = run_job(cache_dir, profile=True)
@@ -144,11 +158,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="cold + warm pairs, each in a new empty cache")
     parser.add_argument("--write", action="store_true", help=f"record the run in {RESULTS}")
     parser.add_argument("--profile", action="store_true", help="list each kernel's compile cost (one more cold run)")
+    parser.add_argument("--warmup", action="store_true", help="also time `python -m mfrec.warmup` and the job after it")
     args = parser.parse_args()
     if not os.environ.get("MFREC_DATA_DIR"):
         print("note: MFREC_DATA_DIR is not set; ML-100K is read from mfrec's cache (or downloaded)")
 
-    rounds = []
+    rounds, warmups = [], []
     for r in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="mfrec-numba-") as cache:
             cold_wall, cold = run_job(cache)
@@ -156,6 +171,10 @@ def main() -> None:
         rounds.append((cold_wall, cold, warm_wall, warm))
         print(f"round {r + 1}: cold {cold_wall:.1f} s, warm {warm_wall:.1f} s, "
               f"compile cost {cold_wall - warm_wall:.1f} s", flush=True)
+        if args.warmup:
+            warmups.append(time_warmup_then_job(warm_wall))
+            print(f"round {r + 1}: mfrec warmup {warmups[-1][0]:.1f} s, then the job's cold - warm "
+                  f"{warmups[-1][1]:.2f} s", flush=True)
 
     best = min(rounds, key=lambda x: x[0] - x[2])
     cold_wall, cold, warm_wall, warm = best
@@ -175,6 +194,10 @@ def main() -> None:
         "",
         "Target (issue 14): compile cost <= 5 s.",
         "",
+        *([f"With `--warmup`: `python -m mfrec.warmup` into an empty cache took "
+           + ", ".join(f"{w:.1f} s" for w, _ in warmups) + " per round; the job after it, cold - warm: "
+           + ", ".join(f"{c:.2f} s" for _, c in warmups) + " (the job's warm wall of the same round).", ""]
+          if warmups else []),
         machine_info_markdown(),
     ]
     if args.profile:
