@@ -12,11 +12,12 @@ Usage (from the repository root)::
     MFREC_DATA_DIR=../shared/data python -m benchmarks.bench_first_use [--rounds 2] [--write]
 
 ``--write`` records the run in benchmarks/results/first_use.md. ``--warmup`` also times ``python -m
-mfrec.warmup`` into an empty cache per round, then the job after it (whose cold - warm should be ~0). ``--profile`` runs the job once
-more, cold, with numba's compile events recorded, and lists what each kernel cost to compile: its
-own time (typing, lowering and LLVM for that function alone) and its inclusive time (with the
-callees it was the first to need), and how many signatures it was compiled for (more than one is a
-specialization a fixed type at the boundary would avoid).
+mfrec.warmup`` into an empty cache per round, then the job after it (whose cold - warm should be
+~0). ``--profile`` runs the job once more, cold, with numba's compile events recorded, and lists
+what each kernel cost to compile: its own time (typing, lowering and LLVM for that function
+alone) and its inclusive time (with the callees it was the first to need), and how many
+signatures it was compiled for (more than one is a specialization a fixed type at the boundary
+would avoid).
 """
 from __future__ import annotations
 
@@ -194,7 +195,7 @@ def main() -> None:
         "",
         "Target (issue 14): compile cost <= 5 s.",
         "",
-        *([f"With `--warmup`: `python -m mfrec.warmup` into an empty cache took "
+        *(["With `--warmup`: `python -m mfrec.warmup` into an empty cache took "
            + ", ".join(f"{w:.1f} s" for w, _ in warmups) + " per round; the job after it, cold - warm: "
            + ", ".join(f"{c:.2f} s" for _, c in warmups) + " (the job's warm wall of the same round).", ""]
           if warmups else []),
