@@ -511,7 +511,7 @@ def test_no_kernel_assumes_that_nan_and_inf_never_happen():
 def test_every_kernel_uses_the_one_option_set():
     """kernels/_jit.py: cache, nogil and the numpy error model everywhere; FASTMATH, or no fast-math
     at all for the exact (ranking) kernels; never numba's parallel=True or prange (the parallel loops
-    are mfrec._threads.parallel_for, much cheaper to compile)."""
+    are mfrec._threads.parallel_for, much cheaper to compile), nor np.zeros (three compiles each)."""
     import inspect
 
     from mfrec.kernels._jit import FASTMATH
@@ -525,7 +525,9 @@ def test_every_kernel_uses_the_one_option_set():
         expected = False if exact else FASTMATH
         assert options.get("fastmath") == expected, f"{name}: fastmath {options.get('fastmath')!r}"
         assert not options.get("parallel"), f"{name} is compiled with parallel=True"
-        assert "prange(" not in inspect.getsource(dispatcher.py_func), f"{name} has a prange loop"
+        source = inspect.getsource(dispatcher.py_func)
+        assert "prange(" not in source, f"{name} has a prange loop"
+        assert "np.zeros(" not in source, f"{name} calls np.zeros (np.empty then a[:] = 0: see _jit.py)"
         seen += 1
     assert seen >= 20
 

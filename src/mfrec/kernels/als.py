@@ -337,8 +337,10 @@ def gram(Y, scale):
     thread, on a loaded 2-core machine. One pass costs O(n k^2 / 2).
     """
     n, k = Y.shape
-    total = np.zeros((k, k), dtype=np.float64)
-    acc = np.zeros((k, k), dtype=np.float32)
+    total = np.empty((k, k), dtype=np.float64)
+    total[:] = 0  # not np.zeros: see _jit.py
+    acc = np.empty((k, k), dtype=np.float32)
+    acc[:] = 0  # not np.zeros: see _jit.py
     r = 0
     while r < n:
         end = min(n, r + 256)

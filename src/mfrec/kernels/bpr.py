@@ -286,7 +286,8 @@ def bpr_triples(triples, user_factors, item_factors, item_biases, lr, reg, reg_b
 
     Returns a float64 array (loss sum, penalty sum, correctly ordered count, count).
     """
-    stats = np.zeros(4)
+    stats = np.empty(4, dtype=np.float64)
+    stats[:] = 0  # not np.zeros: see _jit.py
     for s in range(triples.shape[0]):
         x, loss, penalty = bpr_step(triples[s, 0], triples[s, 1], triples[s, 2], user_factors,
                                     item_factors, item_biases, lr, reg, reg_bias)
@@ -372,7 +373,8 @@ def bpr_fold_in(positives, item_factors, item_biases, user_vector, n_steps, lr, 
     n_items = item_factors.shape[0]
     k = item_factors.shape[1]
     n_pos = positives.shape[0]
-    indptr = np.zeros(2, dtype=np.int64)
+    indptr = np.empty(2, dtype=np.int64)
+    indptr[:] = 0  # not np.zeros: see _jit.py
     indptr[1] = n_pos
     for _ in range(n_steps):
         state, p = rand_int(state, n_pos)

@@ -135,7 +135,8 @@ def _finish_direct(scores, users, train_indptr, train_indices, test_indptr, test
 def _direct_rows(scores, users, train_indptr, train_indices, test_indptr, test_indices, k, idcg, out_metrics,
                  out_top, out_bad):
     """Compute each score row by the direct counts (:func:`_row_direct`); out_bad[r] = 1 where a score is NaN."""
-    mark = np.zeros(scores.shape[1], dtype=np.uint8)
+    mark = np.empty(scores.shape[1], dtype=np.uint8)
+    mark[:] = 0  # not np.zeros: see _jit.py
     top_s = np.empty(k, dtype=np.float32)
     for r in range(scores.shape[0]):
         u = users[r]
@@ -185,7 +186,8 @@ def _dot_direct_blocks(tasks, user_vectors, item_vectors_t, users, train_indptr,
     scores are the fused pass's to the bit; one block in memory at a time.
     """
     n_rows = users.shape[0]
-    mark = np.zeros(item_vectors_t.shape[1], dtype=np.uint8)
+    mark = np.empty(item_vectors_t.shape[1], dtype=np.uint8)
+    mark[:] = 0  # not np.zeros: see _jit.py
     top_s = np.empty(k, dtype=np.float32)
     for task in tasks:
         first_row = task * block_rows
@@ -205,7 +207,8 @@ def _dot_direct_blocks(tasks, user_vectors, item_vectors_t, users, train_indptr,
 @kernel(exact=True)
 def _ideal_dcg(k):
     """Return the ideal DCG prefix sums: idcg[m] = sum_{i=1..m} 1 / log2(i + 1)."""
-    idcg = np.zeros(k + 1, dtype=np.float64)
+    idcg = np.empty(k + 1, dtype=np.float64)
+    idcg[:] = 0  # not np.zeros: see _jit.py
     for i in range(1, k + 1):
         idcg[i] = idcg[i - 1] + 1.0 / np.log2(i + 1.0)
     return idcg
@@ -215,7 +218,8 @@ def _ideal_dcg(k):
 def _row_scratch(n_items, k):
     """Allocate the scratch memory of one task, reused by its rows (marks are reset after each row)."""
     n_buckets = max(1, min(n_items // _ITEMS_PER_BUCKET, _MAX_BUCKETS))
-    mark = np.zeros(n_items, dtype=np.uint8)
+    mark = np.empty(n_items, dtype=np.uint8)
+    mark[:] = 0  # not np.zeros: see _jit.py
     bucket = np.empty(n_items, dtype=np.int32)
     hist = np.empty(n_buckets + 1, dtype=np.int64)   # + the training items' bucket
     first = np.empty(n_buckets + 1, dtype=np.int64)
@@ -288,7 +292,8 @@ def _row_metrics(row, u, scratch, train_indptr, train_indices, test_indptr, test
     first[train_bucket] = -1
     b_best = _bucket(best_s, lo, scale32, top)
     # twice_below[t] = 2 #(same-bucket candidates < test_s[t]) + #(same-bucket candidates == it)
-    twice_below = np.zeros(n_test, dtype=np.int64)
+    twice_below = np.empty(n_test, dtype=np.int64)
+    twice_below[:] = 0  # not np.zeros: see _jit.py
     above_best = 0    # same-bucket candidates scored above the best test item
     tied_before = 0   # same-bucket candidates tied with it at a lower index
     # the histogram, and the items sharing a bucket with a test score listed without a branch

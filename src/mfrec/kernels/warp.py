@@ -126,7 +126,8 @@ def rank_weight_table(n_items, harmonic):
     NumPy: ``np.log1p(np.arange(n))`` or ``np.r_[0, np.cumsum(1 / np.arange(1, n))]``.
     """
     n = max(n_items, 2)
-    table = np.zeros(n, dtype=np.float32)
+    table = np.empty(n, dtype=np.float32)
+    table[:] = 0  # not np.zeros: see _jit.py
     acc = 0.0
     for r in range(1, n):
         if harmonic:
