@@ -54,6 +54,7 @@ from mfrec.data.interactions import Interactions
 from mfrec.data.readers import read_ratings
 from mfrec.errors import (DataError, InsufficientMemoryError, InvalidParameterError, MfrecError, ModelFileError,
                           NotFittedError, TrainingDivergedError)
+from mfrec.kernels import compiled_kernels
 from mfrec.models import ALS, BPR, SVD, WARP, Popularity
 from mfrec.models.base import Recommender
 from synthetic import random_pairs
@@ -483,23 +484,9 @@ def test_offline_download_message_is_one_line_with_the_data_dir_hint(tmp_path):
 
 
 # ============================================================================ 8. fast-math policy
-def _kernel_dispatchers():
-    import importlib
-    import pkgutil
-
-    import numba.core.registry
-
-    import mfrec.kernels as kernels
-    for info in pkgutil.iter_modules(kernels.__path__):
-        module = importlib.import_module(f"mfrec.kernels.{info.name}")
-        for name, obj in vars(module).items():
-            if isinstance(obj, numba.core.registry.CPUDispatcher):
-                yield f"{info.name}.{name}", obj
-
-
 def test_no_kernel_assumes_that_nan_and_inf_never_happen():
     seen = 0
-    for name, dispatcher in _kernel_dispatchers():
+    for name, dispatcher in compiled_kernels():
         flags = dispatcher.targetoptions.get("fastmath", False)
         assert flags is not True, f"{name} uses fastmath=True (includes nnan/ninf)"
         if flags:
@@ -516,7 +503,7 @@ def test_every_kernel_uses_the_one_option_set():
 
     from mfrec.kernels._jit import FASTMATH
     seen = 0
-    for name, dispatcher in _kernel_dispatchers():
+    for name, dispatcher in compiled_kernels():
         options = dispatcher.targetoptions
         assert type(dispatcher._cache).__name__ == "FunctionCache", f"{name} is not cached"
         assert options.get("nogil") is True, f"{name} holds the GIL"

@@ -106,29 +106,13 @@ def test_two_threads_may_run_parallel_loops_at_once():
 #: a small job through every model's fit, retrieval and evaluation; prints the kernels compiled
 #: (or loaded from the cache) for more than one signature, and the inner kernels it called from Python
 _SIGNATURES_JOB = r"""
-import json, pkgutil, importlib
-import numba
-import mfrec.kernels
-from mfrec.evaluation import evaluate_ranking
-from mfrec.models.catalog import make_model
-from mfrec.data import per_user_split
-from mfrec.testing import planted_data
-for name, params in {"popularity": {}, "svd": {"epochs": 1}, "als": {"iterations": 1}, "bpr": {"epochs": 1},
-                     "warp": {"epochs": 1}}.items():
-    model = make_model(name, params=params)
-    train, test = per_user_split(planted_data(explicit=model.feedback == "explicit"), test_fraction=0.2, seed=0)
-    model.fit(train)
-    model.recommend(train.user_ids.raw[0], n=5)
-    model.recommend(list(train.user_ids.raw), n=5)   # 60 users: the per-batch path
-    model.similar_items(train.item_ids.raw[0], n=5)
-    evaluate_ranking(model, test, k=5)
-many = {}
-for info in pkgutil.iter_modules(mfrec.kernels.__path__):
-    module = importlib.import_module(f"mfrec.kernels.{info.name}")
-    for attr, obj in vars(module).items():
-        if isinstance(obj, numba.core.registry.CPUDispatcher) and len(obj.signatures) > 1:
-            many[f"{info.name}.{attr}"] = [str(s) for s in obj.signatures]
+import json
+from mfrec.kernels import compiled_kernels
 from mfrec.kernels._jit import PYTHON_TWINS
+from mfrec.warmup import model_job
+for name in ("popularity", "svd", "als", "bpr", "warp"):
+    model_job(name)   # fit, recommend one user and 60 (the per-batch path), similar items, evaluate
+many = {name: [str(s) for s in kernel.signatures] for name, kernel in compiled_kernels() if len(kernel.signatures) > 1}
 print(json.dumps({"many": many, "twins": PYTHON_TWINS}))
 """
 

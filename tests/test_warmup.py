@@ -13,19 +13,13 @@ from mfrec.warmup import warm_up
 
 #: runs the jobs of the models given on the command line; prints the kernels numba had to compile
 _CHECK_JOB = r"""
-import importlib, json, pkgutil, sys
-import numba
-import mfrec.kernels
+import json, sys
+from mfrec.kernels import compiled_kernels
 from mfrec.warmup import model_job
 for name in sys.argv[1:]:
     model_job(name)
-missed = {}
-for info in pkgutil.iter_modules(mfrec.kernels.__path__):
-    module = importlib.import_module(f"mfrec.kernels.{info.name}")
-    for attr, obj in vars(module).items():
-        if isinstance(obj, numba.core.registry.CPUDispatcher) and sum(obj.stats.cache_misses.values()):
-            missed[f"{info.name}.{attr}"] = sum(obj.stats.cache_misses.values())
-print(json.dumps(missed))
+missed = {name: sum(kernel.stats.cache_misses.values()) for name, kernel in compiled_kernels()}
+print(json.dumps({name: n for name, n in missed.items() if n}))
 """
 
 
