@@ -60,7 +60,7 @@ def _run_in_fresh_process(names: list, fit_only: bool) -> float:
     """Run the jobs of ``names`` in a new interpreter (same environment, same numba cache); wall seconds."""
     start = time.perf_counter()
     command = [sys.executable, "-m", "mfrec.warmup", "--job", *(["--fit-only"] if fit_only else []), *names]
-    result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    result = subprocess.run(command, capture_output=True, text=True)  # inherits the environment
     if result.returncode != 0:
         raise RuntimeError(f"warm-up of {', '.join(names)} failed in {' '.join(command)}:\n{result.stderr}")
     return time.perf_counter() - start
